@@ -1,0 +1,77 @@
+"""memscan: scan and edit the memory of live Linux processes, with zero-copy NumPy/Arrow results.
+
+Two ways in: the Pythonic objects (:class:`Process`, ``proc.scan(...)``) and the explicit
+functions of the original design (:func:`open_process`, :func:`create_interactive_scanner`, ...).
+"""
+
+from __future__ import annotations
+
+from . import demo, errors
+from ._native import (
+    DEBUG_BUILD,
+    __version__,
+    find_process_by_name,
+    get_process_module_regions,
+    parse_hex_pattern,
+    query_system_info,
+    read_process_memory,
+    write_process_memory,
+)
+from ._native import find_processes as _find_processes
+from ._native import list_processes as _list_processes
+from .errors import (
+    AccessDenied,
+    InvalidAddress,
+    InvalidArgument,
+    InvalidValue,
+    MemoryBudgetExceeded,
+    MemscanError,
+    ProcessExited,
+    ProcessNotFound,
+    WriteFailed,
+)
+from .process import Process, Region
+from .table import Table
+
+__all__ = [
+    "DEBUG_BUILD",
+    "AccessDenied",
+    "InvalidAddress",
+    "InvalidArgument",
+    "InvalidValue",
+    "MemoryBudgetExceeded",
+    "MemscanError",
+    "Process",
+    "ProcessExited",
+    "ProcessNotFound",
+    "Region",
+    "Table",
+    "WriteFailed",
+    "__version__",
+    "demo",
+    "errors",
+    "find_process_by_name",
+    "find_processes",
+    "get_process_module_regions",
+    "list_processes",
+    "open_process",
+    "parse_hex_pattern",
+    "query_system_info",
+    "read_process_memory",
+    "write_process_memory",
+]
+
+
+def open_process(pid: int) -> Process:
+    """Opens a process by pid. Raises ProcessNotFound or AccessDenied (with the reason)."""
+    return Process(pid)
+
+
+def list_processes() -> Table:
+    """Every process: pid, name, uid, exe, cmdline."""
+    return Table(_list_processes())
+
+
+def find_processes(name: str, *, exact: bool = False) -> Table:
+    """Every process whose name (or command line, unless ``exact``) matches ``name``."""
+    return Table(_find_processes(name, exact=exact))

@@ -1,0 +1,51 @@
+"""The exceptions memscan raises. Every one derives from :class:`MemscanError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "InvalidAddress",
+    "InvalidArgument",
+    "InvalidValue",
+    "MemoryBudgetExceeded",
+    "MemscanError",
+    "ProcessExited",
+    "ProcessNotFound",
+    "WriteFailed",
+]
+
+
+class MemscanError(Exception):
+    """Base class of every memscan error."""
+
+
+class ProcessNotFound(MemscanError, LookupError):
+    """No process has this pid (or name)."""
+
+
+class AccessDenied(MemscanError, PermissionError):
+    """The process exists but may not be read or written; the message says why."""
+
+
+class ProcessExited(MemscanError):
+    """The process exited while it was in use. Results gathered before stay readable."""
+
+
+class InvalidAddress(MemscanError, ValueError):
+    """An address range outside every mapped region, or not readable/writable as asked."""
+
+
+class InvalidValue(MemscanError, ValueError):
+    """A value that does not fit its type (never wrapped), or is not a number."""
+
+
+class InvalidArgument(MemscanError, ValueError):
+    """A malformed argument: unknown type or operator name, bad pattern, empty input."""
+
+
+class WriteFailed(MemscanError, OSError):
+    """The kernel stopped a write part way; the bytes already written were restored."""
+
+
+class MemoryBudgetExceeded(MemscanError, MemoryError):
+    """The operation would use more memory than its budget allows."""

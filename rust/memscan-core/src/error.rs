@@ -1,0 +1,70 @@
+//! The one error type of memscan-core.
+
+use std::io;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in memscan-core. Bindings map each variant to one exception type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No process has this pid.
+    #[error("no process with pid {pid}")]
+    ProcessNotFound { pid: i32 },
+    /// The process exists but this user may not read or write it; `reason` says why.
+    #[error("access denied to process {pid}: {reason}")]
+    AccessDenied { pid: i32, reason: String },
+    /// The process exited while it was being used.
+    #[error("process {pid} has exited")]
+    ProcessExited { pid: i32 },
+    /// The address range is not (entirely) inside a mapped region that allows the operation.
+    #[error("address range {addr:#x}..{end:#x} of process {pid}: {reason}", end = addr.saturating_add(*len as u64))]
+    InvalidAddress {
+        pid: i32,
+        addr: u64,
+        len: usize,
+        reason: String,
+    },
+    /// A value that does not fit its type, or is not a value at all.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// A malformed argument: unknown type or operator name, bad pattern, empty input.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A write wrote only part of its bytes; what it wrote was restored.
+    #[error("write to {addr:#x} failed after {written} of {len} bytes (restored): {source}")]
+    WriteFailed {
+        addr: u64,
+        len: usize,
+        written: usize,
+        source: io::Error,
+    },
+    /// The caller asked to stop (Ctrl-C).
+    #[error("cancelled")]
+    Cancelled,
+    /// The operation would use more memory than the caller's budget.
+    #[error("operation needs about {needed} bytes, over the memory budget of {budget} bytes")]
+    MemoryBudget { needed: u64, budget: u64 },
+    /// An operating-system error with the context it happened in.
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+impl Error {
+    /// Wraps an `io::Error` with a short description of what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_value(msg: impl Into<String>) -> Self {
+        Error::InvalidValue(msg.into())
+    }
+
+    pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}

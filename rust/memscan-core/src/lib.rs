@@ -1,0 +1,20 @@
+//! memscan-core: scan and edit the memory of live processes.
+//!
+//! The crate has no Python in it. [`Process`] opens a process and reads and writes it exactly;
+//! [`platform`] is the only module that talks to the operating system.
+
+pub mod error;
+pub mod pattern;
+pub mod platform;
+pub mod process;
+pub mod region;
+pub mod scan;
+pub mod tables;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use pattern::BytePattern;
+pub use platform::{ProcessInfo, SystemInfo};
+pub use process::{find_processes, Process, ReadReport};
+pub use region::{Perms, Region, RegionKind};
+pub use value::{Number, Scalar, Value, ValueType};

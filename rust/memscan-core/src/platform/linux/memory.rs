@@ -1,0 +1,115 @@
+//! Reading and writing another process's memory.
+//!
+//! `process_vm_readv`/`process_vm_writev` copy directly between address spaces without stopping
+//! the target. Writes to pages without write permission (code) go through `/proc/PID/mem`,
+//! which the kernel lets a ptrace-capable caller force.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+
+use super::access::errno_error;
+use crate::error::{Error, Result};
+
+/// Most iovecs one call accepts (`IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Reads up to `buf.len()` bytes at `addr`. Returns how many were read: fewer than asked means
+/// the byte at `addr + n` could not be read (unmapped or protected), `0` that none could.
+pub fn read_memory(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize> {
+    read_vectored(pid, &[(addr, buf.len())], buf)
+}
+
+/// Reads the remote ranges `(addr, len)` back to back into `buf` (which must hold their total).
+/// Returns the bytes read: the reads stop at the first range that faults, as one syscall would.
+pub fn read_vectored(pid: i32, ranges: &[(u64, usize)], buf: &mut [u8]) -> Result<usize> {
+    let total: usize = ranges.iter().map(|r| r.1).sum();
+    assert!(
+        buf.len() >= total,
+        "read_vectored: buffer smaller than the ranges"
+    );
+    let mut done = 0usize;
+    for batch in ranges.chunks(IOV_MAX) {
+        let want: usize = batch.iter().map(|r| r.1).sum();
+        let local = libc::iovec {
+            iov_base: buf[done..].as_mut_ptr().cast(),
+            iov_len: want,
+        };
+        let remote: Vec<libc::iovec> = batch
+            .iter()
+            .map(|&(a, l)| libc::iovec {
+                iov_base: a as usize as *mut libc::c_void,
+                iov_len: l,
+            })
+            .collect();
+        // SAFETY: `local` points into `buf`, which holds at least `want` bytes past `done`;
+        // the remote iovecs are only interpreted by the kernel in the target's address space.
+        let n = unsafe {
+            libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), remote.len() as _, 0)
+        };
+        if n < 0 {
+            match last_errno() {
+                libc::EFAULT | libc::ENOMEM | libc::EIO => return Ok(done),
+                errno => return Err(errno_error(pid, errno, "process_vm_readv")),
+            }
+        }
+        done += n as usize;
+        if (n as usize) < want {
+            return Ok(done);
+        }
+    }
+    Ok(done)
+}
+
+/// Writes `data` at `addr` with `process_vm_writev`. Returns the bytes written, which is short
+/// when a page was unmapped or not writable.
+pub fn write_memory(pid: i32, addr: u64, data: &[u8]) -> Result<usize> {
+    let local = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: `local` describes `data`, which the kernel only reads; `remote` is interpreted in
+    // the target's address space.
+    let n = unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        return match last_errno() {
+            libc::EFAULT | libc::ENOMEM => Ok(0),
+            errno => Err(errno_error(pid, errno, "process_vm_writev")),
+        };
+    }
+    Ok(n as usize)
+}
+
+/// Writes `data` at `addr` through `/proc/PID/mem`, which also reaches read-only pages.
+pub fn write_memory_forced(pid: i32, addr: u64, data: &[u8]) -> Result<usize> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
+        .map_err(|e| match e.raw_os_error() {
+            Some(errno) => errno_error(pid, errno, "opening /proc/PID/mem"),
+            None => Error::io("opening /proc/PID/mem", e),
+        })?;
+    let mut done = 0;
+    while done < data.len() {
+        match file.write_at(&data[done..], addr + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EFAULT)) => break,
+            Err(e) => {
+                return Err(match e.raw_os_error() {
+                    Some(errno) => errno_error(pid, errno, "writing /proc/PID/mem"),
+                    None => Error::io("writing /proc/PID/mem", e),
+                })
+            }
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,120 @@
+//! Processes and regions from `/proc`, parsed with `procfs-core`.
+
+use std::io;
+
+use procfs_core::process::{MMPermissions, MMapPath, MemoryMaps, Status};
+use procfs_core::FromBufRead;
+
+use super::access::denial_reason;
+use crate::error::{Error, Result};
+use crate::platform::ProcessInfo;
+use crate::region::{classify, Perms, Region};
+
+/// Every process visible in `/proc`, sorted by pid. Processes that vanish while listed are skipped.
+pub fn list_processes() -> Vec<ProcessInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<ProcessInfo> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| process_info(pid).ok())
+        .collect();
+    out.sort_by_key(|p| p.pid);
+    out
+}
+
+/// Name, command line, uid and executable of one process.
+pub fn process_info(pid: i32) -> Result<ProcessInfo> {
+    if pid <= 0 {
+        return Err(Error::ProcessNotFound { pid });
+    }
+    let status_bytes =
+        std::fs::read(format!("/proc/{pid}/status")).map_err(|e| proc_error(pid, "status", e))?;
+    let status = Status::from_buf_read(&status_bytes[..]).map_err(|e| {
+        Error::io(
+            format!("parsing /proc/{pid}/status"),
+            io::Error::other(e.to_string()),
+        )
+    })?;
+    if status.tgid != pid {
+        // A thread id, not a process: /proc lists threads too when addressed directly.
+        return Err(Error::ProcessNotFound { pid });
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    Ok(ProcessInfo {
+        pid,
+        name: status.name,
+        cmdline,
+        uid: status.ruid,
+        exe,
+    })
+}
+
+/// The regions of `/proc/PID/maps`, classified against the executable path `exe`.
+pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
+    let raw = std::fs::read(format!("/proc/{pid}/maps")).map_err(|e| proc_error(pid, "maps", e))?;
+    let maps = MemoryMaps::from_buf_read(&raw[..]).map_err(|e| {
+        Error::io(
+            format!("parsing /proc/{pid}/maps"),
+            io::Error::other(e.to_string()),
+        )
+    })?;
+    Ok(maps
+        .into_iter()
+        .map(|m| {
+            let path = match m.pathname {
+                MMapPath::Path(p) => p.to_string_lossy().into_owned(),
+                MMapPath::Heap => "[heap]".into(),
+                MMapPath::Stack => "[stack]".into(),
+                MMapPath::TStack(tid) => format!("[stack:{tid}]"),
+                MMapPath::Vdso => "[vdso]".into(),
+                MMapPath::Vvar => "[vvar]".into(),
+                MMapPath::Vsyscall => "[vsyscall]".into(),
+                MMapPath::Rollup => "[rollup]".into(),
+                MMapPath::Anonymous => String::new(),
+                MMapPath::Vsys(key) => format!("/SYSV{key:08x}"),
+                MMapPath::Other(s) => s,
+            };
+            let perms = Perms {
+                read: m.perms.contains(MMPermissions::READ),
+                write: m.perms.contains(MMPermissions::WRITE),
+                exec: m.perms.contains(MMPermissions::EXECUTE),
+                shared: m.perms.contains(MMPermissions::SHARED),
+            };
+            let kind = classify(&path, exe);
+            Region {
+                start: m.address.0,
+                end: m.address.1,
+                perms,
+                offset: m.offset,
+                dev: m.dev,
+                inode: m.inode,
+                path,
+                kind,
+            }
+        })
+        .collect())
+}
+
+/// Maps an error opening `/proc/PID/<file>` to not-found, access-denied or I/O.
+fn proc_error(pid: i32, file: &str, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::NotFound => Error::ProcessNotFound { pid },
+        io::ErrorKind::PermissionDenied => Error::AccessDenied {
+            pid,
+            reason: denial_reason(pid),
+        },
+        _ if e.raw_os_error() == Some(libc::ESRCH) => Error::ProcessExited { pid },
+        _ => Error::io(format!("reading /proc/{pid}/{file}"), e),
+    }
+}

@@ -1,0 +1,41 @@
+//! The operating-system layer: everything that talks to the kernel lives below this module.
+//! Only Linux is implemented; another OS adds a sibling module exporting the same functions.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::*;
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("memscan-core supports Linux only for now");
+
+/// A process as listed by the OS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    /// Short name (`comm`), at most 15 bytes on Linux.
+    pub name: String,
+    /// Command line arguments; empty for kernel threads.
+    pub cmdline: Vec<String>,
+    /// Real user id.
+    pub uid: u32,
+    /// Path of the executable, when it can be read.
+    pub exe: Option<String>,
+}
+
+/// Facts about the machine that scans need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInfo {
+    pub page_size: usize,
+    pub cpu_count: usize,
+    /// Lowest address a process may map (`vm.mmap_min_addr`).
+    pub min_address: u64,
+    /// Highest user-space address on this architecture.
+    pub max_address: u64,
+    /// Physical memory in bytes.
+    pub total_memory: u64,
+    /// The ptrace policy of Yama (`kernel.yama.ptrace_scope`), when the kernel has it.
+    pub ptrace_scope: Option<u32>,
+    /// True if this process holds CAP_SYS_PTRACE.
+    pub has_cap_sys_ptrace: bool,
+}

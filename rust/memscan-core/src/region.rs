@@ -1,0 +1,186 @@
+//! Memory regions of a process (one line of `/proc/PID/maps`) and how they are classified.
+
+use std::fmt;
+
+/// What a region holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegionKind {
+    /// `[heap]`, the brk heap.
+    Heap,
+    /// `[stack]` or a thread stack.
+    Stack,
+    /// A mapping of the main executable.
+    Executable,
+    /// A mapping of a shared library (`*.so`, `*.so.N`).
+    Library,
+    /// Anonymous memory (mmap without a file: most large allocations).
+    Anonymous,
+    /// A mapping of any other file.
+    File,
+    /// Kernel-provided pages: `[vdso]`, `[vvar]`, `[vsyscall]`, ...
+    Special,
+}
+
+impl RegionKind {
+    /// Every kind.
+    pub const ALL: [RegionKind; 7] = [
+        RegionKind::Heap,
+        RegionKind::Stack,
+        RegionKind::Executable,
+        RegionKind::Library,
+        RegionKind::Anonymous,
+        RegionKind::File,
+        RegionKind::Special,
+    ];
+
+    /// Lower-case name used in tables and filters.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RegionKind::Heap => "heap",
+            RegionKind::Stack => "stack",
+            RegionKind::Executable => "executable",
+            RegionKind::Library => "library",
+            RegionKind::Anonymous => "anonymous",
+            RegionKind::File => "file",
+            RegionKind::Special => "special",
+        }
+    }
+
+    /// Parses a kind name (as written by [`RegionKind::name`]; `exe` and `lib` also accepted).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = match s.as_str() {
+            "exe" | "image" | "main" => "executable",
+            "lib" | "libraries" | "shared" => "library",
+            "anon" => "anonymous",
+            other => other,
+        };
+        RegionKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for RegionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Access permissions of a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Perms {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    /// Shared (`s`) rather than private copy-on-write (`p`).
+    pub shared: bool,
+}
+
+impl fmt::Display for Perms {
+    /// The four-letter form of `/proc/PID/maps` (`rw-p`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = |b: bool, ch: char| if b { ch } else { '-' };
+        write!(
+            f,
+            "{}{}{}{}",
+            c(self.read, 'r'),
+            c(self.write, 'w'),
+            c(self.exec, 'x'),
+            if self.shared { 's' } else { 'p' }
+        )
+    }
+}
+
+/// One mapped region of a process's address space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    pub perms: Perms,
+    pub offset: u64,
+    /// Device as `major:minor` in hex, as in `/proc/PID/maps`.
+    pub dev: (i32, i32),
+    pub inode: u64,
+    /// Backing file or pseudo-path (`[heap]`); empty for anonymous memory.
+    pub path: String,
+    pub kind: RegionKind,
+}
+
+impl Region {
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// True if `[addr, addr+len)` lies inside the region.
+    pub fn contains_range(&self, addr: u64, len: u64) -> bool {
+        addr >= self.start && addr.checked_add(len).is_some_and(|e| e <= self.end)
+    }
+
+    /// The file name of the backing path (`libc.so.6`), or the path itself for pseudo-paths.
+    pub fn module_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// Classifies a mapping from its path, given the path of the main executable.
+pub fn classify(path: &str, exe_path: Option<&str>) -> RegionKind {
+    match path {
+        "" => RegionKind::Anonymous,
+        "[heap]" => RegionKind::Heap,
+        p if p == "[stack]" || p.starts_with("[stack:") => RegionKind::Stack,
+        p if p.starts_with("[anon") => RegionKind::Anonymous,
+        p if p.starts_with('[') => RegionKind::Special,
+        p => {
+            let clean = p.strip_suffix(" (deleted)").unwrap_or(p);
+            if exe_path.is_some_and(|e| e == clean) {
+                RegionKind::Executable
+            } else if is_shared_library(clean) {
+                RegionKind::Library
+            } else {
+                RegionKind::File
+            }
+        }
+    }
+}
+
+fn is_shared_library(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.ends_with(".so") || name.contains(".so.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_paths() {
+        let exe = Some("/usr/bin/game");
+        assert_eq!(classify("", exe), RegionKind::Anonymous);
+        assert_eq!(classify("[heap]", exe), RegionKind::Heap);
+        assert_eq!(classify("[stack]", exe), RegionKind::Stack);
+        assert_eq!(classify("[vdso]", exe), RegionKind::Special);
+        assert_eq!(classify("[anon:scudo]", exe), RegionKind::Anonymous);
+        assert_eq!(classify("/usr/bin/game", exe), RegionKind::Executable);
+        assert_eq!(
+            classify("/usr/bin/game (deleted)", exe),
+            RegionKind::Executable
+        );
+        assert_eq!(
+            classify("/lib/x86_64-linux-gnu/libc.so.6", exe),
+            RegionKind::Library
+        );
+        assert_eq!(classify("/usr/lib/libfoo.so", exe), RegionKind::Library);
+        assert_eq!(classify("/usr/share/fonts/a.ttf", exe), RegionKind::File);
+    }
+
+    #[test]
+    fn perms_display() {
+        let p = Perms {
+            read: true,
+            write: true,
+            exec: false,
+            shared: false,
+        };
+        assert_eq!(p.to_string(), "rw-p");
+    }
+}

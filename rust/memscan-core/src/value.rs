@@ -1,0 +1,456 @@
+//! Value types and typed values, kept in their native representation (never through f64).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// The scalar types memscan reads, scans and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ValueType {
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    F32,
+    F64,
+}
+
+impl ValueType {
+    /// Every type, integers first.
+    pub const ALL: [ValueType; 10] = [
+        ValueType::I8,
+        ValueType::I16,
+        ValueType::I32,
+        ValueType::I64,
+        ValueType::U8,
+        ValueType::U16,
+        ValueType::U32,
+        ValueType::U64,
+        ValueType::F32,
+        ValueType::F64,
+    ];
+
+    /// Size in bytes.
+    pub const fn size(self) -> usize {
+        match self {
+            ValueType::I8 | ValueType::U8 => 1,
+            ValueType::I16 | ValueType::U16 => 2,
+            ValueType::I32 | ValueType::U32 | ValueType::F32 => 4,
+            ValueType::I64 | ValueType::U64 | ValueType::F64 => 8,
+        }
+    }
+
+    /// The canonical short name (`"i32"`, `"f64"`, ...), also NumPy's dtype name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ValueType::I8 => "i8",
+            ValueType::I16 => "i16",
+            ValueType::I32 => "i32",
+            ValueType::I64 => "i64",
+            ValueType::U8 => "u8",
+            ValueType::U16 => "u16",
+            ValueType::U32 => "u32",
+            ValueType::U64 => "u64",
+            ValueType::F32 => "f32",
+            ValueType::F64 => "f64",
+        }
+    }
+
+    /// True for `f32` and `f64`.
+    pub const fn is_float(self) -> bool {
+        matches!(self, ValueType::F32 | ValueType::F64)
+    }
+
+    /// True for the signed integer types.
+    pub const fn is_signed_int(self) -> bool {
+        matches!(
+            self,
+            ValueType::I8 | ValueType::I16 | ValueType::I32 | ValueType::I64
+        )
+    }
+
+    /// Inclusive integer bounds of an integer type.
+    pub const fn int_bounds(self) -> Option<(i128, i128)> {
+        Some(match self {
+            ValueType::I8 => (i8::MIN as i128, i8::MAX as i128),
+            ValueType::I16 => (i16::MIN as i128, i16::MAX as i128),
+            ValueType::I32 => (i32::MIN as i128, i32::MAX as i128),
+            ValueType::I64 => (i64::MIN as i128, i64::MAX as i128),
+            ValueType::U8 => (0, u8::MAX as i128),
+            ValueType::U16 => (0, u16::MAX as i128),
+            ValueType::U32 => (0, u32::MAX as i128),
+            ValueType::U64 => (0, u64::MAX as i128),
+            ValueType::F32 | ValueType::F64 => return None,
+        })
+    }
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ValueType {
+    type Err = Error;
+
+    /// Accepts the short names and common aliases (`int32`, `uint64`, `float`, `double`, ...).
+    fn from_str(s: &str) -> Result<Self> {
+        let t = match s.trim().to_ascii_lowercase().as_str() {
+            "i8" | "int8" | "sbyte" => ValueType::I8,
+            "i16" | "int16" | "short" => ValueType::I16,
+            "i32" | "int32" | "int" => ValueType::I32,
+            "i64" | "int64" | "long" => ValueType::I64,
+            "u8" | "uint8" | "byte" => ValueType::U8,
+            "u16" | "uint16" | "ushort" => ValueType::U16,
+            "u32" | "uint32" | "uint" => ValueType::U32,
+            "u64" | "uint64" | "ulong" => ValueType::U64,
+            "f32" | "float32" | "float" => ValueType::F32,
+            "f64" | "float64" | "double" => ValueType::F64,
+            _ => return Err(Error::invalid_argument(format!(
+                "unknown value type {s:?}; expected one of i8 i16 i32 i64 u8 u16 u32 u64 f32 f64"
+            ))),
+        };
+        Ok(t)
+    }
+}
+
+/// A number as a caller gives it, before it is fitted to a [`ValueType`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    Int(i128),
+    Float(f64),
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{i}"),
+            Number::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A typed scalar value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+}
+
+impl Value {
+    /// The value's type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::I8(_) => ValueType::I8,
+            Value::I16(_) => ValueType::I16,
+            Value::I32(_) => ValueType::I32,
+            Value::I64(_) => ValueType::I64,
+            Value::U8(_) => ValueType::U8,
+            Value::U16(_) => ValueType::U16,
+            Value::U32(_) => ValueType::U32,
+            Value::U64(_) => ValueType::U64,
+            Value::F32(_) => ValueType::F32,
+            Value::F64(_) => ValueType::F64,
+        }
+    }
+
+    /// Fits `n` to `ty` exactly: out-of-range integers, fractional numbers for integer types and
+    /// finite numbers too large for `f32` are errors, never wrapped or rounded to another value.
+    pub fn from_number(ty: ValueType, n: Number) -> Result<Value> {
+        let out_of_range = || Error::invalid_value(format!("{n} does not fit in {ty}"));
+        if let Some((lo, hi)) = ty.int_bounds() {
+            let i = match n {
+                Number::Int(i) => i,
+                Number::Float(x) => {
+                    if !x.is_finite() || x.fract() != 0.0 {
+                        return Err(Error::invalid_value(format!(
+                            "{x} is not an integer, as {ty} needs"
+                        )));
+                    }
+                    if x.abs() >= 2f64.powi(100) {
+                        return Err(out_of_range());
+                    }
+                    x as i128
+                }
+            };
+            if i < lo || i > hi {
+                return Err(out_of_range());
+            }
+            return Ok(match ty {
+                ValueType::I8 => Value::I8(i as i8),
+                ValueType::I16 => Value::I16(i as i16),
+                ValueType::I32 => Value::I32(i as i32),
+                ValueType::I64 => Value::I64(i as i64),
+                ValueType::U8 => Value::U8(i as u8),
+                ValueType::U16 => Value::U16(i as u16),
+                ValueType::U32 => Value::U32(i as u32),
+                _ => Value::U64(i as u64),
+            });
+        }
+        let x = match n {
+            Number::Float(x) => x,
+            Number::Int(i) => {
+                let x = i as f64;
+                if x as i128 != i {
+                    return Err(Error::invalid_value(format!(
+                        "{i} has no exact {ty} representation"
+                    )));
+                }
+                x
+            }
+        };
+        if ty == ValueType::F32 {
+            if x.is_finite() && x.abs() > f32::MAX as f64 {
+                return Err(out_of_range());
+            }
+            Ok(Value::F32(x as f32))
+        } else {
+            Ok(Value::F64(x))
+        }
+    }
+
+    /// Decodes a value of type `ty` from native-endian bytes (`bytes.len()` must be `ty.size()`).
+    pub fn from_ne_bytes(ty: ValueType, bytes: &[u8]) -> Result<Value> {
+        if bytes.len() != ty.size() {
+            return Err(Error::invalid_argument(format!(
+                "{ty} needs {} bytes, got {}",
+                ty.size(),
+                bytes.len()
+            )));
+        }
+        Ok(dispatch!(ty, T => T::read_ne(bytes).into_value()))
+    }
+
+    /// Native-endian bytes of the value.
+    pub fn to_ne_bytes(&self) -> Vec<u8> {
+        match *self {
+            Value::I8(v) => v.to_ne_bytes().to_vec(),
+            Value::I16(v) => v.to_ne_bytes().to_vec(),
+            Value::I32(v) => v.to_ne_bytes().to_vec(),
+            Value::I64(v) => v.to_ne_bytes().to_vec(),
+            Value::U8(v) => v.to_ne_bytes().to_vec(),
+            Value::U16(v) => v.to_ne_bytes().to_vec(),
+            Value::U32(v) => v.to_ne_bytes().to_vec(),
+            Value::U64(v) => v.to_ne_bytes().to_vec(),
+            Value::F32(v) => v.to_ne_bytes().to_vec(),
+            Value::F64(v) => v.to_ne_bytes().to_vec(),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::I8(v) => write!(f, "{v}"),
+            Value::I16(v) => write!(f, "{v}"),
+            Value::I32(v) => write!(f, "{v}"),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::U8(v) => write!(f, "{v}"),
+            Value::U16(v) => write!(f, "{v}"),
+            Value::U32(v) => write!(f, "{v}"),
+            Value::U64(v) => write!(f, "{v}"),
+            Value::F32(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A Rust scalar that memscan scans: one per [`ValueType`]. Kernels are generic over it.
+pub trait Scalar:
+    bytemuck::Pod + PartialOrd + PartialEq + Send + Sync + fmt::Display + fmt::Debug + 'static
+{
+    /// The matching runtime type.
+    const TYPE: ValueType;
+    /// The value's native-endian reading of `bytes` (at least `size_of::<Self>()` long; unaligned ok).
+    #[inline(always)]
+    fn read_ne(bytes: &[u8]) -> Self {
+        bytemuck::pod_read_unaligned(&bytes[..std::mem::size_of::<Self>()])
+    }
+    /// Extracts this scalar from a [`Value`] of the same type.
+    fn from_value(v: Value) -> Option<Self>;
+    /// Wraps this scalar in a [`Value`].
+    fn into_value(self) -> Value;
+    /// `self + rhs`, `None` on overflow (floats: on a non-finite result from finite inputs).
+    fn checked_add(self, rhs: Self) -> Option<Self>;
+    /// `self - rhs`, `None` on overflow.
+    fn checked_sub(self, rhs: Self) -> Option<Self>;
+    /// `self * rhs`, `None` on overflow.
+    fn checked_mul(self, rhs: Self) -> Option<Self>;
+    /// `self / rhs`, `None` on overflow or division by zero.
+    fn checked_div(self, rhs: Self) -> Option<Self>;
+    /// `self - rhs` wrapped (integers) or plain (floats): the change between two readings.
+    fn wrapping_sub(self, rhs: Self) -> Self;
+    /// Widened to f64 for tolerance and ratio arithmetic (exact for every type up to 32 bits).
+    fn as_f64(self) -> f64;
+}
+
+macro_rules! impl_int_scalar {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl Scalar for $t {
+            const TYPE: ValueType = ValueType::$variant;
+            fn from_value(v: Value) -> Option<Self> {
+                match v { Value::$variant(x) => Some(x), _ => None }
+            }
+            fn into_value(self) -> Value { Value::$variant(self) }
+            #[inline(always)]
+            fn checked_add(self, rhs: Self) -> Option<Self> { <$t>::checked_add(self, rhs) }
+            #[inline(always)]
+            fn checked_sub(self, rhs: Self) -> Option<Self> { <$t>::checked_sub(self, rhs) }
+            #[inline(always)]
+            fn checked_mul(self, rhs: Self) -> Option<Self> { <$t>::checked_mul(self, rhs) }
+            #[inline(always)]
+            fn checked_div(self, rhs: Self) -> Option<Self> { <$t>::checked_div(self, rhs) }
+            #[inline(always)]
+            fn wrapping_sub(self, rhs: Self) -> Self { <$t>::wrapping_sub(self, rhs) }
+            #[inline(always)]
+            fn as_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+impl_int_scalar!(i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+
+macro_rules! impl_float_scalar {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl Scalar for $t {
+            const TYPE: ValueType = ValueType::$variant;
+            fn from_value(v: Value) -> Option<Self> {
+                match v { Value::$variant(x) => Some(x), _ => None }
+            }
+            fn into_value(self) -> Value { Value::$variant(self) }
+            #[inline(always)]
+            fn checked_add(self, rhs: Self) -> Option<Self> { finite(self, rhs, self + rhs) }
+            #[inline(always)]
+            fn checked_sub(self, rhs: Self) -> Option<Self> { finite(self, rhs, self - rhs) }
+            #[inline(always)]
+            fn checked_mul(self, rhs: Self) -> Option<Self> { finite(self, rhs, self * rhs) }
+            #[inline(always)]
+            fn checked_div(self, rhs: Self) -> Option<Self> {
+                if rhs == 0.0 { None } else { finite(self, rhs, self / rhs) }
+            }
+            #[inline(always)]
+            fn wrapping_sub(self, rhs: Self) -> Self { self - rhs }
+            #[inline(always)]
+            fn as_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+impl_float_scalar!(f32 => F32, f64 => F64);
+
+/// `out` unless finite inputs gave a non-finite result (float overflow).
+#[inline(always)]
+fn finite<T: Into<f64> + Copy>(a: T, b: T, out: T) -> Option<T> {
+    let (a, b, o): (f64, f64, f64) = (a.into(), b.into(), out.into());
+    if a.is_finite() && b.is_finite() && !o.is_finite() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// Runs `$body` with `$T` bound to the Rust scalar of the runtime [`ValueType`] `$ty`.
+#[macro_export]
+macro_rules! dispatch {
+    ($ty:expr, $T:ident => $body:expr) => {
+        match $ty {
+            $crate::ValueType::I8 => {
+                type $T = i8;
+                $body
+            }
+            $crate::ValueType::I16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::ValueType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::ValueType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::ValueType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::ValueType::U16 => {
+                type $T = u16;
+                $body
+            }
+            $crate::ValueType::U32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::ValueType::U64 => {
+                type $T = u64;
+                $body
+            }
+            $crate::ValueType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::ValueType::F64 => {
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}
+pub use dispatch;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremes_fit_exactly() {
+        assert_eq!(
+            Value::from_number(ValueType::U64, Number::Int(u64::MAX as i128)).unwrap(),
+            Value::U64(u64::MAX)
+        );
+        assert_eq!(
+            Value::from_number(ValueType::I64, Number::Int(i64::MIN as i128)).unwrap(),
+            Value::I64(i64::MIN)
+        );
+    }
+
+    #[test]
+    fn out_of_range_is_an_error() {
+        assert!(Value::from_number(ValueType::U8, Number::Int(256)).is_err());
+        assert!(Value::from_number(ValueType::U32, Number::Int(-1)).is_err());
+        assert!(Value::from_number(ValueType::I32, Number::Float(1.5)).is_err());
+        assert!(Value::from_number(ValueType::F32, Number::Float(1e300)).is_err());
+        assert!(Value::from_number(ValueType::F64, Number::Int((1 << 53) + 1)).is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for t in ValueType::ALL {
+            assert_eq!(t.name().parse::<ValueType>().unwrap(), t);
+        }
+        assert!("i33".parse::<ValueType>().is_err());
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let v = Value::I16(-2);
+        assert_eq!(
+            Value::from_ne_bytes(ValueType::I16, &v.to_ne_bytes()).unwrap(),
+            v
+        );
+        assert!(Value::from_ne_bytes(ValueType::I16, &[0]).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! The seed's explicit module-level functions and process listing.
+
+use memscan_core::{find_processes as core_find, platform, BytePattern};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::errors::IntoPyResult;
+use crate::process::{PyProcess, PyRegion};
+use crate::run::detached;
+use crate::tables::table;
+
+/// The pid of the first process whose name matches exactly, or None.
+#[pyfunction]
+pub fn find_process_by_name(py: Python<'_>, name: &str) -> Option<i32> {
+    py.detach(|| core_find(name, true).first().map(|p| p.pid))
+}
+
+/// Every process whose name matches (`exact=False`: substring of name or command line).
+#[pyfunction]
+#[pyo3(signature = (name, *, exact = false))]
+pub fn find_processes(py: Python<'_>, name: &str, exact: bool) -> PyResult<Py<PyAny>> {
+    let found = py.detach(|| core_find(name, exact));
+    table(py, memscan_core::tables::processes_batch(&found).py()?)
+}
+
+/// All processes as a table (pid, name, uid, exe, cmdline).
+#[pyfunction]
+pub fn list_processes(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let all = py.detach(platform::list_processes);
+    table(py, memscan_core::tables::processes_batch(&all).py()?)
+}
+
+/// Page size, CPU count, address-space bounds, memory and ptrace policy.
+#[pyfunction]
+pub fn query_system_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let s = platform::system_info();
+    let d = PyDict::new(py);
+    d.set_item("page_size", s.page_size)?;
+    d.set_item("cpu_count", s.cpu_count)?;
+    d.set_item("min_address", s.min_address)?;
+    d.set_item("max_address", s.max_address)?;
+    d.set_item("total_memory", s.total_memory)?;
+    d.set_item("ptrace_scope", s.ptrace_scope)?;
+    d.set_item("has_cap_sys_ptrace", s.has_cap_sys_ptrace)?;
+    Ok(d)
+}
+
+/// Regions of the process's executable and shared libraries.
+#[pyfunction]
+pub fn get_process_module_regions(py: Python<'_>, process: &PyProcess) -> PyResult<Vec<PyRegion>> {
+    Ok(detached(py, || process.inner.module_regions())?
+        .into_iter()
+        .map(PyRegion::from)
+        .collect())
+}
+
+/// Parses hex with `??` wildcards into `(bytes, mask)`; mask is 0xFF where the byte must match.
+#[pyfunction]
+pub fn parse_hex_pattern<'py>(
+    py: Python<'py>,
+    pattern: &str,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let p = BytePattern::parse_hex(pattern).py()?;
+    let mask: Vec<u8> = p
+        .fixed()
+        .iter()
+        .map(|&f| if f { 0xff } else { 0 })
+        .collect();
+    Ok((PyBytes::new(py, p.bytes()), PyBytes::new(py, &mask)))
+}
+
+/// Reads exactly `size` bytes at `address`.
+#[pyfunction]
+pub fn read_process_memory<'py>(
+    py: Python<'py>,
+    process: &PyProcess,
+    address: u64,
+    size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let data = detached(py, || process.inner.read(address, size))?;
+    Ok(PyBytes::new(py, &data))
+}
+
+/// Writes `data` at `address` (all or nothing); `force` reaches read-only pages.
+#[pyfunction]
+#[pyo3(signature = (process, address, data, *, force = false))]
+pub fn write_process_memory(
+    py: Python<'_>,
+    process: &PyProcess,
+    address: u64,
+    data: &[u8],
+    force: bool,
+) -> PyResult<()> {
+    let data = data.to_vec();
+    detached(py, || process.inner.write(address, &data, force))
+}

@@ -1,0 +1,30 @@
+//! `memscan._native`: the Python bindings of memscan-core.
+
+mod errors;
+mod functions;
+mod process;
+mod run;
+mod tables;
+mod values;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _native {
+    #[pymodule_export]
+    use crate::functions::{
+        find_process_by_name, find_processes, get_process_module_regions, list_processes,
+        parse_hex_pattern, query_system_info, read_process_memory, write_process_memory,
+    };
+    #[pymodule_export]
+    use crate::process::{PyProcess, PyRegion};
+
+    use super::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+        Ok(())
+    }
+}

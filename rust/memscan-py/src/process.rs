@@ -1,0 +1,196 @@
+//! `memscan.Process` and `memscan.Region`.
+
+use memscan_core::{Process, Region};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::IntoPyResult;
+use crate::run::detached;
+use crate::tables::table;
+use crate::values::{to_python, value, value_type};
+
+/// An opened process.
+#[pyclass(name = "Process", module = "memscan._native", frozen, subclass)]
+pub struct PyProcess {
+    pub inner: Process,
+}
+
+#[pymethods]
+impl PyProcess {
+    #[new]
+    fn new(py: Python<'_>, pid: i32) -> PyResult<Self> {
+        Ok(Self {
+            inner: detached(py, || Process::open(pid))?,
+        })
+    }
+
+    #[getter]
+    fn pid(&self) -> i32 {
+        self.inner.pid()
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    #[getter]
+    fn exe(&self) -> Option<&str> {
+        self.inner.info().exe.as_deref()
+    }
+
+    #[getter]
+    fn cmdline(&self) -> Vec<String> {
+        self.inner.info().cmdline.clone()
+    }
+
+    #[getter]
+    fn uid(&self) -> u32 {
+        self.inner.info().uid
+    }
+
+    fn is_alive(&self) -> bool {
+        self.inner.is_alive()
+    }
+
+    /// All regions as an Arrow table.
+    fn regions_table(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let regions = detached(py, || self.inner.regions())?;
+        table(py, memscan_core::tables::regions_batch(&regions).py()?)
+    }
+
+    /// All regions as `Region` objects.
+    fn region_list(&self, py: Python<'_>) -> PyResult<Vec<PyRegion>> {
+        Ok(detached(py, || self.inner.regions())?
+            .into_iter()
+            .map(PyRegion::from)
+            .collect())
+    }
+
+    /// Regions of the executable and its shared libraries.
+    fn module_regions(&self, py: Python<'_>) -> PyResult<Vec<PyRegion>> {
+        Ok(detached(py, || self.inner.module_regions())?
+            .into_iter()
+            .map(PyRegion::from)
+            .collect())
+    }
+
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        address: u64,
+        size: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let data = detached(py, || self.inner.read(address, size))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    fn read_value<'py>(
+        &self,
+        py: Python<'py>,
+        address: u64,
+        value_type_name: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ty = value_type(value_type_name)?;
+        let v = detached(py, || self.inner.read_value(address, ty))?;
+        to_python(py, v)
+    }
+
+    #[pyo3(signature = (address, data, *, force = false))]
+    fn write(&self, py: Python<'_>, address: u64, data: &[u8], force: bool) -> PyResult<()> {
+        let data = data.to_vec();
+        detached(py, || self.inner.write(address, &data, force))
+    }
+
+    #[pyo3(signature = (address, value_type_name, new_value, *, force = false))]
+    fn write_value(
+        &self,
+        py: Python<'_>,
+        address: u64,
+        value_type_name: &str,
+        new_value: &Bound<'_, PyAny>,
+        force: bool,
+    ) -> PyResult<()> {
+        let v = value(new_value, value_type(value_type_name)?)?;
+        detached(py, || self.inner.write_value(address, v, force))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Process(pid={}, name={:?})",
+            self.inner.pid(),
+            self.inner.name()
+        )
+    }
+}
+
+/// One mapped region.
+#[pyclass(name = "Region", module = "memscan._native", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyRegion {
+    pub inner: Region,
+}
+
+impl From<Region> for PyRegion {
+    fn from(inner: Region) -> Self {
+        Self { inner }
+    }
+}
+
+#[pymethods]
+impl PyRegion {
+    #[getter]
+    fn start(&self) -> u64 {
+        self.inner.start
+    }
+    #[getter]
+    fn end(&self) -> u64 {
+        self.inner.end
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    #[getter]
+    fn perms(&self) -> String {
+        self.inner.perms.to_string()
+    }
+    #[getter]
+    fn readable(&self) -> bool {
+        self.inner.perms.read
+    }
+    #[getter]
+    fn writable(&self) -> bool {
+        self.inner.perms.write
+    }
+    #[getter]
+    fn executable(&self) -> bool {
+        self.inner.perms.exec
+    }
+    #[getter]
+    fn shared(&self) -> bool {
+        self.inner.perms.shared
+    }
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.inner.offset
+    }
+    #[getter]
+    fn inode(&self) -> u64 {
+        self.inner.inode
+    }
+    #[getter]
+    fn path(&self) -> &str {
+        &self.inner.path
+    }
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind.name()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Region({:#x}-{:#x} {} {} {:?})",
+            self.inner.start, self.inner.end, self.inner.perms, self.inner.kind, self.inner.path
+        )
+    }
+}
