@@ -51,6 +51,11 @@ impl BytePattern {
                 .map(str::to_owned)
                 .collect()
         } else {
+            if compact.len() % 2 != 0 {
+                return Err(Error::invalid_argument(format!(
+                    "pattern {text:?} has an odd number of hex digits; separate bytes with spaces"
+                )));
+            }
             compact.chunks(2).map(|c| c.iter().collect()).collect()
         };
         let mut bytes = Vec::with_capacity(tokens.len());

@@ -122,13 +122,21 @@ impl Region {
     }
 }
 
+/// True for mappings of device files other than shared anonymous memory: reading them can
+/// have side effects or hang, so scans skip them unless asked for by path.
+pub fn is_device_mapping(path: &str) -> bool {
+    path.starts_with("/dev/") && !path.starts_with("/dev/zero") && !path.starts_with("/dev/shm/")
+}
+
 /// Classifies a mapping from its path, given the path of the main executable.
 pub fn classify(path: &str, exe_path: Option<&str>) -> RegionKind {
     match path {
         "" => RegionKind::Anonymous,
         "[heap]" => RegionKind::Heap,
         p if p == "[stack]" || p.starts_with("[stack:") => RegionKind::Stack,
-        p if p.starts_with("[anon") => RegionKind::Anonymous,
+        p if p.starts_with("[anon") || p.starts_with("/dev/zero") || p.starts_with("/SYSV") => {
+            RegionKind::Anonymous
+        }
         p if p.starts_with('[') => RegionKind::Special,
         p => {
             let clean = p.strip_suffix(" (deleted)").unwrap_or(p);
@@ -160,6 +168,7 @@ mod tests {
         assert_eq!(classify("[stack]", exe), RegionKind::Stack);
         assert_eq!(classify("[vdso]", exe), RegionKind::Special);
         assert_eq!(classify("[anon:scudo]", exe), RegionKind::Anonymous);
+        assert_eq!(classify("/dev/zero (deleted)", exe), RegionKind::Anonymous);
         assert_eq!(classify("/usr/bin/game", exe), RegionKind::Executable);
         assert_eq!(
             classify("/usr/bin/game (deleted)", exe),

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use arrow_buffer::{ArrowNativeType, ScalarBuffer};
+
 use crate::error::{Error, Result};
 
 /// The scalar types memscan reads, scans and writes.
@@ -112,9 +114,11 @@ impl FromStr for ValueType {
             "u64" | "uint64" | "ulong" => ValueType::U64,
             "f32" | "float32" | "float" => ValueType::F32,
             "f64" | "float64" | "double" => ValueType::F64,
-            _ => return Err(Error::invalid_argument(format!(
+            _ => {
+                return Err(Error::invalid_argument(format!(
                 "unknown value type {s:?}; expected one of i8 i16 i32 i64 u8 u16 u32 u64 f32 f64"
-            ))),
+            )))
+            }
         };
         Ok(t)
     }
@@ -271,7 +275,15 @@ impl fmt::Display for Value {
 
 /// A Rust scalar that memscan scans: one per [`ValueType`]. Kernels are generic over it.
 pub trait Scalar:
-    bytemuck::Pod + PartialOrd + PartialEq + Send + Sync + fmt::Display + fmt::Debug + 'static
+    bytemuck::Pod
+    + ArrowNativeType
+    + PartialOrd
+    + PartialEq
+    + Send
+    + Sync
+    + fmt::Display
+    + fmt::Debug
+    + 'static
 {
     /// The matching runtime type.
     const TYPE: ValueType;
@@ -296,6 +308,74 @@ pub trait Scalar:
     fn wrapping_sub(self, rhs: Self) -> Self;
     /// Widened to f64 for tolerance and ratio arithmetic (exact for every type up to 32 bits).
     fn as_f64(self) -> f64;
+    /// Wraps a vector of this scalar as a [`Column`].
+    fn into_column(values: ScalarBuffer<Self>) -> Column;
+    /// The typed slice of a [`Column`] of this scalar's type.
+    fn column_slice(column: &Column) -> Option<&[Self]>;
+}
+
+/// A typed column of values, in an immutable shared buffer: cloning is cheap and NumPy/Arrow
+/// views share it without copies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    I8(ScalarBuffer<i8>),
+    I16(ScalarBuffer<i16>),
+    I32(ScalarBuffer<i32>),
+    I64(ScalarBuffer<i64>),
+    U8(ScalarBuffer<u8>),
+    U16(ScalarBuffer<u16>),
+    U32(ScalarBuffer<u32>),
+    U64(ScalarBuffer<u64>),
+    F32(ScalarBuffer<f32>),
+    F64(ScalarBuffer<f64>),
+}
+
+impl Column {
+    /// An empty column of type `ty`.
+    pub fn empty(ty: ValueType) -> Column {
+        dispatch!(ty, T => T::into_column(ScalarBuffer::from(Vec::<T>::new())))
+    }
+
+    /// The column's value type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Column::I8(_) => ValueType::I8,
+            Column::I16(_) => ValueType::I16,
+            Column::I32(_) => ValueType::I32,
+            Column::I64(_) => ValueType::I64,
+            Column::U8(_) => ValueType::U8,
+            Column::U16(_) => ValueType::U16,
+            Column::U32(_) => ValueType::U32,
+            Column::U64(_) => ValueType::U64,
+            Column::F32(_) => ValueType::F32,
+            Column::F64(_) => ValueType::F64,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        dispatch!(self.value_type(), T => T::column_slice(self).map_or(0, <[T]>::len))
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value at `i`.
+    pub fn get(&self, i: usize) -> Option<Value> {
+        dispatch!(self.value_type(), T => T::column_slice(self)?.get(i).map(|v| v.into_value()))
+    }
+
+    /// A column from a vector, without copying it.
+    pub fn from_vec<T: Scalar>(values: Vec<T>) -> Column {
+        T::into_column(ScalarBuffer::from(values))
+    }
+
+    /// Bytes held by the values.
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.value_type().size()
+    }
 }
 
 macro_rules! impl_int_scalar {
@@ -318,6 +398,10 @@ macro_rules! impl_int_scalar {
             fn wrapping_sub(self, rhs: Self) -> Self { <$t>::wrapping_sub(self, rhs) }
             #[inline(always)]
             fn as_f64(self) -> f64 { self as f64 }
+            fn into_column(values: ScalarBuffer<Self>) -> Column { Column::$variant(values) }
+            fn column_slice(column: &Column) -> Option<&[Self]> {
+                match column { Column::$variant(v) => Some(v), _ => None }
+            }
         }
     )*};
 }
@@ -345,6 +429,10 @@ macro_rules! impl_float_scalar {
             fn wrapping_sub(self, rhs: Self) -> Self { self - rhs }
             #[inline(always)]
             fn as_f64(self) -> f64 { self as f64 }
+            fn into_column(values: ScalarBuffer<Self>) -> Column { Column::$variant(values) }
+            fn column_slice(column: &Column) -> Option<&[Self]> {
+                match column { Column::$variant(v) => Some(v), _ => None }
+            }
         }
     )*};
 }

@@ -1,5 +1,22 @@
-//! Scanning: first scans over regions, next scans over candidates.
+//! Scanning: first scans over regions, next scans over candidates, checkpoints and undo.
 
+pub mod candidates;
+mod first;
+mod kernel;
+mod next;
+pub mod options;
+mod pieces;
+pub mod predicate;
 mod progress;
+mod reader;
+mod search;
+mod session;
 
+pub use candidates::{CandidateSet, ScanStats, Segment};
+pub use first::{estimate_snapshot_bytes, first_scan};
+pub use next::next_scan;
+pub use options::{RegionFilter, ScanOptions};
+pub use predicate::{NextOp, OpName, Predicate};
 pub use progress::{NoProgress, ProgressSink};
+pub use search::{encode_text, find_group, find_pattern, GroupMember};
+pub use session::{Against, Session, Step};

@@ -113,3 +113,44 @@ pub fn write_memory_forced(pid: i32, addr: u64, data: &[u8]) -> Result<usize> {
     }
     Ok(done)
 }
+
+/// Writes `data` to the remote ranges `(addr, len)` back to back (as one syscall per 1024
+/// ranges). Returns the bytes written; short when a range could not be written.
+pub fn write_vectored(pid: i32, ranges: &[(u64, usize)], data: &[u8]) -> Result<usize> {
+    let total: usize = ranges.iter().map(|r| r.1).sum();
+    assert!(
+        data.len() >= total,
+        "write_vectored: data shorter than the ranges"
+    );
+    let mut done = 0usize;
+    for batch in ranges.chunks(IOV_MAX) {
+        let want: usize = batch.iter().map(|r| r.1).sum();
+        let local = libc::iovec {
+            iov_base: data[done..].as_ptr() as *mut libc::c_void,
+            iov_len: want,
+        };
+        let remote: Vec<libc::iovec> = batch
+            .iter()
+            .map(|&(a, l)| libc::iovec {
+                iov_base: a as usize as *mut libc::c_void,
+                iov_len: l,
+            })
+            .collect();
+        // SAFETY: `local` points into `data` (only read by the kernel), holding `want` bytes
+        // past `done`; the remote iovecs are interpreted in the target's address space.
+        let n = unsafe {
+            libc::process_vm_writev(pid, &local, 1, remote.as_ptr(), remote.len() as _, 0)
+        };
+        if n < 0 {
+            return match last_errno() {
+                libc::EFAULT | libc::ENOMEM => Ok(done),
+                errno => Err(errno_error(pid, errno, "process_vm_writev")),
+            };
+        }
+        done += n as usize;
+        if (n as usize) < want {
+            return Ok(done);
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,152 @@
+/*
+ * Benchmark target for scan_bench.py.
+ *
+ * usage: target MIB K SEED VALUE [NREGIONS]
+ *
+ * Maps MIB MiB of anonymous memory in NREGIONS regions (separated by PROT_NONE guard pages so
+ * the kernel cannot merge them), fills it with pseudo-random int32 values, none of which lies
+ * within BAND of VALUE, and stores VALUE at K distinct aligned slots spread over the memory.
+ * The slot list lives in a read-only mapping, so no writable memory of this process holds
+ * VALUE except the K slots.
+ *
+ * Prints "ready PID SLOTS K BYTES" and then answers one stdin command per line:
+ *   inc    add 1 to the K known slots and to about 1% of the other aligned slots (one random
+ *          slot in each block of 100; slots at 0x7fffffff, 0xffffffff or near VALUE are skipped
+ *          so every change is an increase both signed and unsigned); answers "ok N" with N the
+ *          number of other slots changed
+ *   reset  store VALUE at the K known slots again; answers "ok 0"
+ * Exits on stdin EOF or when its parent dies.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define BAND 0x100000u /* fill never comes this close to VALUE */
+#define BLOCK 100      /* one "other" slot changes per BLOCK slots on each inc */
+
+static uint64_t rng_state;
+/* VALUE is kept masked so that no writable memory of this process holds it outside the slots. */
+#define MASK 0xA5A5A5A5u
+static volatile uint32_t value_masked;
+#define VALUE (value_masked ^ MASK)
+
+static uint64_t rng(void) {
+    /* xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static int near_value(uint32_t v) { return v - (VALUE - BAND) <= 2 * BAND; }
+
+/* Overwrite stack left over from setup (parsing, spills) that might hold VALUE. */
+static __attribute__((noinline)) void scrub_stack(void) {
+    volatile uint8_t junk[1 << 16];
+    memset((void *)junk, 0, sizeof junk);
+}
+
+static void *map_or_die(size_t len, int prot) {
+    void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s MIB K SEED VALUE [NREGIONS]\n", argv[0]);
+        return 2;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return 1;
+
+    size_t mib = strtoull(argv[1], NULL, 10);
+    size_t k = strtoull(argv[2], NULL, 10);
+    rng_state = strtoull(argv[3], NULL, 10) * 0x9E3779B97F4A7C15ULL + 1;
+    value_masked = (uint32_t)strtoull(argv[4], NULL, 0) ^ MASK;
+    size_t nreg = argc > 5 ? strtoull(argv[5], NULL, 10) : 8;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t total = mib << 20;
+    if (nreg == 0 || total / nreg < page) {
+        fprintf(stderr, "too many regions for %zu MiB\n", mib);
+        return 2;
+    }
+
+    /* Regions of equal size (whole pages), each followed by a PROT_NONE guard page. */
+    size_t reg_bytes = (total / nreg) / page * page;
+    size_t reg_slots = reg_bytes / 4;
+    size_t nslots = reg_slots * nreg;
+    if (k > nslots) k = nslots;
+    uint32_t **regs = calloc(nreg, sizeof *regs);
+    for (size_t r = 0; r < nreg; r++) {
+        uint8_t *base = map_or_die(reg_bytes + page, PROT_READ | PROT_WRITE);
+        mprotect(base + reg_bytes, page, PROT_NONE);
+        regs[r] = (uint32_t *)base;
+    }
+
+    /* Fill: pseudo-random, never within BAND of VALUE. */
+    for (size_t r = 0; r < nreg; r++) {
+        uint32_t *p = regs[r];
+        for (size_t i = 0; i + 1 < reg_slots; i += 2) {
+            uint64_t x = rng();
+            uint32_t a = (uint32_t)x, b = (uint32_t)(x >> 32);
+            p[i] = near_value(a) ? a ^ 0x80000000u : a;
+            p[i + 1] = near_value(b) ? b ^ 0x80000000u : b;
+        }
+        if (reg_slots & 1) p[reg_slots - 1] = 0;
+    }
+
+    /* K known slots: one per stratum of the global slot range, so they are distinct and sorted. */
+    size_t list_bytes = (k * sizeof(uint64_t) + page - 1) / page * page;
+    uint64_t *known = list_bytes ? map_or_die(list_bytes, PROT_READ | PROT_WRITE) : NULL;
+    for (size_t i = 0; i < k; i++) {
+        size_t lo = i * nslots / k, hi = (i + 1) * nslots / k;
+        known[i] = lo + rng() % (hi - lo);
+    }
+    if (list_bytes) mprotect(known, list_bytes, PROT_READ);
+#define SLOT(g) (regs[(g) / reg_slots][(g) % reg_slots])
+    for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
+
+    scrub_stack();
+    printf("ready %d %zu %zu %zu\n", (int)getpid(), nslots, k, reg_bytes * nreg);
+    fflush(stdout);
+
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        size_t changed = 0;
+        if (strncmp(line, "inc", 3) == 0) {
+            for (size_t i = 0; i < k; i++) SLOT(known[i]) += 1;
+            size_t ki = 0;
+            for (size_t r = 0; r < nreg; r++) {
+                for (size_t b = 0; b + BLOCK <= reg_slots; b += BLOCK) {
+                    size_t g = r * reg_slots + b + rng() % BLOCK;
+                    while (ki < k && known[ki] < g) ki++;
+                    if (ki < k && known[ki] == g) continue;
+                    uint32_t *s = &SLOT(g);
+                    if (*s == 0x7fffffffu || *s == 0xffffffffu || near_value(*s)) continue;
+                    *s += 1;
+                    changed++;
+                }
+            }
+        } else if (strncmp(line, "reset", 5) == 0) {
+            for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
+        } else {
+            printf("error unknown command\n");
+            fflush(stdout);
+            continue;
+        }
+        printf("ok %zu\n", changed);
+        fflush(stdout);
+    }
+    return 0;
+}

@@ -1,0 +1,107 @@
+//! First scans: every slot of the selected regions, tested against constants.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::candidates::{CandidateSet, ScanStats};
+use super::kernel::{matches, with_test};
+use super::pieces::{assemble, piece_from_hits, Piece};
+use super::predicate::{Predicate, Typed};
+use super::progress::ProgressSink;
+use super::reader::{clear_of_holes, plan_chunks, read_tolerant, with_buffer, Chunk};
+use crate::error::{Error, Result};
+use crate::platform;
+use crate::process::Process;
+use crate::region::Region;
+use crate::scan::options::ScanOptions;
+use crate::value::{dispatch, Scalar, ValueType};
+
+/// Bytes an unknown-initial-value scan of `regions` keeps (the bytes plus a bit per slot).
+pub fn estimate_snapshot_bytes(regions: &[Region], stride: usize) -> u64 {
+    let bytes: u64 = regions.iter().map(Region::size).sum();
+    bytes + bytes / stride as u64 / 8
+}
+
+/// Scans `regions` of `process` for values of type `ty` passing `pred`.
+/// [`Predicate::Any`] keeps every slot: the unknown-initial-value scan.
+pub fn first_scan(
+    process: &Process,
+    regions: &[Region],
+    ty: ValueType,
+    pred: &Predicate,
+    options: &ScanOptions,
+    progress: &dyn ProgressSink,
+) -> Result<CandidateSet> {
+    let stride = options.stride(ty.size())?;
+    if matches!(pred, Predicate::Any) {
+        options.check_budget(estimate_snapshot_bytes(regions, stride))?;
+    }
+    dispatch!(ty, T => scan_typed::<T>(process, regions, pred.typed::<T>()?, stride, progress))
+}
+
+fn scan_typed<T: Scalar>(
+    process: &Process,
+    regions: &[Region],
+    pred: Typed<T>,
+    stride: usize,
+    progress: &dyn ProgressSink,
+) -> Result<CandidateSet> {
+    let began = Instant::now();
+    let size = std::mem::size_of::<T>();
+    let chunks = plan_chunks(regions, size, stride);
+    progress.set_total(chunks.iter().map(|c| c.byte_len as u64).sum());
+    let page = platform::system_info().page_size;
+    let pid = process.pid();
+    let results: Vec<(Piece<T>, u64)> = chunks
+        .par_iter()
+        .map(|c| {
+            if progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let out = scan_chunk::<T>(pid, c, stride, pred, page);
+            progress.advance(c.byte_len as u64);
+            out
+        })
+        .collect::<Result<_>>()?;
+    let unreadable = results.iter().map(|r| r.1).sum();
+    let stats = ScanStats {
+        bytes_scanned: chunks.iter().map(|c| c.byte_len as u64).sum(),
+        bytes_unreadable: unreadable,
+        regions: regions.len(),
+        elapsed: began.elapsed(),
+    };
+    let segments = assemble(results.into_iter().map(|r| r.0).collect(), stride);
+    Ok(CandidateSet::new(T::TYPE, stride, segments, stats))
+}
+
+/// Reads one chunk into this thread's buffer and keeps the slots passing `pred`.
+fn scan_chunk<T: Scalar>(
+    pid: i32,
+    c: &Chunk,
+    stride: usize,
+    pred: Typed<T>,
+    page: usize,
+) -> Result<(Piece<T>, u64)> {
+    with_buffer(c.byte_len, |buf| {
+        let holes = read_tolerant(pid, c.start, buf, page)?;
+        let mut hits: Vec<u32> = Vec::new();
+        with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| hits.push(k as u32)));
+        if !holes.is_empty() {
+            let mut cur = 0;
+            hits.retain(|&k| {
+                clear_of_holes(
+                    &holes,
+                    &mut cur,
+                    k as usize * stride,
+                    std::mem::size_of::<T>(),
+                )
+            });
+        }
+        let lost = holes.iter().map(|h| h.1 as u64).sum();
+        Ok((
+            piece_from_hits::<T>(c.start, stride, c.slots, buf, &hits),
+            lost,
+        ))
+    })
+}

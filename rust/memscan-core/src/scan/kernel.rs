@@ -1,0 +1,236 @@
+//! Compare kernels: find the slots of a buffer whose values pass a test, 64 slots at a time
+//! (branch-free masks the compiler vectorises), then visit the set bits.
+
+use crate::value::Scalar;
+
+/// Slots per mask word.
+const LANES: usize = 64;
+
+/// Calls `hit(k)` for every slot `k < slots` (value at `k * stride` in `new`) that is alive
+/// (all slots when `alive` is `None`) and passes `test`.
+#[inline(always)]
+pub fn matches<T: Scalar>(
+    new: &[u8],
+    stride: usize,
+    slots: usize,
+    alive: Option<&[u64]>,
+    test: impl Fn(T) -> bool,
+    mut hit: impl FnMut(usize),
+) {
+    let size = std::mem::size_of::<T>();
+    let typed: Option<&[T]> = (stride == size)
+        .then(|| bytemuck::try_cast_slice(&new[..slots * size]).ok())
+        .flatten();
+    for w in 0..slots.div_ceil(LANES) {
+        let base = w * LANES;
+        let lanes = LANES.min(slots - base);
+        let live = alive.map_or(u64::MAX, |a| a[w]);
+        if live == 0 {
+            continue;
+        }
+        let mut mask = 0u64;
+        match typed {
+            Some(vals) if lanes == LANES => {
+                let block: &[T; LANES] = vals[base..base + LANES].try_into().expect("64 lanes");
+                for (i, v) in block.iter().enumerate() {
+                    mask |= (test(*v) as u64) << i;
+                }
+            }
+            _ => {
+                for i in 0..lanes {
+                    mask |= (test(T::read_ne(&new[(base + i) * stride..])) as u64) << i;
+                }
+            }
+        }
+        visit(mask & live, base, &mut hit);
+    }
+}
+
+/// Like [`matches`], for tests of an old value (from `old`) against a new one (from `new`).
+#[inline(always)]
+pub fn matches_pair<T: Scalar>(
+    old: &[u8],
+    new: &[u8],
+    stride: usize,
+    slots: usize,
+    alive: Option<&[u64]>,
+    test: impl Fn(T, T) -> bool,
+    mut hit: impl FnMut(usize),
+) {
+    let size = std::mem::size_of::<T>();
+    let typed: Option<(&[T], &[T])> = (stride == size)
+        .then(|| {
+            let o = bytemuck::try_cast_slice(&old[..slots * size]).ok()?;
+            let n = bytemuck::try_cast_slice(&new[..slots * size]).ok()?;
+            Some((o, n))
+        })
+        .flatten();
+    for w in 0..slots.div_ceil(LANES) {
+        let base = w * LANES;
+        let lanes = LANES.min(slots - base);
+        let live = alive.map_or(u64::MAX, |a| a[w]);
+        if live == 0 {
+            continue;
+        }
+        let mut mask = 0u64;
+        match typed {
+            Some((o, n)) if lanes == LANES => {
+                let ob: &[T; LANES] = o[base..base + LANES].try_into().expect("64 lanes");
+                let nb: &[T; LANES] = n[base..base + LANES].try_into().expect("64 lanes");
+                for i in 0..LANES {
+                    mask |= (test(ob[i], nb[i]) as u64) << i;
+                }
+            }
+            _ => {
+                for i in 0..lanes {
+                    let at = (base + i) * stride;
+                    mask |= (test(T::read_ne(&old[at..]), T::read_ne(&new[at..])) as u64) << i;
+                }
+            }
+        }
+        visit(mask & live, base, &mut hit);
+    }
+}
+
+#[inline(always)]
+fn visit(mut mask: u64, base: usize, hit: &mut impl FnMut(usize)) {
+    while mask != 0 {
+        hit(base + mask.trailing_zeros() as usize);
+        mask &= mask - 1;
+    }
+}
+
+/// Binds `$test` to the closure of a typed constant predicate and evaluates `$body`, so that each
+/// operator gets its own monomorphised (vectorisable) kernel.
+macro_rules! with_test {
+    ($pred:expr, $T:ty, $test:ident => $body:expr) => {{
+        use $crate::scan::predicate::Typed;
+        match $pred {
+            Typed::Any => {
+                let $test = |_: $T| true;
+                $body
+            }
+            Typed::Eq(x) => {
+                let $test = move |v: $T| v == x;
+                $body
+            }
+            Typed::Ne(x) => {
+                let $test = move |v: $T| v != x;
+                $body
+            }
+            Typed::Lt(x) => {
+                let $test = move |v: $T| v < x;
+                $body
+            }
+            Typed::Le(x) => {
+                let $test = move |v: $T| v <= x;
+                $body
+            }
+            Typed::Gt(x) => {
+                let $test = move |v: $T| v > x;
+                $body
+            }
+            Typed::Ge(x) => {
+                let $test = move |v: $T| v >= x;
+                $body
+            }
+            Typed::Between(a, b) => {
+                let $test = move |v: $T| v >= a && v <= b;
+                $body
+            }
+            Typed::Near(c, tol) => {
+                let $test = move |v: $T| ($crate::value::Scalar::as_f64(v) - c).abs() <= tol;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_test;
+
+/// Like [`with_test`] for relative filters: binds `$test` to a closure of (old, new).
+macro_rules! with_pair_test {
+    ($op:expr, $T:ty, $test:ident => $body:expr) => {{
+        use $crate::scan::predicate::{moved_by, same_bits, TypedNext};
+        match $op {
+            TypedNext::Changed => {
+                let $test = |o: $T, n: $T| !same_bits(o, n);
+                $body
+            }
+            TypedNext::Unchanged => {
+                let $test = |o: $T, n: $T| same_bits(o, n);
+                $body
+            }
+            TypedNext::Increased => {
+                let $test = |o: $T, n: $T| n > o;
+                $body
+            }
+            TypedNext::Decreased => {
+                let $test = |o: $T, n: $T| n < o;
+                $body
+            }
+            TypedNext::IncreasedBy(d) => {
+                let $test = move |o: $T, n: $T| moved_by(o, n, d, true);
+                $body
+            }
+            TypedNext::DecreasedBy(d) => {
+                let $test = move |o: $T, n: $T| moved_by(o, n, d, false);
+                $body
+            }
+            TypedNext::Value(_) => unreachable!("constant predicates use with_test"),
+        }
+    }};
+}
+pub(crate) use with_pair_test;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(v: &[i32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn finds_equal_slots_across_blocks() {
+        let mut v = vec![0i32; 200];
+        for i in [0, 63, 64, 130, 199] {
+            v[i] = 7;
+        }
+        let b = bytes(&v);
+        let mut hits = vec![];
+        matches::<i32>(&b, 4, 200, None, |x| x == 7, |k| hits.push(k));
+        assert_eq!(hits, vec![0, 63, 64, 130, 199]);
+        let mut unaligned = vec![];
+        matches::<i32>(
+            &b[1..],
+            1,
+            b.len() - 4,
+            None,
+            |x| x == 7 << 8,
+            |k| unaligned.push(k),
+        );
+        assert!(unaligned.contains(&(63 * 4 - 2)));
+    }
+
+    #[test]
+    fn respects_alive_bits() {
+        let b = bytes(&[5; 70]);
+        let alive = [0b110u64, 1];
+        let mut hits = vec![];
+        matches::<i32>(&b, 4, 70, Some(&alive), |x| x == 5, |k| hits.push(k));
+        assert_eq!(hits, vec![1, 2, 64]);
+    }
+
+    #[test]
+    fn pair_test_compares_old_and_new() {
+        let old = bytes(&(0..100).collect::<Vec<_>>());
+        let new = bytes(
+            &(0..100)
+                .map(|x| if x % 10 == 0 { x + 1 } else { x })
+                .collect::<Vec<_>>(),
+        );
+        let mut hits = vec![];
+        matches_pair::<i32>(&old, &new, 4, 100, None, |o, n| n > o, |k| hits.push(k));
+        assert_eq!(hits, (0..100).step_by(10).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,96 @@
+//! Which regions a scan covers, and how.
+
+use crate::error::{Error, Result};
+use crate::region::{is_device_mapping, Region, RegionKind};
+
+/// Selects the regions a first scan reads. The default: readable and writable memory of every
+/// kind except kernel pages (`[vvar]`, ...) and device mappings.
+#[derive(Debug, Clone)]
+pub struct RegionFilter {
+    /// Only these kinds (`None`: all but `Special`).
+    pub kinds: Option<Vec<RegionKind>>,
+    /// Only writable regions (the default: values a program changes live there).
+    pub writable_only: bool,
+    /// Only executable (`Some(true)`) or non-executable (`Some(false)`) regions.
+    pub executable: Option<bool>,
+    /// Only regions whose path contains one of these strings (module names, file paths).
+    pub paths: Vec<String>,
+    /// Only the part of each region inside `[start, end)`.
+    pub address_range: Option<(u64, u64)>,
+}
+
+impl Default for RegionFilter {
+    fn default() -> Self {
+        Self {
+            kinds: None,
+            writable_only: true,
+            executable: None,
+            paths: Vec::new(),
+            address_range: None,
+        }
+    }
+}
+
+impl RegionFilter {
+    /// The regions to scan, clipped to the address range, in address order.
+    pub fn select(&self, regions: &[Region]) -> Vec<Region> {
+        regions
+            .iter()
+            .filter(|r| r.perms.read)
+            .filter(|r| !self.writable_only || r.perms.write)
+            .filter(|r| self.executable.is_none_or(|x| r.perms.exec == x))
+            .filter(|r| match &self.kinds {
+                Some(kinds) => kinds.contains(&r.kind),
+                None => r.kind != RegionKind::Special,
+            })
+            .filter(|r| {
+                if self.paths.is_empty() {
+                    !is_device_mapping(&r.path)
+                } else {
+                    self.paths.iter().any(|p| r.path.contains(p.as_str()))
+                }
+            })
+            .filter_map(|r| {
+                let Some((lo, hi)) = self.address_range else {
+                    return Some(r.clone());
+                };
+                let (start, end) = (r.start.max(lo), r.end.min(hi));
+                (start < end).then(|| Region {
+                    start,
+                    end,
+                    ..r.clone()
+                })
+            })
+            .collect()
+    }
+}
+
+/// How a scan reads and what it may cost.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Distance between candidate slots: `None` for the type's natural alignment, 1 for unaligned.
+    pub alignment: Option<usize>,
+    /// Refuse scans whose results would need more bytes than this.
+    pub memory_budget: Option<u64>,
+}
+
+impl ScanOptions {
+    /// The slot stride for a value of `size` bytes.
+    pub fn stride(&self, size: usize) -> Result<usize> {
+        match self.alignment {
+            None => Ok(size),
+            Some(a) if a > 0 && a <= 4096 => Ok(a),
+            Some(a) => Err(Error::invalid_argument(format!(
+                "alignment must be 1..=4096, got {a}"
+            ))),
+        }
+    }
+
+    /// Fails with `MemoryBudget` if `needed` bytes exceed the budget.
+    pub fn check_budget(&self, needed: u64) -> Result<()> {
+        match self.memory_budget {
+            Some(budget) if needed > budget => Err(Error::MemoryBudget { needed, budget }),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Per-chunk scan output, kept sparse or dense by whichever is smaller, and assembled into a set.
+
+use crate::scan::candidates::{DenseBlock, Segment};
+use crate::value::{Column, Scalar};
+
+/// The candidates one chunk produced.
+pub enum Piece<T> {
+    Sparse(Vec<u64>, Vec<T>),
+    Dense(DenseBlock),
+}
+
+/// Builds a chunk's piece from the slots that matched. `bytes` holds the chunk as read (slot
+/// `k` at `k * stride`); dense when listing the hits would cost more than the bytes.
+pub fn piece_from_hits<T: Scalar>(
+    start: u64,
+    stride: usize,
+    slots: usize,
+    bytes: &[u8],
+    hits: &[u32],
+) -> Piece<T> {
+    let per_hit = 8 + std::mem::size_of::<T>();
+    if hits.len() * per_hit <= bytes.len() {
+        let addrs = hits
+            .iter()
+            .map(|&k| start + k as u64 * stride as u64)
+            .collect();
+        let vals = hits
+            .iter()
+            .map(|&k| T::read_ne(&bytes[k as usize * stride..]))
+            .collect();
+        return Piece::Sparse(addrs, vals);
+    }
+    let mut alive = vec![0u64; slots.div_ceil(64)];
+    for &k in hits {
+        alive[k as usize / 64] |= 1 << (k % 64);
+    }
+    Piece::Dense(DenseBlock {
+        start,
+        slots,
+        bytes: bytes.to_vec(),
+        alive,
+        count: hits.len(),
+    })
+}
+
+/// Joins pieces (in address order) into segments: runs of sparse pieces become one sparse
+/// segment; when the whole result is small, dense pieces are listed sparsely too.
+pub fn assemble<T: Scalar>(pieces: Vec<Piece<T>>, stride: usize) -> Vec<Segment> {
+    let total: usize = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Sparse(a, _) => a.len(),
+            Piece::Dense(b) => b.count,
+        })
+        .sum();
+    let dense_bytes: usize = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Dense(b) => b.bytes.len(),
+            Piece::Sparse(..) => 0,
+        })
+        .sum();
+    let all_sparse = total * (8 + std::mem::size_of::<T>()) <= dense_bytes / 2 || dense_bytes == 0;
+
+    let mut segments = Vec::new();
+    let (mut addrs, mut vals): (Vec<u64>, Vec<T>) = (Vec::new(), Vec::new());
+    if all_sparse {
+        addrs.reserve_exact(total);
+        vals.reserve_exact(total);
+    }
+    let flush = |addrs: &mut Vec<u64>, vals: &mut Vec<T>, segments: &mut Vec<Segment>| {
+        if !addrs.is_empty() {
+            segments.push(Segment::Sparse {
+                addresses: std::mem::take(addrs).into(),
+                values: Column::from_vec(std::mem::take(vals)),
+            });
+        }
+    };
+    for p in pieces {
+        match p {
+            Piece::Sparse(a, v) => {
+                addrs.extend_from_slice(&a);
+                vals.extend_from_slice(&v);
+            }
+            Piece::Dense(b) if all_sparse => {
+                for k in b.live_slots() {
+                    addrs.push(b.start + (k * stride) as u64);
+                    vals.push(T::read_ne(&b.bytes[k * stride..]));
+                }
+            }
+            Piece::Dense(b) => {
+                flush(&mut addrs, &mut vals, &mut segments);
+                segments.push(Segment::Dense(b));
+            }
+        }
+    }
+    flush(&mut addrs, &mut vals, &mut segments);
+    segments
+}

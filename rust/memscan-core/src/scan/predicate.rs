@@ -1,0 +1,274 @@
+//! What a scan keeps: comparisons against constants (first and next scans) and against the
+//! previous value of each candidate (next scans).
+
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::value::{Scalar, Value, ValueType};
+
+/// A comparison of a value with constants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Predicate {
+    /// Every slot (unknown initial value).
+    Any,
+    Eq(Value),
+    Ne(Value),
+    Lt(Value),
+    Le(Value),
+    Gt(Value),
+    Ge(Value),
+    /// Inclusive range.
+    Between(Value, Value),
+    /// Within an absolute tolerance of a value (for floats).
+    Near(Value, f64),
+}
+
+/// A next-scan filter: a comparison with constants, or with each candidate's previous value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextOp {
+    Value(Predicate),
+    Changed,
+    Unchanged,
+    Increased,
+    Decreased,
+    IncreasedBy(Value),
+    DecreasedBy(Value),
+}
+
+/// The comparison and relative operator names accepted from users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpName {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Between,
+    Near,
+    Changed,
+    Unchanged,
+    Increased,
+    Decreased,
+    IncreasedBy,
+    DecreasedBy,
+}
+
+impl FromStr for OpName {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "eq" | "==" | "=" | "exact" => OpName::Eq,
+            "ne" | "!=" => OpName::Ne,
+            "lt" | "<" => OpName::Lt,
+            "le" | "<=" => OpName::Le,
+            "gt" | ">" => OpName::Gt,
+            "ge" | ">=" => OpName::Ge,
+            "between" | "range" => OpName::Between,
+            "near" | "approx" => OpName::Near,
+            "changed" | "!" => OpName::Changed,
+            "unchanged" | "same" => OpName::Unchanged,
+            "increased" | "+" | "inc" => OpName::Increased,
+            "decreased" | "-" | "dec" => OpName::Decreased,
+            "increased_by" | "+=" => OpName::IncreasedBy,
+            "decreased_by" | "-=" => OpName::DecreasedBy,
+            other => {
+                return Err(Error::invalid_argument(format!(
+                    "unknown scan operator {other:?}; expected eq ne lt le gt ge between near \
+                     changed unchanged increased decreased increased_by decreased_by"
+                )))
+            }
+        })
+    }
+}
+
+impl OpName {
+    /// How many values the operator takes.
+    pub fn arity(self) -> usize {
+        match self {
+            OpName::Changed | OpName::Unchanged | OpName::Increased | OpName::Decreased => 0,
+            OpName::Between | OpName::Near => 2,
+            _ => 1,
+        }
+    }
+
+    /// Builds the next-scan filter from the operator and its (already typed) values;
+    /// `tolerance` is the second operand of `near`.
+    pub fn next_op(self, values: &[Value], tolerance: Option<f64>) -> Result<NextOp> {
+        let want = if self == OpName::Near {
+            1
+        } else {
+            self.arity()
+        };
+        if values.len() != want {
+            return Err(Error::invalid_argument(format!(
+                "operator {self:?} takes {want} value(s), got {}",
+                values.len()
+            )));
+        }
+        Ok(match self {
+            OpName::Changed => NextOp::Changed,
+            OpName::Unchanged => NextOp::Unchanged,
+            OpName::Increased => NextOp::Increased,
+            OpName::Decreased => NextOp::Decreased,
+            OpName::IncreasedBy => NextOp::IncreasedBy(values[0]),
+            OpName::DecreasedBy => NextOp::DecreasedBy(values[0]),
+            _ => NextOp::Value(self.predicate(values, tolerance)?),
+        })
+    }
+
+    /// Builds the constant comparison (first scans accept only these).
+    pub fn predicate(self, values: &[Value], tolerance: Option<f64>) -> Result<Predicate> {
+        let v = |i: usize| {
+            values.get(i).copied().ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "operator {self:?} needs {} value(s)",
+                    self.arity()
+                ))
+            })
+        };
+        Ok(match self {
+            OpName::Eq => Predicate::Eq(v(0)?),
+            OpName::Ne => Predicate::Ne(v(0)?),
+            OpName::Lt => Predicate::Lt(v(0)?),
+            OpName::Le => Predicate::Le(v(0)?),
+            OpName::Gt => Predicate::Gt(v(0)?),
+            OpName::Ge => Predicate::Ge(v(0)?),
+            OpName::Between => Predicate::Between(v(0)?, v(1)?),
+            OpName::Near => {
+                let tol = tolerance.unwrap_or(0.0);
+                if !(tol >= 0.0 && tol.is_finite()) {
+                    return Err(Error::invalid_value(format!(
+                        "tolerance must be finite and >= 0, got {tol}"
+                    )));
+                }
+                Predicate::Near(v(0)?, tol)
+            }
+            other => {
+                return Err(Error::invalid_argument(format!(
+                    "{other:?} compares with a previous value, so it cannot start a scan"
+                )))
+            }
+        })
+    }
+}
+
+/// A [`Predicate`] with its constants in the scanned type: the form kernels run.
+#[derive(Debug, Clone, Copy)]
+pub enum Typed<T> {
+    Any,
+    Eq(T),
+    Ne(T),
+    Lt(T),
+    Le(T),
+    Gt(T),
+    Ge(T),
+    Between(T, T),
+    Near(f64, f64),
+}
+
+fn typed<T: Scalar>(v: Value) -> Result<T> {
+    T::from_value(v).ok_or_else(|| {
+        Error::invalid_value(format!(
+            "{v} is a {}, the scan is of {}",
+            v.value_type(),
+            T::TYPE
+        ))
+    })
+}
+
+impl Predicate {
+    /// The predicate with its constants as `T`.
+    pub fn typed<T: Scalar>(&self) -> Result<Typed<T>> {
+        Ok(match *self {
+            Predicate::Any => Typed::Any,
+            Predicate::Eq(v) => Typed::Eq(typed(v)?),
+            Predicate::Ne(v) => Typed::Ne(typed(v)?),
+            Predicate::Lt(v) => Typed::Lt(typed(v)?),
+            Predicate::Le(v) => Typed::Le(typed(v)?),
+            Predicate::Gt(v) => Typed::Gt(typed(v)?),
+            Predicate::Ge(v) => Typed::Ge(typed(v)?),
+            Predicate::Between(a, b) => {
+                let (a, b): (T, T) = (typed(a)?, typed(b)?);
+                if a > b {
+                    return Err(Error::invalid_value(format!("empty range: {a} > {b}")));
+                }
+                Typed::Between(a, b)
+            }
+            Predicate::Near(v, tol) => Typed::Near(typed::<T>(v)?.as_f64(), tol),
+        })
+    }
+
+    /// The value type of the predicate's constants, if it has any.
+    pub fn value_type(&self) -> Option<ValueType> {
+        match self {
+            Predicate::Any => None,
+            Predicate::Eq(v)
+            | Predicate::Ne(v)
+            | Predicate::Lt(v)
+            | Predicate::Le(v)
+            | Predicate::Gt(v)
+            | Predicate::Ge(v)
+            | Predicate::Between(v, _)
+            | Predicate::Near(v, _) => Some(v.value_type()),
+        }
+    }
+}
+
+/// A [`NextOp`] with its constants as `T`.
+#[derive(Debug, Clone, Copy)]
+pub enum TypedNext<T> {
+    Value(Typed<T>),
+    Changed,
+    Unchanged,
+    Increased,
+    Decreased,
+    IncreasedBy(T),
+    DecreasedBy(T),
+}
+
+impl NextOp {
+    /// The filter with its constants as `T`.
+    pub fn typed<T: Scalar>(&self) -> Result<TypedNext<T>> {
+        Ok(match *self {
+            NextOp::Value(p) => TypedNext::Value(p.typed()?),
+            NextOp::Changed => TypedNext::Changed,
+            NextOp::Unchanged => TypedNext::Unchanged,
+            NextOp::Increased => TypedNext::Increased,
+            NextOp::Decreased => TypedNext::Decreased,
+            NextOp::IncreasedBy(v) => TypedNext::IncreasedBy(typed(v)?),
+            NextOp::DecreasedBy(v) => TypedNext::DecreasedBy(typed(v)?),
+        })
+    }
+
+    /// True if the filter reads each candidate's previous value.
+    pub fn needs_previous(&self) -> bool {
+        !matches!(self, NextOp::Value(_))
+    }
+}
+
+/// Bitwise equality: a NaN that stays NaN is unchanged.
+#[inline(always)]
+pub fn same_bits<T: Scalar>(a: T, b: T) -> bool {
+    bytemuck::bytes_of(&a) == bytemuck::bytes_of(&b)
+}
+
+/// True if `new - old == delta` (exact for integers, within float rounding for floats).
+#[inline(always)]
+pub fn moved_by<T: Scalar>(old: T, new: T, delta: T, up: bool) -> bool {
+    if T::TYPE.is_float() {
+        let (o, n, d) = (old.as_f64(), new.as_f64(), delta.as_f64());
+        let diff = if up { n - o } else { o - n };
+        let eps = if T::TYPE == ValueType::F32 {
+            1e-5
+        } else {
+            1e-9
+        };
+        (diff - d).abs() <= eps * d.abs().max(1.0)
+    } else if up {
+        old.checked_add(delta) == Some(new)
+    } else {
+        old.checked_sub(delta) == Some(new)
+    }
+}

@@ -1,0 +1,154 @@
+//! Reading scan input: regions cut into chunks of slots, read through reused per-thread buffers,
+//! with unreadable pages skipped and reported instead of failing the scan.
+
+use std::cell::RefCell;
+
+use crate::error::Result;
+use crate::platform;
+use crate::region::Region;
+
+/// Bytes of slots per chunk: large enough for few syscalls, small enough to stay in cache and
+/// to spread one big region over every core.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// A run of slots `start + k * stride` for `k < slots`, fully inside one region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    pub start: u64,
+    pub slots: usize,
+    /// Bytes covering every slot: `(slots - 1) * stride + size`.
+    pub byte_len: usize,
+}
+
+/// Cuts regions into chunks of slots of a `size`-byte value every `stride` bytes.
+pub fn plan_chunks(regions: &[Region], size: usize, stride: usize) -> Vec<Chunk> {
+    let per_chunk = (CHUNK_BYTES / stride).max(1);
+    let mut chunks = Vec::new();
+    for r in regions {
+        let first = r.start.div_ceil(stride as u64) * stride as u64;
+        if first + size as u64 > r.end {
+            continue;
+        }
+        let total_slots = ((r.end - size as u64 - first) / stride as u64 + 1) as usize;
+        let mut k = 0;
+        while k < total_slots {
+            let slots = per_chunk.min(total_slots - k);
+            chunks.push(Chunk {
+                start: first + (k * stride) as u64,
+                slots,
+                byte_len: (slots - 1) * stride + size,
+            });
+            k += slots;
+        }
+    }
+    chunks
+}
+
+/// Reads `buf.len()` bytes at `addr`, skipping pages that fault (zero-filled). Returns the
+/// unreadable ranges as `(offset, len)` in `buf`. A process that exited is an error.
+pub fn read_tolerant(
+    pid: i32,
+    addr: u64,
+    buf: &mut [u8],
+    page: usize,
+) -> Result<Vec<(usize, usize)>> {
+    let mut holes = Vec::new();
+    let mut off = 0usize;
+    while off < buf.len() {
+        off += platform::read_memory(pid, addr + off as u64, &mut buf[off..])?;
+        if off < buf.len() {
+            let at = addr + off as u64;
+            let skip = ((page as u64 - at % page as u64) as usize).min(buf.len() - off);
+            buf[off..off + skip].fill(0);
+            match holes.last_mut() {
+                Some((o, l)) if *o + *l == off => *l += skip,
+                _ => holes.push((off, skip)),
+            }
+            off += skip;
+        }
+    }
+    Ok(holes)
+}
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's reusable buffer of at least `len` bytes (freshly allocated memory
+/// costs a page fault per 4 KiB on first touch, slower than the read itself).
+pub fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    BUFFER.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() < len {
+            b.resize(len, 0);
+        }
+        f(&mut b[..len])
+    })
+}
+
+/// True if `[off, off+len)` overlaps none of the sorted `holes`, advancing `cursor` past holes
+/// that end before `off` (callers ask in increasing `off`).
+#[inline]
+pub fn clear_of_holes(
+    holes: &[(usize, usize)],
+    cursor: &mut usize,
+    off: usize,
+    len: usize,
+) -> bool {
+    while *cursor < holes.len() && holes[*cursor].0 + holes[*cursor].1 <= off {
+        *cursor += 1;
+    }
+    holes.get(*cursor).is_none_or(|&(h, _)| h >= off + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{classify, Perms};
+
+    fn region(start: u64, end: u64) -> Region {
+        Region {
+            start,
+            end,
+            perms: Perms {
+                read: true,
+                write: true,
+                exec: false,
+                shared: false,
+            },
+            offset: 0,
+            dev: (0, 0),
+            inode: 0,
+            path: String::new(),
+            kind: classify("", None),
+        }
+    }
+
+    #[test]
+    fn chunks_cover_every_slot_once() {
+        let r = region(0x1000, 0x1000 + 3 * CHUNK_BYTES as u64 + 4096);
+        let chunks = plan_chunks(std::slice::from_ref(&r), 4, 4);
+        let slots: usize = chunks.iter().map(|c| c.slots).sum();
+        assert_eq!(slots, (r.size() / 4) as usize);
+        let last = chunks.last().unwrap();
+        assert_eq!(last.start + last.byte_len as u64, r.end);
+    }
+
+    #[test]
+    fn unaligned_slots_stop_before_the_end() {
+        let r = region(0x1000, 0x2000);
+        let chunks = plan_chunks(&[r], 8, 1);
+        assert_eq!(chunks.iter().map(|c| c.slots).sum::<usize>(), 4096 - 7);
+    }
+
+    #[test]
+    fn holes_are_checked_in_order() {
+        let holes = [(10, 5), (100, 10)];
+        let mut c = 0;
+        assert!(clear_of_holes(&holes, &mut c, 0, 10));
+        assert!(!clear_of_holes(&holes, &mut c, 12, 4));
+        assert!(clear_of_holes(&holes, &mut c, 15, 4));
+        assert!(!clear_of_holes(&holes, &mut c, 96, 8));
+        assert!(clear_of_holes(&holes, &mut c, 110, 8));
+    }
+}

@@ -1,0 +1,229 @@
+//! Scans a real child process: a forked copy of this test holding a shared mapping whose values
+//! the test changes from outside, as a game changes its own.
+
+use std::sync::Arc;
+
+use memscan_core::edit::{apply, WriteOp};
+use memscan_core::scan::{
+    Against, NextOp, NoProgress, OpName, Predicate, RegionFilter, ScanOptions, Session,
+};
+use memscan_core::{BytePattern, Error, Process, Value, ValueType};
+
+const SLOTS: usize = 1 << 20;
+
+/// A child process sharing `SLOTS` i32 slots with the test. Killed on drop.
+struct Child {
+    pid: i32,
+    mem: &'static mut [i32],
+}
+
+impl Child {
+    fn spawn() -> Child {
+        // SAFETY: a fresh shared anonymous mapping; the child only sleeps after fork.
+        let mem = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                SLOTS * 4,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::slice::from_raw_parts_mut(p as *mut i32, SLOTS)
+        };
+        for (i, v) in mem.iter_mut().enumerate() {
+            *v = (i as i32).wrapping_mul(7919) & 0x00ff_ffff;
+        }
+        // SAFETY: the child calls only async-signal-safe functions (pause, _exit).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        Child { pid, mem }
+    }
+
+    fn addr(&self, i: usize) -> u64 {
+        &self.mem[i] as *const i32 as u64
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+fn session(child: &Child) -> Session {
+    let p = Process::open(child.pid).unwrap();
+    let lo = child.addr(0);
+    let filter = RegionFilter {
+        address_range: Some((lo, lo + (SLOTS * 4) as u64)),
+        ..Default::default()
+    };
+    let regions = filter.select(&p.regions().unwrap());
+    assert_eq!(regions.len(), 1);
+    Session::new(p, ValueType::I32, regions, ScanOptions::default())
+}
+
+fn addrs(set: &Arc<memscan_core::scan::CandidateSet>) -> Vec<u64> {
+    set.gather::<i32>().0
+}
+
+#[test]
+fn exact_scan_then_narrow_then_undo() {
+    let child = Child::spawn();
+    let known = [5usize, 64, 4095, 4096, 300_000, SLOTS - 1];
+    for &i in &known {
+        child.mem[i] = 0x7A11_BEEF;
+    }
+    let mut s = session(&child);
+    let set = s
+        .first(&Predicate::Eq(Value::I32(0x7A11_BEEF)), &NoProgress)
+        .unwrap();
+    assert_eq!(
+        addrs(&set),
+        known.iter().map(|&i| child.addr(i)).collect::<Vec<_>>()
+    );
+
+    child.mem[64] += 5;
+    child.mem[4096] -= 1;
+    let inc = s
+        .next(&NextOp::Increased, &Against::Last, &NoProgress)
+        .unwrap();
+    assert_eq!(addrs(&inc), vec![child.addr(64)]);
+    let back = s.undo().unwrap();
+    assert_eq!(back.len(), known.len());
+    let dec = s
+        .next(
+            &NextOp::DecreasedBy(Value::I32(1)),
+            &Against::First,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(addrs(&dec), vec![child.addr(4096)]);
+}
+
+#[test]
+fn unknown_initial_value_is_dense_then_sparse() {
+    let child = Child::spawn();
+    let mut s = session(&child);
+    let all = s.first(&Predicate::Any, &NoProgress).unwrap();
+    assert_eq!(all.len(), SLOTS);
+    assert!(all.has_dense());
+    assert!(all.nbytes() <= (SLOTS * 4) as u64 * 115 / 100);
+    for i in [3usize, 77_777, 900_001] {
+        child.mem[i] += 10;
+    }
+    let changed = s
+        .next(&NextOp::Changed, &Against::Last, &NoProgress)
+        .unwrap();
+    assert!(!changed.has_dense());
+    assert_eq!(
+        addrs(&changed),
+        [3usize, 77_777, 900_001].map(|i| child.addr(i)).to_vec()
+    );
+    let (_, vals) = changed.gather::<i32>();
+    assert_eq!(vals[0], child.mem[3]);
+    let unchanged = s
+        .undo()
+        .and_then(|_| s.next(&NextOp::Unchanged, &Against::Last, &NoProgress))
+        .unwrap();
+    assert_eq!(unchanged.len(), SLOTS - 3);
+}
+
+#[test]
+fn checkpoints_and_relative_filter() {
+    let child = Child::spawn();
+    child.mem[10] = 1000;
+    child.mem[20] = 1000;
+    let mut s = session(&child);
+    s.first(&Predicate::Eq(Value::I32(1000)), &NoProgress)
+        .unwrap();
+    s.save_checkpoint("a", &NoProgress).unwrap();
+    child.mem[10] += 3;
+    child.mem[20] += 3;
+    s.save_checkpoint("b", &NoProgress).unwrap();
+    child.mem[10] += 3;
+    child.mem[20] += 50;
+    s.save_checkpoint("c", &NoProgress).unwrap();
+    let steady = s.filter_relative("a", "b", "c", 10.0).unwrap();
+    assert_eq!(addrs(&steady), vec![child.addr(10)]);
+    assert_eq!(s.checkpoints().len(), 3);
+    s.delete_checkpoint("b").unwrap();
+    assert!(matches!(s.checkpoint("b"), Err(Error::InvalidArgument(_))));
+    let gt = s
+        .next(
+            &NextOp::Increased,
+            &Against::Checkpoint("a".into()),
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(gt.len(), 1);
+}
+
+#[test]
+fn writes_are_checked_and_all_or_nothing() {
+    let child = Child::spawn();
+    child.mem[1] = 10;
+    child.mem[2] = i32::MAX - 1;
+    let p = Process::open(child.pid).unwrap();
+    let targets = [child.addr(1), child.addr(2)];
+    let err = apply(
+        &p,
+        &targets,
+        ValueType::I32,
+        WriteOp::Add,
+        Value::I32(5),
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidValue(_)));
+    assert_eq!((child.mem[1], child.mem[2]), (10, i32::MAX - 1));
+    apply(
+        &p,
+        &targets,
+        ValueType::I32,
+        WriteOp::Sub,
+        Value::I32(1),
+        false,
+    )
+    .unwrap();
+    assert_eq!((child.mem[1], child.mem[2]), (9, i32::MAX - 2));
+    let outside = apply(&p, &[8], ValueType::I32, WriteOp::Set, Value::I32(1), false).unwrap_err();
+    assert!(matches!(outside, Error::InvalidAddress { .. }));
+}
+
+#[test]
+fn pattern_and_exit() {
+    let child = Child::spawn();
+    child.mem[1234] = i32::from_ne_bytes([0xDE, 0xAD, 0xBE, 0xEF]);
+    child.mem[1235] = i32::from_ne_bytes([0x13, 0x37, 0, 0]);
+    let p = Process::open(child.pid).unwrap();
+    let lo = child.addr(0);
+    let regions = RegionFilter {
+        address_range: Some((lo, lo + (SLOTS * 4) as u64)),
+        ..Default::default()
+    }
+    .select(&p.regions().unwrap());
+    let pat = BytePattern::parse_hex("DE AD ?? EF 13 37").unwrap();
+    let hits = memscan_core::scan::find_pattern(&p, &regions, &pat, &NoProgress).unwrap();
+    assert_eq!(hits, vec![child.addr(1234)]);
+    assert!("between".parse::<OpName>().is_ok());
+
+    let pid = child.pid;
+    drop(child);
+    assert!(matches!(
+        Process::open(pid),
+        Err(Error::ProcessNotFound { .. })
+    ));
+}
