@@ -8,8 +8,9 @@
  * Full passes read each region in 1 MiB chunks into one reused buffer and compare aligned
  * int32 slots. "snapshot" reads every region into its own buffer (what an unknown-value scan
  * has to keep). Next scans over a candidate list read only the candidates, batched as iovecs.
- * After each step prints "step NAME BYTES SECONDS COUNT" and, before the next step, waits for
- * a line on stdin (the harness changes the target in between).
+ * Protocol (one JSON object a line on stdout): prints {"ready": 1}; then, for each step, waits
+ * for a line on stdin (the harness changes the target in between) and prints
+ * {"step": NAME, "bytes": B, "seconds": S, "count": N}.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -125,7 +126,8 @@ static void filter(hits *h, int increased, int32_t value) {
 }
 
 static void report(const char *step, size_t bytes, double secs, size_t count) {
-    printf("step %s %zu %.6f %zu\n", step, bytes, secs, count);
+    printf("{\"step\": \"%s\", \"bytes\": %zu, \"seconds\": %.6f, \"count\": %zu}\n", step,
+           bytes, secs, count);
     fflush(stdout);
 }
 
@@ -136,6 +138,7 @@ static void wait_go(void) {
 
 static int run_exact(int32_t value) {
     hits h = {0};
+    wait_go();
     double t0 = now();
     region *r;
     size_t nr = read_maps(&r), bytes = 0;
@@ -162,6 +165,7 @@ static int run_exact(int32_t value) {
 }
 
 static int run_unknown(void) {
+    wait_go();
     double t0 = now();
     region *r;
     size_t nr = read_maps(&r), bytes = 0;
@@ -204,6 +208,8 @@ int main(int argc, char **argv) {
     pid = (pid_t)atoi(argv[2]);
     buf = malloc(CHUNK);
     memset(buf, 0, CHUNK); /* fault the reused buffer in before timing */
+    printf("{\"ready\": 1}\n");
+    fflush(stdout);
     if (strcmp(argv[1], "exact") == 0) return run_exact((int32_t)strtoll(argv[3], NULL, 0));
     if (strcmp(argv[1], "unknown") == 0) return run_unknown();
     fprintf(stderr, "unknown mode %s\n", argv[1]);

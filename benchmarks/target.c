@@ -6,14 +6,16 @@
  * Maps MIB MiB of anonymous memory in NREGIONS regions (separated by PROT_NONE guard pages so
  * the kernel cannot merge them), fills it with pseudo-random int32 values, none of which lies
  * within BAND of VALUE, and stores VALUE at K distinct aligned slots spread over the memory.
- * The slot list lives in a read-only mapping, so no writable memory of this process holds
- * VALUE except the K slots.
+ * No unaligned 4-byte window holds VALUE either (scanmem looks at every byte offset). The slot
+ * list lives in a read-only mapping, so no writable memory of this process holds VALUE except
+ * the K slots.
  *
  * Prints "ready PID SLOTS K BYTES" and then answers one stdin command per line:
  *   inc    add 1 to the K known slots and to about 1% of the other aligned slots (one random
  *          slot in each block of 100; slots at 0x7fffffff, 0xffffffff or near VALUE are skipped
- *          so every change is an increase both signed and unsigned); answers "ok N" with N the
- *          number of other slots changed
+ *          so every change is an increase both signed and unsigned, and so are changes that
+ *          would make an unaligned window equal VALUE); answers "ok N" with N the number of
+ *          other slots changed
  *   reset  store VALUE at the K known slots again; answers "ok 0"
  * Exits on stdin EOF or when its parent dies.
  */
@@ -53,6 +55,25 @@ static __attribute__((noinline)) void scrub_stack(void) {
     memset((void *)junk, 0, sizeof junk);
 }
 
+/* Does an unaligned 4-byte window starting inside p[0] (offsets 1-3) equal VALUE? */
+static int window_hit(const uint32_t *p) {
+    uint64_t w = (uint64_t)p[1] << 32 | p[0];
+    uint32_t v = VALUE;
+    return (uint32_t)(w >> 8) == v || (uint32_t)(w >> 16) == v || (uint32_t)(w >> 24) == v;
+}
+
+/* Re-rolls fill slots until no unaligned window of the region equals VALUE. */
+static void clear_windows(uint32_t *p, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (!window_hit(p + i)) continue;
+        size_t j = p[i] == VALUE ? i + 1 : i; /* never touch a known slot */
+        if (p[j] == VALUE) continue;
+        do p[j] = (uint32_t)rng();
+        while (near_value(p[j]));
+        i = (i ? i - 1 : 0) - 1; /* re-check the windows around p[j] (wraps to 0 after i++) */
+    }
+}
+
 static void *map_or_die(size_t len, int prot) {
     void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
@@ -60,6 +81,57 @@ static void *map_or_die(size_t len, int prot) {
         exit(1);
     }
     return p;
+}
+
+/* The target's memory: NREG regions of REG_SLOTS int32 slots, and the sorted known slots. */
+static uint32_t **regs;
+static size_t nreg, reg_slots, nslots, k;
+static uint64_t *known;
+#define SLOT(g) (regs[(g) / reg_slots][(g) % reg_slots])
+
+/*
+ * Every function that handles VALUE is noinline and scrub_stack() runs after it, so that no
+ * copy of VALUE spilled to the stack outlives it (main's own frame never holds it).
+ */
+static __attribute__((noinline)) void fill(void) {
+    for (size_t r = 0; r < nreg; r++) {
+        uint32_t *p = regs[r];
+        for (size_t i = 0; i + 1 < reg_slots; i += 2) {
+            uint64_t x = rng();
+            uint32_t a = (uint32_t)x, b = (uint32_t)(x >> 32);
+            p[i] = near_value(a) ? a ^ 0x80000000u : a;
+            p[i + 1] = near_value(b) ? b ^ 0x80000000u : b;
+        }
+        if (reg_slots & 1) p[reg_slots - 1] = 0;
+    }
+    for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
+    for (size_t r = 0; r < nreg; r++) clear_windows(regs[r], reg_slots);
+}
+
+static __attribute__((noinline)) void reset(void) {
+    for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
+}
+
+/* Returns the number of other slots changed. */
+static __attribute__((noinline)) size_t inc(void) {
+    size_t changed = 0, ki = 0;
+    for (size_t i = 0; i < k; i++) SLOT(known[i]) += 1;
+    for (size_t r = 0; r < nreg; r++) {
+        for (size_t b = 0; b + BLOCK <= reg_slots; b += BLOCK) {
+            size_t off = b + rng() % BLOCK, g = r * reg_slots + off;
+            while (ki < k && known[ki] < g) ki++;
+            if (ki < k && known[ki] == g) continue;
+            uint32_t *s = &regs[r][off];
+            if (*s == 0x7fffffffu || *s == 0xffffffffu || near_value(*s)) continue;
+            *s += 1;
+            if ((off > 0 && window_hit(s - 1)) || (off + 1 < reg_slots && window_hit(s))) {
+                *s -= 1;
+                continue;
+            }
+            changed++;
+        }
+    }
+    return changed;
 }
 
 int main(int argc, char **argv) {
@@ -71,10 +143,10 @@ int main(int argc, char **argv) {
     if (getppid() == 1) return 1;
 
     size_t mib = strtoull(argv[1], NULL, 10);
-    size_t k = strtoull(argv[2], NULL, 10);
+    k = strtoull(argv[2], NULL, 10);
     rng_state = strtoull(argv[3], NULL, 10) * 0x9E3779B97F4A7C15ULL + 1;
     value_masked = (uint32_t)strtoull(argv[4], NULL, 0) ^ MASK;
-    size_t nreg = argc > 5 ? strtoull(argv[5], NULL, 10) : 8;
+    nreg = argc > 5 ? strtoull(argv[5], NULL, 10) : 8;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t total = mib << 20;
     if (nreg == 0 || total / nreg < page) {
@@ -84,39 +156,27 @@ int main(int argc, char **argv) {
 
     /* Regions of equal size (whole pages), each followed by a PROT_NONE guard page. */
     size_t reg_bytes = (total / nreg) / page * page;
-    size_t reg_slots = reg_bytes / 4;
-    size_t nslots = reg_slots * nreg;
+    reg_slots = reg_bytes / 4;
+    nslots = reg_slots * nreg;
     if (k > nslots) k = nslots;
-    uint32_t **regs = calloc(nreg, sizeof *regs);
+    regs = calloc(nreg, sizeof *regs);
     for (size_t r = 0; r < nreg; r++) {
         uint8_t *base = map_or_die(reg_bytes + page, PROT_READ | PROT_WRITE);
         mprotect(base + reg_bytes, page, PROT_NONE);
         regs[r] = (uint32_t *)base;
     }
 
-    /* Fill: pseudo-random, never within BAND of VALUE. */
-    for (size_t r = 0; r < nreg; r++) {
-        uint32_t *p = regs[r];
-        for (size_t i = 0; i + 1 < reg_slots; i += 2) {
-            uint64_t x = rng();
-            uint32_t a = (uint32_t)x, b = (uint32_t)(x >> 32);
-            p[i] = near_value(a) ? a ^ 0x80000000u : a;
-            p[i + 1] = near_value(b) ? b ^ 0x80000000u : b;
-        }
-        if (reg_slots & 1) p[reg_slots - 1] = 0;
-    }
-
-    /* K known slots: one per stratum of the global slot range, so they are distinct and sorted. */
+    /* K known slots: one per stratum of the global slot range, so they are distinct and sorted;
+     * the list is made read-only so that scanners of writable memory skip it. */
     size_t list_bytes = (k * sizeof(uint64_t) + page - 1) / page * page;
-    uint64_t *known = list_bytes ? map_or_die(list_bytes, PROT_READ | PROT_WRITE) : NULL;
+    known = list_bytes ? map_or_die(list_bytes, PROT_READ | PROT_WRITE) : NULL;
     for (size_t i = 0; i < k; i++) {
         size_t lo = i * nslots / k, hi = (i + 1) * nslots / k;
         known[i] = lo + rng() % (hi - lo);
     }
     if (list_bytes) mprotect(known, list_bytes, PROT_READ);
-#define SLOT(g) (regs[(g) / reg_slots][(g) % reg_slots])
-    for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
 
+    fill();
     scrub_stack();
     printf("ready %d %zu %zu %zu\n", (int)getpid(), nslots, k, reg_bytes * nreg);
     fflush(stdout);
@@ -125,26 +185,15 @@ int main(int argc, char **argv) {
     while (fgets(line, sizeof line, stdin)) {
         size_t changed = 0;
         if (strncmp(line, "inc", 3) == 0) {
-            for (size_t i = 0; i < k; i++) SLOT(known[i]) += 1;
-            size_t ki = 0;
-            for (size_t r = 0; r < nreg; r++) {
-                for (size_t b = 0; b + BLOCK <= reg_slots; b += BLOCK) {
-                    size_t g = r * reg_slots + b + rng() % BLOCK;
-                    while (ki < k && known[ki] < g) ki++;
-                    if (ki < k && known[ki] == g) continue;
-                    uint32_t *s = &SLOT(g);
-                    if (*s == 0x7fffffffu || *s == 0xffffffffu || near_value(*s)) continue;
-                    *s += 1;
-                    changed++;
-                }
-            }
+            changed = inc();
         } else if (strncmp(line, "reset", 5) == 0) {
-            for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
+            reset();
         } else {
             printf("error unknown command\n");
             fflush(stdout);
             continue;
         }
+        scrub_stack();
         printf("ok %zu\n", changed);
         fflush(stdout);
     }

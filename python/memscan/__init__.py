@@ -30,7 +30,9 @@ from .errors import (
     ProcessNotFound,
     WriteFailed,
 )
+from .multiscan import MultiScan
 from .process import Process, Region
+from .scanner import Scanner
 from .table import Table
 
 __all__ = [
@@ -41,13 +43,16 @@ __all__ = [
     "InvalidValue",
     "MemoryBudgetExceeded",
     "MemscanError",
+    "MultiScan",
     "Process",
     "ProcessExited",
     "ProcessNotFound",
     "Region",
+    "Scanner",
     "Table",
     "WriteFailed",
     "__version__",
+    "create_interactive_scanner",
     "demo",
     "errors",
     "find_process_by_name",
@@ -75,3 +80,13 @@ def list_processes() -> Table:
 def find_processes(name: str, *, exact: bool = False) -> Table:
     """Every process whose name (or command line, unless ``exact``) matches ``name``."""
     return Table(_find_processes(name, exact=exact))
+
+
+def create_interactive_scanner(
+    process: Process, regions: list[Region] | None, value_type: str, **options: object
+) -> Scanner:
+    """A scanner over ``regions`` (all writable regions when None), as in the original design:
+    call ``initial_scan(value)`` then ``filter_*``."""
+    if not isinstance(process, Process):
+        process = Process(process.pid)
+    return Scanner(process, value_type, regions, **options)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
+
+import numpy as np
 
 from . import _native
+from ._progress import ProgressArg, progress_callback
+from .multiscan import MultiScan
+from .scanner import Scanner, fits, scan_types
 from .table import Table
 
 __all__ = ["Process", "Region"]
@@ -22,6 +27,65 @@ class Process(_native.Process):
     def regions(self) -> Table:
         """Every mapped region as a table (start, end, size, perms, ..., path, kind)."""
         return Table(self.regions_table())
+
+    def scanner(self, value_type: str, regions: list[Region] | None = None, **options: Any) -> Scanner:
+        """A scanner for ``value_type`` over ``regions`` (default: every writable region).
+
+        Options: ``kinds`` (heap stack executable library anonymous file), ``writable_only``,
+        ``executable``, ``paths`` (substrings of region paths), ``address_range`` (lo, hi),
+        ``alignment`` (1 for unaligned), ``memory_budget`` (bytes).
+        """
+        return Scanner(self, value_type, regions, **options)
+
+    def scan(
+        self,
+        value_type: str,
+        value: Any = None,
+        *,
+        op: str = "eq",
+        high: Any = None,
+        tolerance: float | None = None,
+        regions: list[Region] | None = None,
+        **options: Any,
+    ) -> Scanner:
+        """First scan: ``scan("i32", 100)``; ``scan("f32", 1.5, op="near", tolerance=0.01)``;
+        ``scan("i32", 10, op="between", high=20)``; ``scan("i32")`` (unknown initial value)."""
+        s = self.scanner(value_type, regions, **options)
+        if value is None:
+            return s.first("any")
+        values = [value] if high is None else [value, high]
+        return s.first(op, *values, tolerance=tolerance)
+
+    def scan_any(self, value: Any, family: str = "number", **options: Any) -> MultiScan:
+        """Scans for ``value`` in every type of ``family`` ("int" or "number") it fits; each
+        candidate keeps its type."""
+        types = fits(value, scan_types(family))
+        return MultiScan({t: self.scan(t, value, **options) for t in types})
+
+    def group_scan(self, members: list[tuple[int, str, Any]], **options: Any) -> Scanner:
+        """Finds values at fixed offsets, e.g. ``[(0, "i32", 100), (4, "i32", 100)]``; a member
+        value may be ``("between", lo, hi)``. Candidates are the group starts."""
+        parsed = []
+        for offset, vtype, spec in members:
+            op, *vals = spec if isinstance(spec, tuple) else ("eq", spec)
+            parsed.append((offset, vtype, op, list(vals)))
+        s = self.scanner(members[0][1], **options)
+        s.group_scan(parsed, progress=progress_callback(Scanner.progress, "group scan"))
+        return s
+
+    def find_bytes(self, pattern: str | bytes, progress: ProgressArg = "auto", **regions: Any) -> np.ndarray:
+        """Addresses of a byte pattern: hex text with ``??`` wildcards, or exact bytes."""
+        cb = progress_callback(progress, "pattern")
+        if isinstance(pattern, bytes | bytearray):
+            return self.find_pattern(data=bytes(pattern), progress=cb, **regions)
+        return self.find_pattern(hex=pattern, progress=cb, **regions)
+
+    def find_string(
+        self, text: str, encoding: str = "utf8", progress: ProgressArg = "auto", **regions: Any
+    ) -> np.ndarray:
+        """Addresses of ``text`` encoded as utf8 or utf16 (little-endian)."""
+        cb = progress_callback(progress, "string")
+        return self.find_pattern(text=text, encoding=encoding, progress=cb, **regions)
 
     def __enter__(self) -> Self:
         return self

@@ -56,7 +56,7 @@ pub fn apply(
     for &a in &sorted {
         process.check_writable(&regions, a, ty.size(), force)?;
     }
-    let old = read_all(process, addresses, ty.size())?;
+    let old = read_many(process, addresses, ty.size())?;
     let new = dispatch!(ty, T => compute::<T>(addresses, &old, op, operand)?);
     write_all(process, addresses, ty.size(), &new, &old, force)?;
     Ok(new
@@ -71,12 +71,13 @@ pub fn write_same(process: &Process, addresses: &[u64], bytes: &[u8], force: boo
     for &a in addresses {
         process.check_writable(&regions, a, bytes.len(), force)?;
     }
-    let old = read_all(process, addresses, bytes.len())?;
+    let old = read_many(process, addresses, bytes.len())?;
     let new: Vec<u8> = bytes.repeat(addresses.len());
     write_all(process, addresses, bytes.len(), &new, &old, force)
 }
 
-fn read_all(process: &Process, addresses: &[u64], size: usize) -> Result<Vec<u8>> {
+/// Reads one `size`-byte value at each address (few syscalls); any unreadable one is an error.
+pub fn read_many(process: &Process, addresses: &[u64], size: usize) -> Result<Vec<u8>> {
     let ranges: Vec<(u64, usize)> = addresses.iter().map(|&a| (a, size)).collect();
     let mut buf = vec![0u8; ranges.len() * size];
     let n = platform::read_vectored(process.pid(), &ranges, &mut buf)?;

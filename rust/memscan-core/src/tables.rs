@@ -1,15 +1,18 @@
-//! Arrow record batches of memscan's lists (regions, processes), for zero-copy export.
+//! Arrow record batches of memscan's tables (regions, processes, candidates), for zero-copy export.
 
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, Int32Array, PrimitiveArray, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
 };
 use arrow_schema::ArrowError;
 
 use crate::platform::ProcessInfo;
 use crate::region::Region;
+use crate::scan::CandidateSet;
+use crate::value::{dispatch, Column, Scalar};
 
 /// One row per region: start, end, size, perms, flags, offset, device, inode, path, kind.
 pub fn regions_batch(regions: &[Region]) -> Result<RecordBatch, ArrowError> {
@@ -79,5 +82,83 @@ pub fn processes_batch(procs: &[ProcessInfo]) -> Result<RecordBatch, ArrowError>
             ),
         ),
         ("cmdline", Arc::new(cmdline.finish())),
+    ])
+}
+
+/// A value column as an Arrow array sharing its buffer (no copy).
+pub fn column_array(column: &Column) -> ArrayRef {
+    use arrow_array::*;
+    match column {
+        Column::I8(b) => Arc::new(Int8Array::new(b.clone(), None)),
+        Column::I16(b) => Arc::new(Int16Array::new(b.clone(), None)),
+        Column::I32(b) => Arc::new(Int32Array::new(b.clone(), None)),
+        Column::I64(b) => Arc::new(Int64Array::new(b.clone(), None)),
+        Column::U8(b) => Arc::new(UInt8Array::new(b.clone(), None)),
+        Column::U16(b) => Arc::new(UInt16Array::new(b.clone(), None)),
+        Column::U32(b) => Arc::new(UInt32Array::new(b.clone(), None)),
+        Column::U64(b) => Arc::new(UInt64Array::new(b.clone(), None)),
+        Column::F32(b) => Arc::new(Float32Array::new(b.clone(), None)),
+        Column::F64(b) => Arc::new(Float64Array::new(b.clone(), None)),
+    }
+}
+
+/// Candidates as a table: address, value, previous value (from `previous`, null where it has
+/// none), and the stable location of each address: its region's start and kind, the backing
+/// module's path and the offset into it (file-backed regions), comparable across runs.
+pub fn candidates_batch(
+    set: &CandidateSet,
+    previous: Option<&CandidateSet>,
+    regions: &[Region],
+) -> Result<RecordBatch, ArrowError> {
+    let (addresses, values) = set.columns();
+    let prev: ArrayRef = dispatch!(set.value_type(), T => {
+        let mut cursor = previous.map(|p| p.cursor::<T>(addresses.first().copied().unwrap_or(0)));
+        let vals: PrimitiveArray<<T as Scalar>::ArrowType> = addresses
+            .iter()
+            .map(|&a| cursor.as_mut().and_then(|c| c.get(a)))
+            .collect();
+        Arc::new(vals) as ArrayRef
+    });
+    let mut region_start = Vec::with_capacity(addresses.len());
+    let mut kind = StringBuilder::new();
+    let mut module = StringBuilder::new();
+    let mut module_offset = Vec::with_capacity(addresses.len());
+    let mut r = 0usize;
+    for &a in addresses.iter() {
+        while r < regions.len() && regions[r].end <= a {
+            r += 1;
+        }
+        match regions.get(r).filter(|reg| reg.start <= a) {
+            Some(reg) => {
+                region_start.push(Some(reg.start));
+                kind.append_value(reg.kind.name());
+                let file_backed = reg.inode != 0 && !reg.path.is_empty();
+                if file_backed {
+                    module.append_value(&reg.path);
+                    module_offset.push(Some(a - reg.start + reg.offset));
+                } else {
+                    module.append_null();
+                    module_offset.push(None);
+                }
+            }
+            None => {
+                region_start.push(None);
+                kind.append_null();
+                module.append_null();
+                module_offset.push(None);
+            }
+        }
+    }
+    RecordBatch::try_from_iter([
+        (
+            "address",
+            Arc::new(UInt64Array::new(addresses.clone(), None)) as ArrayRef,
+        ),
+        ("value", column_array(&values)),
+        ("previous", prev),
+        ("region_start", Arc::new(UInt64Array::from(region_start))),
+        ("region_kind", Arc::new(kind.finish())),
+        ("module", Arc::new(module.finish())),
+        ("module_offset", Arc::new(UInt64Array::from(module_offset))),
     ])
 }

@@ -287,6 +287,8 @@ pub trait Scalar:
 {
     /// The matching runtime type.
     const TYPE: ValueType;
+    /// The matching Arrow primitive type.
+    type ArrowType: arrow_array::ArrowPrimitiveType<Native = Self>;
     /// The value's native-endian reading of `bytes` (at least `size_of::<Self>()` long; unaligned ok).
     #[inline(always)]
     fn read_ne(bytes: &[u8]) -> Self {
@@ -379,9 +381,10 @@ impl Column {
 }
 
 macro_rules! impl_int_scalar {
-    ($($t:ty => $variant:ident),*) => {$(
+    ($($t:ty => $variant:ident / $arrow:ident),*) => {$(
         impl Scalar for $t {
             const TYPE: ValueType = ValueType::$variant;
+            type ArrowType = arrow_array::types::$arrow;
             fn from_value(v: Value) -> Option<Self> {
                 match v { Value::$variant(x) => Some(x), _ => None }
             }
@@ -405,12 +408,16 @@ macro_rules! impl_int_scalar {
         }
     )*};
 }
-impl_int_scalar!(i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+impl_int_scalar!(
+    i8 => I8 / Int8Type, i16 => I16 / Int16Type, i32 => I32 / Int32Type, i64 => I64 / Int64Type,
+    u8 => U8 / UInt8Type, u16 => U16 / UInt16Type, u32 => U32 / UInt32Type, u64 => U64 / UInt64Type
+);
 
 macro_rules! impl_float_scalar {
-    ($($t:ty => $variant:ident),*) => {$(
+    ($($t:ty => $variant:ident / $arrow:ident),*) => {$(
         impl Scalar for $t {
             const TYPE: ValueType = ValueType::$variant;
+            type ArrowType = arrow_array::types::$arrow;
             fn from_value(v: Value) -> Option<Self> {
                 match v { Value::$variant(x) => Some(x), _ => None }
             }
@@ -436,7 +443,7 @@ macro_rules! impl_float_scalar {
         }
     )*};
 }
-impl_float_scalar!(f32 => F32, f64 => F64);
+impl_float_scalar!(f32 => F32 / Float32Type, f64 => F64 / Float64Type);
 
 /// `out` unless finite inputs gave a non-finite result (float overflow).
 #[inline(always)]

@@ -1,9 +1,11 @@
 //! `memscan._native`: the Python bindings of memscan-core.
 
+mod arrays;
 mod errors;
 mod functions;
 mod process;
 mod run;
+mod scanner;
 mod tables;
 mod values;
 
@@ -12,12 +14,16 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _native {
     #[pymodule_export]
+    use crate::arrays::BufferOwner;
+    #[pymodule_export]
     use crate::functions::{
         find_process_by_name, find_processes, get_process_module_regions, list_processes,
         parse_hex_pattern, query_system_info, read_process_memory, write_process_memory,
     };
     #[pymodule_export]
     use crate::process::{PyProcess, PyRegion};
+    #[pymodule_export]
+    use crate::scanner::PyScanner;
 
     use super::*;
 

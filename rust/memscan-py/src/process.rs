@@ -1,11 +1,15 @@
 //! `memscan.Process` and `memscan.Region`.
 
-use memscan_core::{Process, Region};
+use memscan_core::scan::{encode_text, find_pattern};
+use memscan_core::value::Column;
+use memscan_core::{BytePattern, Process, Region};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::errors::IntoPyResult;
-use crate::run::detached;
+use crate::arrays::numpy_view;
+use crate::errors::{exception, IntoPyResult};
+use crate::run::{detached, run_detached};
+use crate::scanner::select_regions;
 use crate::tables::table;
 use crate::values::{to_python, value, value_type};
 
@@ -113,6 +117,53 @@ impl PyProcess {
     ) -> PyResult<()> {
         let v = value(new_value, value_type(value_type_name)?)?;
         detached(py, || self.inner.write_value(address, v, force))
+    }
+
+    /// Start addresses of a byte pattern: `hex` with `??` wildcards, or exact `data`, or `text`
+    /// in `encoding` (utf8, utf16). Regions as for a scanner (default: readable, any kind but
+    /// special, writable or not).
+    #[pyo3(signature = (*, hex=None, data=None, text=None, encoding="utf8", regions=None, kinds=None, writable_only=false, executable=None, paths=None, address_range=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn find_pattern<'py>(
+        &self,
+        py: Python<'py>,
+        hex: Option<&str>,
+        data: Option<Vec<u8>>,
+        text: Option<&str>,
+        encoding: &str,
+        regions: Option<Vec<PyRef<'_, PyRegion>>>,
+        kinds: Option<Vec<String>>,
+        writable_only: bool,
+        executable: Option<bool>,
+        paths: Option<Vec<String>>,
+        address_range: Option<(u64, u64)>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let pattern = match (hex, data, text) {
+            (Some(h), None, None) => BytePattern::parse_hex(h),
+            (None, Some(d), None) => BytePattern::exact(&d),
+            (None, None, Some(t)) => encode_text(t, encoding).and_then(|b| BytePattern::exact(&b)),
+            _ => {
+                return Err(exception(
+                    "InvalidArgument",
+                    "give exactly one of hex, data, text".into(),
+                ))
+            }
+        }
+        .py()?;
+        let selected = select_regions(
+            &self.inner,
+            regions,
+            kinds,
+            writable_only,
+            executable,
+            paths,
+            address_range,
+        )?;
+        let hits = run_detached(py, progress, |p| {
+            find_pattern(&self.inner, &selected, &pattern, p)
+        })?;
+        numpy_view(py, Column::from_vec(hits))
     }
 
     fn __repr__(&self) -> String {

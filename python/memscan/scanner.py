@@ -1,0 +1,281 @@
+"""`Scanner`: the scan-and-narrow loop, with results as zero-copy NumPy arrays and Arrow tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from . import _native
+from ._progress import ProgressArg, progress_callback
+from .errors import InvalidArgument
+from .table import Table
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+__all__ = ["Scanner", "Selection"]
+
+#: Indices, a boolean mask, or addresses (NumPy u64 array or list of ints) of candidates.
+Selection = Sequence[int] | np.ndarray | None
+
+
+class Scanner(_native.Scanner):
+    """A scan session over one process and value type.
+
+    >>> s = proc.scan("i32", 100)        # first scan
+    >>> s.next("decreased")              # or s.decreased(), s.eq(95), s.between(1, 10)
+    >>> s.addresses, s.values            # NumPy arrays viewing Rust's buffers
+    >>> s.set(999)                       # write every candidate (checked, all or nothing)
+
+    Relative filters compare with the last scan, or ``against="first"`` or a checkpoint name.
+    Every next scan can be undone. Scans release the GIL, show progress and stop on Ctrl-C.
+    """
+
+    progress: ProgressArg = "auto"
+
+    # -- scans ------------------------------------------------------------------------------
+
+    def first(self, op: str = "eq", *values: Any, tolerance: float | None = None) -> Self:
+        """First scan: ``op`` in eq ne lt le gt ge between near, or ``"any"`` (unknown value)."""
+        self.first_scan(op, list(values), tolerance=tolerance, progress=self._cb("first scan"))
+        return self
+
+    def next(
+        self, op: str, *values: Any, against: str | None = None, tolerance: float | None = None
+    ) -> Self:
+        """Narrows the candidates: eq ne lt le gt ge between near (constants), or changed
+        unchanged increased decreased increased_by decreased_by (relative to ``against``)."""
+        cb = self._cb("next scan", unit="candidates")
+        self.next_scan(op, list(values), against=against, tolerance=tolerance, progress=cb)
+        return self
+
+    def eq(self, value: Any) -> Self:
+        return self.next("eq", value)
+
+    def ne(self, value: Any) -> Self:
+        return self.next("ne", value)
+
+    def lt(self, value: Any) -> Self:
+        return self.next("lt", value)
+
+    def le(self, value: Any) -> Self:
+        return self.next("le", value)
+
+    def gt(self, value: Any) -> Self:
+        return self.next("gt", value)
+
+    def ge(self, value: Any) -> Self:
+        return self.next("ge", value)
+
+    def between(self, low: Any, high: Any) -> Self:
+        return self.next("between", low, high)
+
+    def near(self, value: Any, tolerance: float) -> Self:
+        return self.next("near", value, tolerance=tolerance)
+
+    def increased(self, by: Any = None, *, against: str | None = None) -> Self:
+        if by is None:
+            return self.next("increased", against=against)
+        return self.next("increased_by", by, against=against)
+
+    def decreased(self, by: Any = None, *, against: str | None = None) -> Self:
+        if by is None:
+            return self.next("decreased", against=against)
+        return self.next("decreased_by", by, against=against)
+
+    def changed(self, *, against: str | None = None) -> Self:
+        return self.next("changed", against=against)
+
+    def unchanged(self, *, against: str | None = None) -> Self:
+        return self.next("unchanged", against=against)
+
+    def checkpoint(self, name: str) -> int:
+        """Saves the candidates' current values as checkpoint ``name``; returns their count."""
+        return self.save_checkpoint(name, progress=self._cb("checkpoint", unit="candidates"))
+
+    # -- results ----------------------------------------------------------------------------
+
+    @property
+    def addresses(self) -> np.ndarray:  # type: ignore[override]
+        """Candidate addresses (u64, read-only, viewing Rust's buffer)."""
+        return super().addresses()
+
+    @property
+    def values(self) -> np.ndarray:  # type: ignore[override]
+        """Candidate values at the last scan (native dtype, read-only, viewing Rust's buffer)."""
+        return super().values()
+
+    def current_values(self, selection: Selection = None) -> np.ndarray:
+        """Reads the values now, without narrowing."""
+        return self.read_current(self._addresses_of(selection))
+
+    def table(self, *, previous: str | None = None) -> Table:
+        """Candidates as an Arrow table (address, value, previous, region_start, region_kind,
+        module, module_offset); ``previous`` names a checkpoint to compare with."""
+        return Table(self.to_arrow(previous=previous))
+
+    def to_polars(self, *, previous: str | None = None) -> polars.DataFrame:
+        return self.table(previous=previous).to_polars()
+
+    def to_pandas(self, *, previous: str | None = None) -> pandas.DataFrame:
+        return self.table(previous=previous).to_pandas()
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def set(self, value: Any, selection: Selection = None, *, force: bool = False) -> int:
+        """Writes ``value`` to the selected candidates (all by default)."""
+        return self.write("set", value, self._addresses_of(selection), force=force)
+
+    def add(self, value: Any, selection: Selection = None) -> int:
+        return self.write("add", value, self._addresses_of(selection))
+
+    def sub(self, value: Any, selection: Selection = None) -> int:
+        return self.write("sub", value, self._addresses_of(selection))
+
+    def mul(self, value: Any, selection: Selection = None) -> int:
+        return self.write("mul", value, self._addresses_of(selection))
+
+    def div(self, value: Any, selection: Selection = None) -> int:
+        return self.write("div", value, self._addresses_of(selection))
+
+    def hold(self, value: Any = None, selection: Selection = None, *, interval_ms: int = 10) -> int:
+        """Freezes the selection at ``value`` (or at its current value) until :meth:`release`."""
+        return self.freeze(value, self._addresses_of(selection), interval_ms=interval_ms)
+
+    def release(self, selection: Selection = None) -> None:
+        """Stops freezing the selection (everything by default)."""
+        self.unfreeze(None if selection is None else self._addresses_of(selection))
+
+    # -- the original design's names --------------------------------------------------------
+
+    def initial_scan(self, value: Any = None) -> int:
+        """First scan for ``value``, or every slot (unknown initial value) when None."""
+        if value is None:
+            self.first("any")
+        else:
+            self.first("eq", value)
+        return len(self)
+
+    def filter_eq(self, value: Any) -> int:
+        return len(self.eq(value))
+
+    def filter_ne(self, value: Any) -> int:
+        return len(self.ne(value))
+
+    def filter_lt(self, value: Any) -> int:
+        return len(self.lt(value))
+
+    def filter_gt(self, value: Any) -> int:
+        return len(self.gt(value))
+
+    def filter_between(self, low: Any, high: Any) -> int:
+        return len(self.between(low, high))
+
+    def filter_increased(self, by: Any = None) -> int:
+        return len(self.increased(by))
+
+    def filter_decreased(self, by: Any = None) -> int:
+        return len(self.decreased(by))
+
+    def filter_changed(self) -> int:
+        return len(self.changed())
+
+    def filter_unchanged(self) -> int:
+        return len(self.unchanged())
+
+    def filter_checkpoint(self, name: str, op: str = "changed", *values: Any) -> int:
+        """Narrows comparing with checkpoint ``name`` (e.g. ``"increased"``, ``"unchanged"``)."""
+        return len(self.next(op, *values, against=name))
+
+    def filter_checkpoint_relative(self, cp1: str, cp2: str, cp3: str, margin: float) -> int:
+        """Keeps values whose change cp1→cp2 repeats cp2→cp3 within ``margin`` percent."""
+        return self.filter_relative(cp1, cp2, cp3, margin)
+
+    def match_count(self) -> int:
+        return len(self)
+
+    def get_matches(self, limit: int | None = None) -> list[tuple[int, int | float]]:
+        """(address, value) pairs as exact Python numbers (``limit`` caps the list)."""
+        n = len(self) if limit is None else min(limit, len(self))
+        return list(zip(self.addresses[:n].tolist(), self.values[:n].tolist(), strict=True))
+
+    def set_value(self, value: Any) -> int:
+        return self.set(value)
+
+    def set_value_at(self, address: int, value: Any) -> int:
+        return self.write("set", value, np.array([address], dtype=np.uint64))
+
+    def add_value(self, value: Any) -> int:
+        return self.add(value)
+
+    def sub_value(self, value: Any) -> int:
+        return self.sub(value)
+
+    def mul_value(self, value: Any) -> int:
+        return self.mul(value)
+
+    def div_value(self, value: Any) -> int:
+        return self.div(value)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _cb(self, desc: str, unit: str = "B") -> Any:
+        return progress_callback(self.progress, desc, unit)
+
+    def _addresses_of(self, selection: Selection) -> np.ndarray | None:
+        """Addresses for a selection of indices, a boolean mask, or addresses."""
+        if selection is None:
+            return None
+        sel = np.asarray(selection)
+        if sel.dtype == np.bool_:
+            if sel.shape != (len(self),):
+                raise InvalidArgument(f"mask has shape {sel.shape}, expected ({len(self)},)")
+            return np.ascontiguousarray(self.addresses[sel])
+        if sel.dtype == np.uint64:
+            return np.ascontiguousarray(sel)
+        if sel.size and not np.issubdtype(sel.dtype, np.integer):
+            raise InvalidArgument("a selection is indices, a boolean mask, or u64 addresses")
+        idx = sel.astype(np.int64, copy=False)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise InvalidArgument(f"candidate index out of range (have {len(self)})")
+        return np.ascontiguousarray(self.addresses[idx])
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_freezing()
+
+
+def scan_types(kind: str) -> list[str]:
+    """The types an "any" scan covers: ``"int"`` (every integer width) or ``"number"``."""
+    ints = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"]
+    if kind in ("int", "integer", "any_int"):
+        return ints
+    if kind in ("number", "any", "any_number"):
+        return [*ints, "f32", "f64"]
+    raise InvalidArgument(f"unknown scan family {kind!r}; expected 'int' or 'number'")
+
+
+def fits(value: Any, types: Iterable[str]) -> list[str]:
+    """The types among ``types`` that can hold ``value`` exactly."""
+    out = []
+    for t in types:
+        info = np.iinfo(t.replace("i", "int").replace("u", "uint")) if t[0] in "iu" else None
+        if info is not None:
+            if isinstance(value, int | np.integer) and info.min <= value <= info.max:
+                out.append(t)
+            elif isinstance(value, float) and value.is_integer() and info.min <= value <= info.max:
+                out.append(t)
+        elif t == "f32":
+            if abs(float(value)) <= float(np.finfo(np.float32).max):
+                out.append(t)
+        else:
+            out.append(t)
+    return out
