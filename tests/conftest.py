@@ -6,9 +6,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import pytest
-
 import memscan
+import pytest
 from memscan.demo import DemoTarget
 
 
@@ -33,7 +32,9 @@ def big_target() -> Iterator[subprocess.Popen[str]]:
         "print('ready', flush=True)\n"
         "sys.stdin.read()\n"
     )
-    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     yield p
     p.kill()

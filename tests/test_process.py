@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 
+import memscan
 import numpy as np
 import pytest
-
-import memscan
 from memscan import errors
 
 EXACT_CASES = [
@@ -92,7 +92,12 @@ def test_errors_form_a_typed_hierarchy():
     assert issubclass(errors.InvalidValue, ValueError)
     assert issubclass(errors.InvalidAddress, ValueError)
     assert issubclass(errors.ProcessNotFound, LookupError)
-    for cls in (errors.AccessDenied, errors.ProcessExited, errors.InvalidArgument, errors.WriteFailed):
+    for cls in (
+        errors.AccessDenied,
+        errors.ProcessExited,
+        errors.InvalidArgument,
+        errors.WriteFailed,
+    ):
         assert issubclass(cls, memscan.MemscanError)
 
 
@@ -134,7 +139,9 @@ def test_no_permission_raises_access_denied_with_reason(game):
 
 def test_regions_table_and_kinds(game, proc):
     df = proc.regions().to_polars()
-    assert {"start", "end", "size", "perms", "offset", "dev", "inode", "path", "kind"} <= set(df.columns)
+    assert {"start", "end", "size", "perms", "offset", "dev", "inode", "path", "kind"} <= set(
+        df.columns
+    )
     assert str(df.schema["start"]) == "UInt64"
     kinds = set(df["kind"].to_list())
     assert {"executable", "library", "anonymous", "stack", "special"} <= kinds
@@ -177,7 +184,7 @@ def test_invalid_addresses(game, proc):
 def test_write_spanning_into_unmapped_memory_changes_nothing(proc):
     regions = proc.region_list()
     # A writable region followed by a gap: a write across its end must fail and change nothing.
-    for r, nxt in zip(regions, regions[1:], strict=False):
+    for r, nxt in itertools.pairwise(regions):
         if r.writable and nxt.start > r.end:
             before = proc.read(r.end - 4, 4)
             with pytest.raises(memscan.InvalidAddress):
@@ -241,8 +248,12 @@ def test_demo_target_dies_with_its_parent(tmp_path):
     import sys
     import time
 
-    code = "import memscan, sys; g = memscan.demo.start(); print(g.pid, flush=True); sys.stdin.read()"
-    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    code = (
+        "import memscan, sys; g = memscan.demo.start(); print(g.pid, flush=True); sys.stdin.read()"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     child_pid = int(parent.stdout.readline())
     parent.kill()
     parent.wait()

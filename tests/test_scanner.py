@@ -7,10 +7,9 @@ import signal
 import threading
 import time
 
+import memscan
 import numpy as np
 import pytest
-
-import memscan
 
 
 def addr_in(game, field: str, s) -> bool:
@@ -151,7 +150,9 @@ def test_checkpoints(game, proc):
 
 
 def test_seed_explicit_api(game):
-    proc = memscan.open_process(memscan.find_processes("memscan._demo_target").to_polars().filter(pid=game.pid)["pid"][0])
+    proc = memscan.open_process(
+        memscan.find_processes("memscan._demo_target").to_polars().filter(pid=game.pid)["pid"][0]
+    )
     scanner = memscan.create_interactive_scanner(proc, None, "i32")
     assert scanner.initial_scan(100) == scanner.match_count() > 0
     game.damage(3)
@@ -254,15 +255,24 @@ def test_tables_for_arrow_consumers(game, proc):
     game.damage(1)
     s.decreased()
     df = s.to_polars()
-    assert df.columns == ["address", "value", "previous", "region_start", "region_kind", "module", "module_offset"]
+    assert df.columns == [
+        "address",
+        "value",
+        "previous",
+        "region_start",
+        "region_kind",
+        "module",
+        "module_offset",
+    ]
     row = df.filter(address=game.address("health"))
     assert row["value"][0] == 99 and row["previous"][0] == 100
     assert len(s.to_pandas()) == len(s)
     pa = pytest.importorskip("pyarrow")
     assert pa.table(s.table()).num_rows == len(s)
     duckdb = pytest.importorskip("duckdb")
-    tbl = s.table().to_pyarrow()
-    assert duckdb.sql("select count(*) from tbl").fetchall()[0][0] == len(s)
+    con = duckdb.connect()
+    con.register("candidates", s.table().to_pyarrow())
+    assert con.sql("select count(*) from candidates").fetchall()[0][0] == len(s)
 
 
 def test_module_offsets_for_file_backed_candidates(game, proc):

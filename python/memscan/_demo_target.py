@@ -24,7 +24,7 @@ SIGNATURE = bytes.fromhex("4D 53 43 4E DE AD BE EF 13 37 C0 DE")
 class GameState(ctypes.Structure):
     """The game's memory. Field order is fixed: `health` and `max_health` are adjacent."""
 
-    _fields_ = [  # noqa: RUF012 (ctypes API)
+    _fields_ = [
         ("health", ctypes.c_int32),
         ("max_health", ctypes.c_int32),
         ("gold", ctypes.c_uint32),

@@ -11,7 +11,9 @@ ProgressArg = bool | str | Callable[[int, int], Any] | None
 AUTO_THRESHOLD = 256 << 20
 
 
-def progress_callback(progress: ProgressArg, desc: str, unit: str = "B") -> Callable[[int, int], None] | None:
+def progress_callback(
+    progress: ProgressArg, desc: str, unit: str = "B"
+) -> Callable[[int, int], None] | None:
     """The callback for ``progress``: ``True`` (tqdm bar), ``"auto"`` (bar for big scans only),
     ``False``/``None`` (none) or a callable taking ``(done, total)``."""
     if callable(progress):

@@ -76,7 +76,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         _step(6, "Exact 64-bit values, byte signatures and strings")
         u = proc.scan("u64", 2**64 - 1)
-        print(f"    u64 2**64-1: {len(u)} hits, includes u64_max: {game.address('u64_max') in u.addresses}")
+        found = game.address("u64_max") in u.addresses
+        print(f"    u64 2**64-1: {len(u)} hits, includes u64_max: {found}")
         sig = proc.find_bytes("4D 53 43 4E DE AD ?? EF")
         print(f"    signature 4D 53 43 4E DE AD ?? EF at {[hex(a) for a in sig[:4]]}")
         txt = proc.find_string("Hero of Memscan", "utf16")

@@ -48,7 +48,9 @@ class MultiScan:
             for t, s in self.scanners.items()
         ]
         if not frames:
-            return pl.DataFrame(schema={"address": pl.UInt64, "value": pl.String, "type": pl.String})
+            return pl.DataFrame(
+                schema={"address": pl.UInt64, "value": pl.String, "type": pl.String}
+            )
         return pl.concat(frames).sort("address")
 
     def __repr__(self) -> str:

@@ -28,7 +28,9 @@ class Process(_native.Process):
         """Every mapped region as a table (start, end, size, perms, ..., path, kind)."""
         return Table(self.regions_table())
 
-    def scanner(self, value_type: str, regions: list[Region] | None = None, **options: Any) -> Scanner:
+    def scanner(
+        self, value_type: str, regions: list[Region] | None = None, **options: Any
+    ) -> Scanner:
         """A scanner for ``value_type`` over ``regions`` (default: every writable region).
 
         Options: ``kinds`` (heap stack executable library anonymous file), ``writable_only``,
@@ -73,7 +75,9 @@ class Process(_native.Process):
         s.group_scan(parsed, progress=progress_callback(Scanner.progress, "group scan"))
         return s
 
-    def find_bytes(self, pattern: str | bytes, progress: ProgressArg = "auto", **regions: Any) -> np.ndarray:
+    def find_bytes(
+        self, pattern: str | bytes, progress: ProgressArg = "auto", **regions: Any
+    ) -> np.ndarray:
         """Addresses of a byte pattern: hex text with ``??`` wildcards, or exact bytes."""
         cb = progress_callback(progress, "pattern")
         if isinstance(pattern, bytes | bytearray):
