@@ -227,3 +227,47 @@ fn pattern_and_exit() {
         Err(Error::ProcessNotFound { .. })
     ));
 }
+
+#[test]
+fn unreadable_pages_are_skipped_and_counted() {
+    // A file mapping longer than its file: pages past the end fault (SIGBUS) when read.
+    let path = std::env::temp_dir().join(format!("memscan-holes-{}", std::process::id()));
+    std::fs::write(&path, vec![7u8; 4096]).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    // SAFETY: maps 3 pages of a 1-page file; the test never touches the pages past the end.
+    let base = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::mmap(
+            std::ptr::null_mut(),
+            3 * 4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let child = Child::spawn();
+    let p = Process::open(child.pid).unwrap();
+    let lo = base as u64;
+    let regions = RegionFilter {
+        address_range: Some((lo, lo + 3 * 4096)),
+        ..Default::default()
+    }
+    .select(&p.regions().unwrap());
+    let mut s = Session::new(p, ValueType::U32, regions, ScanOptions::default());
+    let all = s.first(&Predicate::Any, &NoProgress).unwrap();
+    assert_eq!(all.len(), 1024);
+    assert_eq!(all.stats().bytes_unreadable, 2 * 4096);
+    let sevens = s
+        .first(&Predicate::Eq(Value::U32(0x0707_0707)), &NoProgress)
+        .unwrap();
+    assert_eq!(sevens.len(), 1024);
+    drop(child);
+    unsafe { libc::munmap(base, 3 * 4096) };
+    let _ = std::fs::remove_file(path);
+}

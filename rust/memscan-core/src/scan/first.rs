@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::candidates::{CandidateSet, ScanStats};
+use super::candidates::{CandidateSet, DenseBlock, ScanStats};
 use super::kernel::{matches, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
@@ -83,6 +83,9 @@ fn scan_chunk<T: Scalar>(
     pred: Typed<T>,
     page: usize,
 ) -> Result<(Piece<T>, u64)> {
+    if matches!(pred, Typed::Any) {
+        return snapshot_chunk(pid, c, stride, page);
+    }
     with_buffer(c.byte_len, |buf| {
         let holes = read_tolerant(pid, c.start, buf, page)?;
         let mut hits: Vec<u32> = Vec::new();
@@ -104,4 +107,41 @@ fn scan_chunk<T: Scalar>(
             lost,
         ))
     })
+}
+
+/// Unknown initial value: reads the chunk straight into the block that keeps it (no copy) and
+/// marks every slot alive but those touching unreadable pages.
+fn snapshot_chunk<T: Scalar>(
+    pid: i32,
+    c: &Chunk,
+    stride: usize,
+    page: usize,
+) -> Result<(Piece<T>, u64)> {
+    let mut bytes = vec![0u8; c.byte_len];
+    let holes = read_tolerant(pid, c.start, &mut bytes, page)?;
+    let mut alive = vec![u64::MAX; c.slots.div_ceil(64)];
+    if c.slots % 64 != 0 {
+        *alive.last_mut().expect("at least one slot") = (1u64 << (c.slots % 64)) - 1;
+    }
+    let size = std::mem::size_of::<T>();
+    let mut count = c.slots;
+    for &(off, len) in &holes {
+        let first = (off + 1).saturating_sub(size).div_ceil(stride);
+        let last = ((off + len - 1) / stride).min(c.slots - 1);
+        for k in first..=last {
+            if alive[k / 64] >> (k % 64) & 1 == 1 {
+                alive[k / 64] &= !(1 << (k % 64));
+                count -= 1;
+            }
+        }
+    }
+    let lost = holes.iter().map(|h| h.1 as u64).sum();
+    let block = DenseBlock {
+        start: c.start,
+        slots: c.slots,
+        bytes,
+        alive,
+        count,
+    };
+    Ok((Piece::Dense(block), lost))
 }
