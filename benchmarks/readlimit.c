@@ -2,12 +2,15 @@
  * The practical speed limit for scan_bench.py: plain C, one thread, process_vm_readv.
  *
  * usage: readlimit exact PID VALUE    steps: scan, increased, eq (VALUE + 1)
+ *        readlimit many PID VALUE     the same steps, for many (clustered) candidates
  *        readlimit unknown PID        steps: snapshot, increased
  *
  * Regions: every rw-p anonymous mapping of PID (no backing file: unnamed, [heap], [stack]).
  * Full passes read each region in 1 MiB chunks into one reused buffer and compare aligned
  * int32 slots. "snapshot" reads every region into its own buffer (what an unknown-value scan
- * has to keep). Next scans over a candidate list read only the candidates, batched as iovecs.
+ * has to keep). Next scans over a candidate list read only the candidates, batched as iovecs;
+ * in "many" mode candidates less than GAP bytes apart share one iovec (a span, at most 1 MiB),
+ * as memscan does, so a contiguous run of candidates is read in 1 MiB pieces.
  * Protocol (one JSON object a line on stdout): prints {"ready": 1}; then, for each step, waits
  * for a line on stdin (the harness changes the target in between) and prints
  * {"step": NAME, "bytes": B, "seconds": S, "count": N}.
@@ -23,6 +26,7 @@
 
 #define CHUNK (1u << 20)
 #define BATCH 1024 /* IOV_MAX */
+#define GAP 1024   /* "many" mode: candidates closer than this share a read */
 
 typedef struct {
     uintptr_t start, end;
@@ -125,6 +129,44 @@ static void filter(hits *h, int increased, int32_t value) {
     h->len = kept;
 }
 
+/* filter() for many candidates: nearby ones (sorted by address) share a span; a batch is up to
+ * BATCH spans of up to CHUNK bytes in all, read into buf with one call. */
+static void filter_spans(hits *h, int increased, int32_t value) {
+    struct iovec local[BATCH], remote[BATCH];
+    size_t kept = 0, i = 0;
+    while (i < h->len) {
+        size_t first = i, n = 0, used = 0;
+        while (i < h->len && n < BATCH && used + 4 <= CHUNK) {
+            uintptr_t start = h->addr[i], end = start + 4;
+            size_t j = i + 1;
+            while (j < h->len && h->addr[j] >= end && h->addr[j] - end < GAP &&
+                   h->addr[j] + 4 - start <= CHUNK - used)
+                end = h->addr[j++] + 4;
+            local[n] = (struct iovec){buf + used, end - start};
+            remote[n++] = (struct iovec){(void *)start, end - start};
+            used += end - start;
+            i = j;
+        }
+        ssize_t got = process_vm_readv(pid, local, n, remote, n, 0);
+        size_t s = 0, off0 = 0; /* span of candidate j and its offset in buf */
+        for (size_t j = first; j < i; j++) {
+            uintptr_t a = h->addr[j];
+            while (a >= (uintptr_t)remote[s].iov_base + remote[s].iov_len)
+                off0 += remote[s++].iov_len;
+            size_t off = off0 + (a - (uintptr_t)remote[s].iov_base);
+            if (got < 0 || off + 4 > (size_t)got) break; /* short read: drop the rest */
+            int32_t cur;
+            memcpy(&cur, buf + off, 4);
+            int ok = increased ? cur > h->old[j] : cur == value;
+            if (ok) {
+                h->addr[kept] = a;
+                h->old[kept++] = cur;
+            }
+        }
+    }
+    h->len = kept;
+}
+
 static void report(const char *step, size_t bytes, double secs, size_t count) {
     printf("{\"step\": \"%s\", \"bytes\": %zu, \"seconds\": %.6f, \"count\": %zu}\n", step,
            bytes, secs, count);
@@ -136,7 +178,8 @@ static void wait_go(void) {
     if (!fgets(line, sizeof line, stdin)) exit(0);
 }
 
-static int run_exact(int32_t value) {
+static int run_exact(int32_t value, int spans) {
+    void (*next)(hits *, int, int32_t) = spans ? filter_spans : filter;
     hits h = {0};
     wait_go();
     double t0 = now();
@@ -154,12 +197,12 @@ static int run_exact(int32_t value) {
     wait_go();
     t0 = now();
     bytes = 4 * h.len;
-    filter(&h, 1, 0);
+    next(&h, 1, 0);
     report("increased", bytes, now() - t0, h.len);
     wait_go();
     t0 = now();
     bytes = 4 * h.len;
-    filter(&h, 0, value + 1);
+    next(&h, 0, value + 1);
     report("eq", bytes, now() - t0, h.len);
     return 0;
 }
@@ -201,8 +244,10 @@ static int run_unknown(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3 || (strcmp(argv[1], "exact") == 0 && argc < 4)) {
-        fprintf(stderr, "usage: %s exact PID VALUE | unknown PID\n", argv[0]);
+    int exact = argc > 1 && strcmp(argv[1], "exact") == 0;
+    int many = argc > 1 && strcmp(argv[1], "many") == 0;
+    if (argc < 3 || ((exact || many) && argc < 4)) {
+        fprintf(stderr, "usage: %s exact PID VALUE | many PID VALUE | unknown PID\n", argv[0]);
         return 2;
     }
     pid = (pid_t)atoi(argv[2]);
@@ -210,7 +255,7 @@ int main(int argc, char **argv) {
     memset(buf, 0, CHUNK); /* fault the reused buffer in before timing */
     printf("{\"ready\": 1}\n");
     fflush(stdout);
-    if (strcmp(argv[1], "exact") == 0) return run_exact((int32_t)strtoll(argv[3], NULL, 0));
+    if (exact || many) return run_exact((int32_t)strtoll(argv[3], NULL, 0), many);
     if (strcmp(argv[1], "unknown") == 0) return run_unknown();
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;

@@ -8,8 +8,9 @@ VALUE at K known aligned slots) and runs the same scan sessions with three tools
 * ``memscan``: the Python API, in a subprocess of its own (so its RSS is its own);
 * ``scanmem``: scanmem 0.17 driven through its interactive prompt, one command per step.
 
-Sessions: exact (scan VALUE, target inc, "increased", eq VALUE+1) and unknown initial value
-(snapshot, target inc, "increased"). See README.md for the columns.
+Sessions: exact (scan VALUE, target inc, "increased", eq VALUE+1), unknown initial value
+(snapshot, target inc, "increased") and many (scan VALUE2, found at MANY = 10 M slots of one
+block, target incmany, "increased", eq VALUE2+1). See README.md for the columns.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 VALUE = 1592611380  # 0x5EED5234
+VALUE2 = VALUE + 1001  # 0x5EED561D: the many session's value (within the fill's gap around VALUE)
 EXACT_STEPS = [("scan", None), ("increased", "inc"), ("eq", None)]
 UNKNOWN_STEPS = [("snapshot", None), ("increased", "inc")]
-FULL_PASS = {("exact", "scan"), ("unknown", "snapshot"), ("unknown", "increased")}
+MANY_STEPS = [("scan", None), ("increased", "incmany"), ("eq", None)]
+STEPS = {"exact": EXACT_STEPS, "unknown": UNKNOWN_STEPS, "many": MANY_STEPS}
+FULL_PASS = {("exact", "scan"), ("unknown", "snapshot"), ("unknown", "increased"), ("many", "scan")}
 STRAY_SLACK = 256  # slots outside the target's regions that may change between two scans
 TOOLS = ("limit", "memscan", "scanmem")
 
@@ -136,18 +140,20 @@ class Child:
 class Target:
     """The benchmark target process (``target.c``)."""
 
-    def __init__(self, exe: Path, mib: int, k: int, seed: int, regions: int):
-        self.child = Child([str(exe), str(mib), str(k), str(seed), str(VALUE), str(regions)])
-        m = self.child.read_until(re.compile(rb"ready (\d+) (\d+) (\d+) (\d+)\n"), 600)
-        self.pid, self.slots, self.k, self.bytes = (int(x) for x in m.groups())
+    def __init__(self, exe: Path, mib: int, k: int, seed: int, regions: int, many: int):
+        argv = [str(exe), str(mib), str(k), str(seed), str(VALUE), str(regions)]
+        self.child = Child([*argv, str(many), str(VALUE2)])
+        m = self.child.read_until(re.compile(rb"ready (\d+) (\d+) (\d+) (\d+) (\d+)\n"), 600)
+        self.pid, self.slots, self.k, self.bytes, self.many = (int(x) for x in m.groups())
 
-    def cmd(self, line: str) -> int:
-        """Send ``inc`` or ``reset``; return the number of other slots the target changed."""
+    def cmd(self, line: str) -> int | None:
+        """Send ``inc``, ``reset``, ``incmany`` or ``resetmany``; return the number of other
+        slots the target changed (``inc``), None if it gives none (``incmany``)."""
         self.child.send(line)
         m = self.child.read_until(re.compile(rb"(ok|error)( \d+)?.*\n"), 120)
         if m.group(1) != b"ok":
             raise RuntimeError(f"target rejected {line!r}")
-        return int(m.group(2) or 0)
+        return int(m.group(2)) if m.group(2) else None
 
     def close(self) -> None:
         """Stop the target (EOF on stdin)."""
@@ -197,10 +203,11 @@ class Scanmem:
         for cmd in ["option scan_data_type int32", "option region_scan_level 2", "reset"]:
             self.child.send(cmd)
             self.child.read_until(self.PROMPT, 60)
+        value = VALUE2 if mode == "many" else VALUE
         self.commands = {
-            "scan": str(VALUE),
+            "scan": str(value),
             "increased": "+",
-            "eq": str(VALUE + 1),
+            "eq": str(value + 1),
             "snapshot": "snapshot",
         }
 
@@ -226,14 +233,15 @@ class Scanmem:
 
 
 def run_session(tool: str, mode: str, target: Target, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one session (exact or unknown) of one tool against the (reset) target."""
-    steps = EXACT_STEPS if mode == "exact" else UNKNOWN_STEPS
-    target.cmd("reset")
+    """Run one session (exact, unknown or many) of one tool against the (reset) target."""
+    steps = STEPS[mode]
+    target.cmd("resetmany" if mode == "many" else "reset")
     res: dict[str, Any] = {"steps": {}}
     t = None
     try:
         if tool == "limit":
-            t = LineTool([str(args.readlimit), mode, str(target.pid), str(VALUE)], args.timeout)
+            value = VALUE2 if mode == "many" else VALUE
+            t = LineTool([str(args.readlimit), mode, str(target.pid), str(value)], args.timeout)
         elif tool == "memscan":
             script = [str(Path(__file__).resolve()), "--worker", mode, str(target.pid)]
             t = LineTool([args.python, *script], args.timeout)
@@ -285,7 +293,10 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
     """All sessions of all tools on one target size."""
-    target = Target(args.target_exe, mib, args.k, args.seed, args.regions)
+    many = many_for(mib, args)
+    if many < args.many:
+        log(f"  {mib} MiB: --many {args.many} is over half the target's slots; using {many}")
+    target = Target(args.target_exe, mib, args.k, args.seed, args.regions, many)
     out: dict[str, Any] = {
         "mib": mib,
         "target": {
@@ -295,11 +306,13 @@ def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
             "k": target.k,
             "regions": args.regions,
             "value": VALUE,
+            "many": target.many,
+            "value2": VALUE2,
         },
         "sessions": {},
     }
     try:
-        for mode in ("exact", "unknown"):
+        for mode in ("exact", "unknown", "many") if target.many else ("exact", "unknown"):
             sessions: dict[str, Any] = {}
             for tool in TOOLS:
                 skip = skip_reason(tool, mode, mib, args)
@@ -318,6 +331,13 @@ def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def many_for(mib: int, args: argparse.Namespace) -> int:
+    """The many session's slot count for a size: --many, at most half of the target's slots."""
+    page = os.sysconf("SC_PAGESIZE")
+    slots = (mib << 20) // args.regions // page * page // 4 * args.regions
+    return max(0, min(args.many, slots // 2))
+
+
 def skip_reason(tool: str, mode: str, mib: int, args: argparse.Namespace) -> str | None:
     """Why a tool's session is not run, or None."""
     if tool == "memscan" and args.memscan_missing:
@@ -328,6 +348,8 @@ def skip_reason(tool: str, mode: str, mib: int, args: argparse.Namespace) -> str
         return args.scanmem_missing
     if tool == "scanmem" and args.skip_scanmem:
         return "--skip-scanmem"
+    if tool == "scanmem" and mode == "many" and args.skip_scanmem_many:
+        return "--skip-scanmem-many"
     if tool == "scanmem" and mode == "unknown":
         if args.skip_scanmem_snapshot:
             return "--skip-scanmem-snapshot"
@@ -367,10 +389,11 @@ def worker(mode: str, pid: int) -> None:
         return
     emit({"ready": 1})
     try:
-        if mode == "exact":
-            s = timed("scan", lambda: p.scan("i32", VALUE))
+        if mode in ("exact", "many"):
+            value = VALUE2 if mode == "many" else VALUE
+            s = timed("scan", lambda: p.scan("i32", value))
             s = timed("increased", lambda: follow(s, s.next("increased")))
-            timed("eq", lambda: follow(s, s.eq(VALUE + 1)))
+            timed("eq", lambda: follow(s, s.eq(value + 1)))
         else:
             u = timed("snapshot", lambda: p.scan("i32"))
             timed("increased", lambda: follow(u, u.next("increased")))
@@ -418,9 +441,10 @@ def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
 def check_counts(mode: str, step: str, recs: dict[str, Any], t: dict[str, Any]) -> tuple[str, str]:
     """Expected count and verdict for one step; scanmem is judged on exact steps only."""
     counts = {tool: (rec or {}).get("count") for tool, rec in recs.items()}
-    if mode == "exact":
+    if mode in ("exact", "many"):
+        want = t["k"] if mode == "exact" else t["many"]
         got = [c for c in counts.values() if c is not None]
-        return str(t["k"]), ("ok" if all(c == t["k"] for c in got) else "MISMATCH") if got else "-"
+        return str(want), ("ok" if all(c == want for c in got) else "MISMATCH") if got else "-"
     judged: list[bool] = []
     if step == "snapshot":
         # Every aligned slot of the target, plus the few of its other writable mappings.
@@ -463,7 +487,7 @@ def table(res: dict[str, Any]) -> list[str]:
         "check",
     ]
     rows = [head]
-    for mode, steps in (("exact", EXACT_STEPS), ("unknown", UNKNOWN_STEPS)):
+    for mode, steps in STEPS.items():
         sess = res["sessions"].get(mode)
         if not sess:
             continue
@@ -496,9 +520,13 @@ def table(res: dict[str, Any]) -> list[str]:
         ).rstrip()
         for r in rows
     ]
+    if res["sessions"].get("many"):
+        out.append(many_ratios(res))
     out.append("peak RSS (MiB; VmHWM of the tool process, baseline VmRSS before the first step):")
     notes: set[str] = set()
-    for mode in ("exact", "unknown"):
+    for mode in STEPS:
+        if mode not in res["sessions"]:
+            continue
         cells = []
         for tool in TOOLS:
             s = res["sessions"].get(mode, {}).get(tool, {})
@@ -517,7 +545,27 @@ def table(res: dict[str, Any]) -> list[str]:
         "~N = K + the other slots the target's inc changed (a few stray slots may add to it).",
         "scanmem's unknown-value counts are per byte offset (snapshot = bytes): not checked.",
     ]
+    if res["sessions"].get("many"):
+        out.append(
+            f"many = {t['many']:,} x {t['value2']} in one block; "
+            "the target's incmany adds 1 to all of them."
+        )
     return out + [f"note: {n}" for n in sorted(notes)]
+
+
+def many_ratios(res: dict[str, Any]) -> str:
+    """The many session's next scans as a share of its first scan (the goal: under 5%)."""
+    sess = res["sessions"]["many"]
+    parts = []
+    for tool in ("memscan", "limit"):
+        steps = sess.get(tool, {}).get("steps", {})
+        first = steps.get("scan", {}).get("seconds")
+        shares = []
+        for step in ("increased", "eq"):
+            sec = steps.get(step, {}).get("seconds")
+            shares.append(f"{step} {sec / first:.1%}" if first and sec is not None else f"{step} -")
+        parts.append(f"{tool} " + ", ".join(shares))
+    return "many: next scan / first scan: " + "; ".join(parts) + " (goal: memscan < 5%)"
 
 
 def log(msg: str) -> None:
@@ -552,6 +600,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1024,
         help="largest size in MiB for scanmem's snapshot session (default 1024)",
     )
+    ap.add_argument(
+        "--many",
+        type=int,
+        default=10_000_000,
+        help="slots of the many session's block (default 10000000; 0 skips the session)",
+    )
+    ap.add_argument("--skip-scanmem-many", action="store_true", help="skip scanmem's many session")
     ap.add_argument("--json", type=Path, help="also write all results to this file")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "PID"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -578,6 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         meta = {
             "value": VALUE,
+            "value2": VALUE2,
+            "many": args.many,
             "k": args.k,
             "regions": args.regions,
             "timeout": args.timeout,

@@ -1,7 +1,7 @@
 /*
  * Benchmark target for scan_bench.py.
  *
- * usage: target MIB K SEED VALUE [NREGIONS]
+ * usage: target MIB K SEED VALUE [NREGIONS [MANY VALUE2]]
  *
  * Maps MIB MiB of anonymous memory in NREGIONS regions (separated by PROT_NONE guard pages so
  * the kernel cannot merge them), fills it with pseudo-random int32 values, none of which lies
@@ -10,13 +10,22 @@
  * list lives in a read-only mapping, so no writable memory of this process holds VALUE except
  * the K slots.
  *
- * Prints "ready PID SLOTS K BYTES" and then answers one stdin command per line:
+ * With MANY > 0, the first MANY aligned slots of the memory (from the start of region 0, going on
+ * into the next regions if region 0 is smaller) hold VALUE2, a second value that must lie within
+ * BAND of VALUE: so the fill never comes near it either, and inc never touches the block. The K
+ * known slots are then spread over the slots after the block. No unaligned window holds VALUE2,
+ * and VALUE2 is kept masked like VALUE, so an exact scan of writable memory for VALUE2 finds
+ * exactly MANY.
+ *
+ * Prints "ready PID SLOTS K BYTES MANY" and then answers one stdin command per line:
  *   inc    add 1 to the K known slots and to about 1% of the other aligned slots (one random
  *          slot in each block of 100; slots at 0x7fffffff, 0xffffffff or near VALUE are skipped
  *          so every change is an increase both signed and unsigned, and so are changes that
  *          would make an unaligned window equal VALUE); answers "ok N" with N the number of
  *          other slots changed
  *   reset  store VALUE at the K known slots again; answers "ok 0"
+ *   incmany    add 1 to each of the MANY slots of the VALUE2 block; answers "ok"
+ *   resetmany  store VALUE2 in the MANY slots again; answers "ok"
  * Exits on stdin EOF or when its parent dies.
  */
 #define _GNU_SOURCE
@@ -36,8 +45,9 @@
 static uint64_t rng_state;
 /* VALUE is kept masked so that no writable memory of this process holds it outside the slots. */
 #define MASK 0xA5A5A5A5u
-static volatile uint32_t value_masked;
+static volatile uint32_t value_masked, value2_masked;
 #define VALUE (value_masked ^ MASK)
+#define VALUE2 (value2_masked ^ MASK)
 
 static uint64_t rng(void) {
     /* xorshift64* */
@@ -55,19 +65,26 @@ static __attribute__((noinline)) void scrub_stack(void) {
     memset((void *)junk, 0, sizeof junk);
 }
 
-/* Does an unaligned 4-byte window starting inside p[0] (offsets 1-3) equal VALUE? */
+/* Does an unaligned 4-byte window starting inside p[0] (offsets 1-3) equal VALUE (or VALUE2,
+ * when there is a VALUE2 block)? */
+static size_t many;
 static int window_hit(const uint32_t *p) {
     uint64_t w = (uint64_t)p[1] << 32 | p[0];
-    uint32_t v = VALUE;
-    return (uint32_t)(w >> 8) == v || (uint32_t)(w >> 16) == v || (uint32_t)(w >> 24) == v;
+    uint32_t v = VALUE, v2 = many ? VALUE2 : VALUE;
+    for (int sh = 8; sh < 32; sh += 8)
+        if ((uint32_t)(w >> sh) == v || (uint32_t)(w >> sh) == v2) return 1;
+    return 0;
 }
 
-/* Re-rolls fill slots until no unaligned window of the region equals VALUE. */
+/* A known slot or a slot of the VALUE2 block (the fill never holds either value). */
+static int fixed(uint32_t x) { return x == VALUE || (many && x == VALUE2); }
+
+/* Re-rolls fill slots until no unaligned window of the region equals VALUE (or VALUE2). */
 static void clear_windows(uint32_t *p, size_t n) {
     for (size_t i = 0; i + 1 < n; i++) {
         if (!window_hit(p + i)) continue;
-        size_t j = p[i] == VALUE ? i + 1 : i; /* never touch a known slot */
-        if (p[j] == VALUE) continue;
+        size_t j = fixed(p[i]) ? i + 1 : i; /* never touch a known slot */
+        if (fixed(p[j])) continue;
         do p[j] = (uint32_t)rng();
         while (near_value(p[j]));
         i = (i ? i - 1 : 0) - 1; /* re-check the windows around p[j] (wraps to 0 after i++) */
@@ -93,6 +110,42 @@ static uint64_t *known;
  * Every function that handles VALUE is noinline and scrub_stack() runs after it, so that no
  * copy of VALUE spilled to the stack outlives it (main's own frame never holds it).
  */
+
+/*
+ * The VALUE2 block: global slots [0, many), region by region. Its loops store through a volatile
+ * pointer so that they stay scalar: a vectorised loop leaves VALUE2 in a vector register, which
+ * the dynamic linker's lazy binding (xsave) later spills to the stack, below the scrubbed part.
+ */
+static __attribute__((noinline)) void reset_many(void) {
+    uint32_t v2 = VALUE2;
+    for (size_t r = 0, left = many; left; r++) {
+        size_t n = left < reg_slots ? left : reg_slots;
+        volatile uint32_t *q = regs[r];
+        for (size_t i = 0; i < n; i++) q[i] = v2;
+        left -= n;
+    }
+}
+
+/* VALUE2 is near VALUE (so the fill and inc avoid it) but not next to it, and the block's own
+ * unaligned windows (and those where it meets a known slot) hold neither value. */
+static __attribute__((noinline)) int value2_ok(void) {
+    uint32_t v = VALUE, v2 = VALUE2;
+    uint32_t pairs[3][2] = {{v2, v2}, {v2, v}, {v, v2}};
+    if (!near_value(v2) || v2 - v + 1 <= 2) return 0;
+    for (int i = 0; i < 3; i++)
+        if (window_hit(pairs[i])) return 0;
+    return 1;
+}
+
+static __attribute__((noinline)) void inc_many(void) {
+    for (size_t r = 0, left = many; left; r++) {
+        size_t n = left < reg_slots ? left : reg_slots;
+        volatile uint32_t *q = regs[r];
+        for (size_t i = 0; i < n; i++) q[i] += 1;
+        left -= n;
+    }
+}
+
 static __attribute__((noinline)) void fill(void) {
     for (size_t r = 0; r < nreg; r++) {
         uint32_t *p = regs[r];
@@ -105,6 +158,7 @@ static __attribute__((noinline)) void fill(void) {
         if (reg_slots & 1) p[reg_slots - 1] = 0;
     }
     for (size_t i = 0; i < k; i++) SLOT(known[i]) = VALUE;
+    reset_many();
     for (size_t r = 0; r < nreg; r++) clear_windows(regs[r], reg_slots);
 }
 
@@ -135,8 +189,8 @@ static __attribute__((noinline)) size_t inc(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s MIB K SEED VALUE [NREGIONS]\n", argv[0]);
+    if (argc < 5 || argc == 7) {
+        fprintf(stderr, "usage: %s MIB K SEED VALUE [NREGIONS [MANY VALUE2]]\n", argv[0]);
         return 2;
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -147,6 +201,8 @@ int main(int argc, char **argv) {
     rng_state = strtoull(argv[3], NULL, 10) * 0x9E3779B97F4A7C15ULL + 1;
     value_masked = (uint32_t)strtoull(argv[4], NULL, 0) ^ MASK;
     nreg = argc > 5 ? strtoull(argv[5], NULL, 10) : 8;
+    many = argc > 7 ? strtoull(argv[6], NULL, 10) : 0;
+    value2_masked = argc > 7 ? (uint32_t)strtoull(argv[7], NULL, 0) ^ MASK : 0;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t total = mib << 20;
     if (nreg == 0 || total / nreg < page) {
@@ -158,7 +214,17 @@ int main(int argc, char **argv) {
     size_t reg_bytes = (total / nreg) / page * page;
     reg_slots = reg_bytes / 4;
     nslots = reg_slots * nreg;
-    if (k > nslots) k = nslots;
+    if (many && !value2_ok()) {
+        fprintf(stderr, "VALUE2 must lie within %u of VALUE, more than 1 away from it, and no\n"
+                        "unaligned window of two VALUE2 slots (or of VALUE2, VALUE) may equal "
+                        "either\n", BAND);
+        return 2;
+    }
+    if (many > nslots) {
+        fprintf(stderr, "MANY %zu > %zu slots\n", many, nslots);
+        return 2;
+    }
+    if (k > nslots - many) k = nslots - many;
     regs = calloc(nreg, sizeof *regs);
     for (size_t r = 0; r < nreg; r++) {
         uint8_t *base = map_or_die(reg_bytes + page, PROT_READ | PROT_WRITE);
@@ -166,25 +232,33 @@ int main(int argc, char **argv) {
         regs[r] = (uint32_t *)base;
     }
 
-    /* K known slots: one per stratum of the global slot range, so they are distinct and sorted;
-     * the list is made read-only so that scanners of writable memory skip it. */
+    /* K known slots: one per stratum of the global slot range after the VALUE2 block, so they
+     * are distinct and sorted; the list is made read-only so that scanners of writable memory
+     * skip it. */
     size_t list_bytes = (k * sizeof(uint64_t) + page - 1) / page * page;
     known = list_bytes ? map_or_die(list_bytes, PROT_READ | PROT_WRITE) : NULL;
-    for (size_t i = 0; i < k; i++) {
-        size_t lo = i * nslots / k, hi = (i + 1) * nslots / k;
-        known[i] = lo + rng() % (hi - lo);
+    for (size_t i = 0, span = nslots - many; i < k; i++) {
+        size_t lo = i * span / k, hi = (i + 1) * span / k;
+        known[i] = many + lo + rng() % (hi - lo);
     }
     if (list_bytes) mprotect(known, list_bytes, PROT_READ);
 
     fill();
     scrub_stack();
-    printf("ready %d %zu %zu %zu\n", (int)getpid(), nslots, k, reg_bytes * nreg);
+    printf("ready %d %zu %zu %zu %zu\n", (int)getpid(), nslots, k, reg_bytes * nreg, many);
     fflush(stdout);
 
     char line[64];
     while (fgets(line, sizeof line, stdin)) {
         size_t changed = 0;
-        if (strncmp(line, "inc", 3) == 0) {
+        int reply_n = 1; /* incmany and resetmany answer a bare "ok" */
+        if (strncmp(line, "incmany", 7) == 0) {
+            inc_many();
+            reply_n = 0;
+        } else if (strncmp(line, "resetmany", 9) == 0) {
+            reset_many();
+            reply_n = 0;
+        } else if (strncmp(line, "inc", 3) == 0) {
             changed = inc();
         } else if (strncmp(line, "reset", 5) == 0) {
             reset();
@@ -194,7 +268,9 @@ int main(int argc, char **argv) {
             continue;
         }
         scrub_stack();
-        printf("ok %zu\n", changed);
+        /* One printf call with a variable format: printf("ok\n") would become puts(), whose
+         * first call (lazy binding) pushes registers that may still hold VALUE2 to the stack. */
+        printf(reply_n ? "ok %zu\n" : "ok\n", changed);
         fflush(stdout);
     }
     return 0;

@@ -306,13 +306,17 @@ def test_group_scan_finds_structs(game, proc):
 def test_any_number_scan_keeps_each_type(game, proc):
     m = proc.scan_any(3_000_000_000, "int")
     counts = m.counts()
-    assert "i8" not in counts and "i32" not in counts
+    assert set(counts) == {"i64", "u32", "u64"}  # the integer types that can hold 3e9
     assert game.address("u32_value") in m.scanners["u32"].addresses
     df = m.to_polars()
-    assert {"u32", "u64", "i64"} <= set(df["type"].to_list())
-    assert len(df) == len(m)
+    assert len(df) == len(m) == sum(counts.values())
+    assert set(df["type"].to_list()) == {t for t, n in counts.items() if n}
+    assert (df["value"] == "3000000000").all()
     m.next("eq", 3_000_000_000)
     assert game.address("u32_value") in m.scanners["u32"].addresses
+    numbers = proc.scan_any(2.718281828459045)
+    assert set(numbers.counts()) == {"f32", "f64"}
+    assert game.address("f64_value") in numbers.scanners["f64"].addresses
 
 
 def test_bad_input_raises_typed_errors(game, proc):
