@@ -2,15 +2,15 @@
 
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use super::candidates::{CandidateSet, DenseBlock, ScanStats};
 use super::kernel::{matches, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
-use super::reader::{clear_of_holes, plan_chunks, read_tolerant, with_buffer, Chunk};
-use crate::error::{Error, Result};
+use super::reader::{
+    clear_of_holes, for_each_chunk, plan_chunks, read_tolerant, with_chunk, Chunk,
+};
+use crate::error::Result;
 use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
@@ -50,20 +50,11 @@ fn scan_typed<T: Scalar>(
     let began = Instant::now();
     let size = std::mem::size_of::<T>();
     let chunks = plan_chunks(regions, size, stride);
-    progress.set_total(chunks.iter().map(|c| c.byte_len as u64).sum());
     let page = platform::system_info().page_size;
     let pid = process.pid();
-    let results: Vec<(Piece<T>, u64)> = chunks
-        .par_iter()
-        .map(|c| {
-            if progress.cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let out = scan_chunk::<T>(pid, c, stride, pred, page);
-            progress.advance(c.byte_len as u64);
-            out
-        })
-        .collect::<Result<_>>()?;
+    let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {
+        scan_chunk::<T>(pid, c, stride, pred, page)
+    })?;
     let unreadable = results.iter().map(|r| r.1).sum();
     let stats = ScanStats {
         bytes_scanned: chunks.iter().map(|c| c.byte_len as u64).sum(),
@@ -86,15 +77,14 @@ fn scan_chunk<T: Scalar>(
     if matches!(pred, Typed::Any) {
         return snapshot_chunk(pid, c, stride, page);
     }
-    with_buffer(c.byte_len, |buf| {
-        let holes = read_tolerant(pid, c.start, buf, page)?;
+    with_chunk(pid, c, page, |buf, holes| {
         let mut hits: Vec<u32> = Vec::new();
         with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| hits.push(k as u32)));
         if !holes.is_empty() {
             let mut cur = 0;
             hits.retain(|&k| {
                 clear_of_holes(
-                    &holes,
+                    holes,
                     &mut cur,
                     k as usize * stride,
                     std::mem::size_of::<T>(),
@@ -102,10 +92,10 @@ fn scan_chunk<T: Scalar>(
             });
         }
         let lost = holes.iter().map(|h| h.1 as u64).sum();
-        Ok((
+        (
             piece_from_hits::<T>(c.start, stride, c.slots, buf, &hits),
             lost,
-        ))
+        )
     })
 }
 

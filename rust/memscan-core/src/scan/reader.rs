@@ -3,7 +3,10 @@
 
 use std::cell::RefCell;
 
-use crate::error::Result;
+use rayon::prelude::*;
+
+use super::progress::ProgressSink;
+use crate::error::{Error, Result};
 use crate::platform;
 use crate::region::Region;
 
@@ -68,6 +71,41 @@ pub fn read_tolerant(
         }
     }
     Ok(holes)
+}
+
+/// Runs `work` on every chunk in parallel and returns the results in chunk order. Reports
+/// progress in bytes and stops early with `Cancelled` when the caller asks.
+pub fn for_each_chunk<R: Send>(
+    chunks: &[Chunk],
+    progress: &dyn ProgressSink,
+    work: impl Fn(&Chunk) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    progress.set_total(chunks.iter().map(|c| c.byte_len as u64).sum());
+    chunks
+        .par_iter()
+        .map(|c| {
+            if progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let out = work(c);
+            progress.advance(c.byte_len as u64);
+            out
+        })
+        .collect()
+}
+
+/// Reads chunk `c` into this thread's buffer (unreadable pages zero-filled) and runs `f` on the
+/// bytes and the unreadable ranges.
+pub fn with_chunk<R>(
+    pid: i32,
+    c: &Chunk,
+    page: usize,
+    f: impl FnOnce(&[u8], &[(usize, usize)]) -> R,
+) -> Result<R> {
+    with_buffer(c.byte_len, |buf| {
+        let holes = read_tolerant(pid, c.start, buf, page)?;
+        Ok(f(buf, &holes))
+    })
 }
 
 thread_local! {

@@ -1,13 +1,11 @@
 //! Byte-pattern, string and group (struct) searches over regions.
 
-use rayon::prelude::*;
-
 use super::candidates::{CandidateSet, ScanStats};
 use super::kernel::{matches, with_test};
 use super::pieces::{assemble, Piece};
 use super::predicate::Predicate;
 use super::progress::ProgressSink;
-use super::reader::{clear_of_holes, plan_chunks, read_tolerant, with_buffer};
+use super::reader::{clear_of_holes, for_each_chunk, plan_chunks, with_chunk};
 use crate::error::{Error, Result};
 use crate::pattern::BytePattern;
 use crate::platform;
@@ -23,29 +21,19 @@ pub fn find_pattern(
     progress: &dyn ProgressSink,
 ) -> Result<Vec<u64>> {
     let chunks = plan_chunks(regions, pattern.len(), 1);
-    progress.set_total(chunks.iter().map(|c| c.byte_len as u64).sum());
     let page = platform::system_info().page_size;
-    let parts: Vec<Vec<u64>> = chunks
-        .par_iter()
-        .map(|c| {
-            if progress.cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let out = with_buffer(c.byte_len, |buf| {
-                let holes = read_tolerant(process.pid(), c.start, buf, page)?;
-                let mut hits = Vec::new();
-                let mut cur = 0;
-                pattern.find_all(buf, c.slots, |off| {
-                    if holes.is_empty() || clear_of_holes(&holes, &mut cur, off, pattern.len()) {
-                        hits.push(c.start + off as u64);
-                    }
-                });
-                Ok(hits)
+    let parts = for_each_chunk(&chunks, progress, |c| {
+        with_chunk(process.pid(), c, page, |buf, holes| {
+            let mut hits = Vec::new();
+            let mut cur = 0;
+            pattern.find_all(buf, c.slots, |off| {
+                if holes.is_empty() || clear_of_holes(holes, &mut cur, off, pattern.len()) {
+                    hits.push(c.start + off as u64);
+                }
             });
-            progress.advance(c.byte_len as u64);
-            out
+            hits
         })
-        .collect::<Result<_>>()?;
+    })?;
     Ok(parts.concat())
 }
 
@@ -95,36 +83,26 @@ pub fn find_group(
         .unwrap_or(0);
     let stride = first.ty.size();
     let chunks = plan_chunks(regions, span, stride);
-    progress.set_total(chunks.iter().map(|c| c.byte_len as u64).sum());
     let page = platform::system_info().page_size;
     let rest: Vec<GroupMember> = members[1..].to_vec();
     dispatch!(first.ty, T => {
         let pred = first.predicate.typed::<T>()?;
-        let pieces: Vec<Piece<T>> = chunks
-            .par_iter()
-            .map(|c| {
-                if progress.cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let out = with_buffer(c.byte_len, |buf| {
-                    let holes = read_tolerant(process.pid(), c.start, buf, page)?;
-                    let (mut addrs, mut vals) = (Vec::new(), Vec::new());
-                    let mut cur = 0;
-                    with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| {
-                        let off = k * stride;
-                        if (holes.is_empty() || clear_of_holes(&holes, &mut cur, off, span))
-                            && rest.iter().all(|m| member_passes(m, &buf[off + m.offset..]))
-                        {
-                            addrs.push(c.start + off as u64);
-                            vals.push(T::read_ne(&buf[off..]));
-                        }
-                    }));
-                    Ok(Piece::Sparse(addrs, vals))
-                });
-                progress.advance(c.byte_len as u64);
-                out
+        let pieces: Vec<Piece<T>> = for_each_chunk(&chunks, progress, |c| {
+            with_chunk(process.pid(), c, page, |buf, holes| {
+                let (mut addrs, mut vals) = (Vec::new(), Vec::new());
+                let mut cur = 0;
+                with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| {
+                    let off = k * stride;
+                    if (holes.is_empty() || clear_of_holes(holes, &mut cur, off, span))
+                        && rest.iter().all(|m| member_passes(m, &buf[off + m.offset..]))
+                    {
+                        addrs.push(c.start + off as u64);
+                        vals.push(T::read_ne(&buf[off..]));
+                    }
+                }));
+                Piece::Sparse(addrs, vals)
             })
-            .collect::<Result<_>>()?;
+        })?;
         let stats = ScanStats { regions: regions.len(), ..Default::default() };
         Ok(CandidateSet::new(first.ty, stride, assemble(pieces, stride), stats))
     })

@@ -17,6 +17,17 @@ fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// iovecs naming ranges of the target's address space (only the kernel dereferences them).
+fn remote_iovecs(ranges: &[(u64, usize)]) -> Vec<libc::iovec> {
+    ranges
+        .iter()
+        .map(|&(a, l)| libc::iovec {
+            iov_base: a as usize as *mut libc::c_void,
+            iov_len: l,
+        })
+        .collect()
+}
+
 /// Reads up to `buf.len()` bytes at `addr`. Returns how many were read: fewer than asked means
 /// the byte at `addr + n` could not be read (unmapped or protected), `0` that none could.
 pub fn read_memory(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize> {
@@ -38,13 +49,7 @@ pub fn read_vectored(pid: i32, ranges: &[(u64, usize)], buf: &mut [u8]) -> Resul
             iov_base: buf[done..].as_mut_ptr().cast(),
             iov_len: want,
         };
-        let remote: Vec<libc::iovec> = batch
-            .iter()
-            .map(|&(a, l)| libc::iovec {
-                iov_base: a as usize as *mut libc::c_void,
-                iov_len: l,
-            })
-            .collect();
+        let remote = remote_iovecs(batch);
         // SAFETY: `local` points into `buf`, which holds at least `want` bytes past `done`;
         // the remote iovecs are only interpreted by the kernel in the target's address space.
         let n = unsafe {
@@ -129,13 +134,7 @@ pub fn write_vectored(pid: i32, ranges: &[(u64, usize)], data: &[u8]) -> Result<
             iov_base: data[done..].as_ptr() as *mut libc::c_void,
             iov_len: want,
         };
-        let remote: Vec<libc::iovec> = batch
-            .iter()
-            .map(|&(a, l)| libc::iovec {
-                iov_base: a as usize as *mut libc::c_void,
-                iov_len: l,
-            })
-            .collect();
+        let remote = remote_iovecs(batch);
         // SAFETY: `local` points into `data` (only read by the kernel), holding `want` bytes
         // past `done`; the remote iovecs are interpreted in the target's address space.
         let n = unsafe {
