@@ -6,8 +6,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import memscan
 import pytest
+
+import memscan
 from memscan.demo import DemoTarget
 
 

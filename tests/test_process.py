@@ -6,9 +6,10 @@ import itertools
 import os
 import struct
 
-import memscan
 import numpy as np
 import pytest
+
+import memscan
 from memscan import errors
 
 EXACT_CASES = [

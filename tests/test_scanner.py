@@ -7,9 +7,10 @@ import signal
 import threading
 import time
 
-import memscan
 import numpy as np
 import pytest
+
+import memscan
 
 
 def addr_in(game, field: str, s) -> bool:

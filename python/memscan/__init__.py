@@ -30,14 +30,20 @@ from .errors import (
     ProcessNotFound,
     WriteFailed,
 )
+from .history import History, Recorder
+from .io import Dataset, load
 from .multiscan import MultiScan
 from .process import Process, Region
 from .scanner import Scanner
+from .snapshots import ChangeMap, Snapshot
 from .table import Table
 
 __all__ = [
     "DEBUG_BUILD",
     "AccessDenied",
+    "ChangeMap",
+    "Dataset",
+    "History",
     "InvalidAddress",
     "InvalidArgument",
     "InvalidValue",
@@ -47,8 +53,10 @@ __all__ = [
     "Process",
     "ProcessExited",
     "ProcessNotFound",
+    "Recorder",
     "Region",
     "Scanner",
+    "Snapshot",
     "Table",
     "WriteFailed",
     "__version__",
@@ -59,6 +67,7 @@ __all__ = [
     "find_processes",
     "get_process_module_regions",
     "list_processes",
+    "load",
     "open_process",
     "parse_hex_pattern",
     "query_system_info",

@@ -8,8 +8,10 @@ import numpy as np
 
 from . import _native
 from ._progress import ProgressArg, progress_callback
+from .history import Recorder
 from .multiscan import MultiScan
 from .scanner import Scanner, fits, scan_types
+from .snapshots import Snapshot
 from .table import Table
 
 __all__ = ["Process", "Region"]
@@ -90,6 +92,29 @@ class Process(_native.Process):
         """Addresses of ``text`` encoded as utf8 or utf16 (little-endian)."""
         cb = progress_callback(progress, "string")
         return self.find_pattern(text=text, encoding=encoding, progress=cb, **regions)
+
+    def region_usage(self) -> Table:
+        """Every region with its resident (rss), private dirty and swapped bytes."""
+        return Table(self.region_usage_table())
+
+    def record(
+        self,
+        addresses: np.ndarray | list[int],
+        value_type: str,
+        *,
+        interval: float = 0.0,
+        count: int | None = None,
+        duration: float | None = None,
+    ) -> Recorder:
+        """Starts sampling ``value_type`` values at ``addresses`` (a watch list) in the
+        background every ``interval`` seconds; ``rec.mark(label)`` labels the next sample."""
+        return Recorder(
+            self, addresses, value_type, interval=interval, count=count, duration=duration
+        )
+
+    def snapshot(self, progress: ProgressArg = "auto", **regions: Any) -> Snapshot:
+        """Captures the bytes of the regions (default: every writable one)."""
+        return Snapshot(self, progress, **regions)
 
     def __enter__(self) -> Self:
         return self

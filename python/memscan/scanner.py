@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from .history import Recorder
+
 __all__ = ["Scanner", "Selection"]
 
 #: Indices, a boolean mask, or addresses (NumPy u64 array or list of ints) of candidates.
@@ -35,6 +37,11 @@ class Scanner(_native.Scanner):
     """
 
     progress: ProgressArg = "auto"
+
+    def __init__(
+        self, process: _native.Process, value_type: str, *args: Any, **kwargs: Any
+    ) -> None:
+        self._process = process
 
     # -- scans ------------------------------------------------------------------------------
 
@@ -125,6 +132,35 @@ class Scanner(_native.Scanner):
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    def record(
+        self, *, interval: float = 0.0, count: int | None = None, duration: float | None = None
+    ) -> Recorder:
+        """Starts recording the current candidates' values over time (see :class:`Recorder`)."""
+        from .history import Recorder
+
+        return Recorder(
+            self._process,
+            self.addresses,
+            self.value_type,
+            interval=interval,
+            count=count,
+            duration=duration,
+        )
+
+    def to_parquet(self, path: str, **metadata: str) -> None:
+        """Writes the candidates table with metadata (pid, executable, type, scan steps)."""
+        from .io import write_parquet
+
+        meta = {
+            **metadata,
+            "kind": "scan",
+            "pid": str(self.pid),
+            "executable": self._process.exe or "",
+            "value_type": self.value_type,
+            "steps": " | ".join(f"{d} -> {n}" for d, n in self.history()),
+        }
+        write_parquet(self.to_polars(), path, meta)
 
     # -- writes -----------------------------------------------------------------------------
 

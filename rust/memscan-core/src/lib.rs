@@ -3,6 +3,7 @@
 //! The crate has no Python in it. [`Process`] opens a process and reads and writes it exactly;
 //! [`platform`] is the only module that talks to the operating system.
 
+pub mod analysis;
 pub mod edit;
 pub mod error;
 pub mod freeze;

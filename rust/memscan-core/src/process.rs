@@ -1,7 +1,7 @@
 //! An opened process: its regions, and exact reads and writes of its memory.
 
 use crate::error::{Error, Result};
-use crate::platform::{self, ProcessInfo};
+use crate::platform::{self, ProcessInfo, RegionUsage};
 use crate::region::{Region, RegionKind};
 use crate::value::{Value, ValueType};
 
@@ -86,6 +86,12 @@ impl Process {
     /// The current regions, in address order.
     pub fn regions(&self) -> Result<Vec<Region>> {
         platform::read_regions(self.pid(), self.info.exe.as_deref())
+            .map_err(|e| self.exited_if_gone(e))
+    }
+
+    /// The regions with their resident, private dirty and swapped bytes (`/proc/PID/smaps`).
+    pub fn region_usage(&self) -> Result<Vec<RegionUsage>> {
+        platform::read_region_usage(self.pid(), self.info.exe.as_deref())
             .map_err(|e| self.exited_if_gone(e))
     }
 

@@ -1,4 +1,5 @@
-//! Arrow record batches of memscan's tables (regions, processes, candidates), for zero-copy export.
+//! Arrow record batches of memscan's tables (regions, processes, candidates, change maps), for
+//! zero-copy export.
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use arrow_array::{
 };
 use arrow_schema::ArrowError;
 
-use crate::platform::ProcessInfo;
+use crate::analysis::{ChangeRange, MemorySnapshot};
+use crate::platform::{ProcessInfo, RegionUsage};
 use crate::region::Region;
 use crate::scan::CandidateSet;
 use crate::value::{dispatch, Column, Scalar};
@@ -160,5 +162,50 @@ pub fn candidates_batch(
         ("region_kind", Arc::new(kind.finish())),
         ("module", Arc::new(module.finish())),
         ("module_offset", Arc::new(UInt64Array::from(module_offset))),
+    ])
+}
+
+/// Regions with their memory use: start, end, size, perms, kind, path, rss, private_dirty, swap.
+pub fn region_usage_batch(usage: &[RegionUsage]) -> Result<RecordBatch, ArrowError> {
+    let regions: Vec<Region> = usage.iter().map(|u| u.region.clone()).collect();
+    let base = regions_batch(&regions)?;
+    let u64s = |f: fn(&RegionUsage) -> u64| {
+        Arc::new(usage.iter().map(f).collect::<UInt64Array>()) as ArrayRef
+    };
+    let schema = base.schema();
+    let mut columns: Vec<(&str, ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(base.columns())
+        .map(|(f, c)| (f.name().as_str(), c.clone()))
+        .collect();
+    columns.push(("rss", u64s(|u| u.rss)));
+    columns.push(("private_dirty", u64s(|u| u.private_dirty)));
+    columns.push(("swap", u64s(|u| u.swap)));
+    RecordBatch::try_from_iter(columns)
+}
+
+/// The changed byte ranges between two snapshots, one row per range, with the region each lies
+/// in: region_start, region_end, region_kind, path, start, end, length, changed_bytes.
+pub fn change_map_batch(
+    after: &MemorySnapshot,
+    ranges: &[ChangeRange],
+) -> Result<RecordBatch, ArrowError> {
+    let region = |c: &ChangeRange| &after.regions[c.region].region;
+    let u64s = |f: &dyn Fn(&ChangeRange) -> u64| {
+        Arc::new(ranges.iter().map(f).collect::<UInt64Array>()) as ArrayRef
+    };
+    let strs = |f: &dyn Fn(&ChangeRange) -> String| {
+        Arc::new(ranges.iter().map(|c| Some(f(c))).collect::<StringArray>()) as ArrayRef
+    };
+    RecordBatch::try_from_iter([
+        ("region_start", u64s(&|c| region(c).start)),
+        ("region_end", u64s(&|c| region(c).end)),
+        ("region_kind", strs(&|c| region(c).kind.name().to_owned())),
+        ("path", strs(&|c| region(c).path.clone())),
+        ("start", u64s(&|c| c.start)),
+        ("end", u64s(&|c| c.end)),
+        ("length", u64s(&|c| c.end - c.start)),
+        ("changed_bytes", u64s(&|c| c.changed)),
     ])
 }

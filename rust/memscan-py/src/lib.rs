@@ -1,5 +1,6 @@
 //! `memscan._native`: the Python bindings of memscan-core.
 
+mod analysis;
 mod arrays;
 mod errors;
 mod functions;
@@ -13,6 +14,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 mod _native {
+    #[pymodule_export]
+    use crate::analysis::{PyHistory, PyRecorder, PySnapshot};
     #[pymodule_export]
     use crate::arrays::BufferOwner;
     #[pymodule_export]

@@ -63,6 +63,12 @@ impl PyProcess {
         table(py, memscan_core::tables::regions_batch(&regions).py()?)
     }
 
+    /// All regions with their memory use (rss, private_dirty, swap) as an Arrow table.
+    fn region_usage_table(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let usage = detached(py, || self.inner.region_usage())?;
+        table(py, memscan_core::tables::region_usage_batch(&usage).py()?)
+    }
+
     /// All regions as `Region` objects.
     fn region_list(&self, py: Python<'_>) -> PyResult<Vec<PyRegion>> {
         Ok(detached(py, || self.inner.regions())?

@@ -23,6 +23,18 @@ pub struct ProcessInfo {
     pub exe: Option<String>,
 }
 
+/// A region with its memory use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionUsage {
+    pub region: crate::region::Region,
+    /// Resident bytes.
+    pub rss: u64,
+    /// Resident bytes written by this process only.
+    pub private_dirty: u64,
+    /// Swapped-out bytes.
+    pub swap: u64,
+}
+
 /// Facts about the machine that scans need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfo {

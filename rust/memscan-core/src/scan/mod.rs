@@ -8,7 +8,7 @@ pub mod options;
 mod pieces;
 pub mod predicate;
 mod progress;
-mod reader;
+pub(crate) mod reader;
 mod search;
 mod session;
 

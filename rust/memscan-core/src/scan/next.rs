@@ -10,7 +10,7 @@ use super::kernel::{matches, matches_pair, with_pair_test, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{NextOp, TypedNext};
 use super::progress::ProgressSink;
-use super::reader::{clear_of_holes, read_tolerant, with_buffer};
+use super::reader::{clear_of_holes, read_tolerant, with_buffer, Gather};
 use crate::error::{Error, Result};
 use crate::platform;
 use crate::process::Process;
@@ -18,10 +18,6 @@ use crate::value::{dispatch, Scalar};
 
 /// Candidates per job of a sparse segment.
 const JOB_CANDIDATES: usize = 1 << 15;
-/// Candidates closer than this share one read.
-const SPAN_GAP: u64 = 1024;
-/// Longest single read of a span.
-const SPAN_MAX: u64 = 256 << 10;
 
 /// Keeps the candidates of `current` whose value now passes `op`. Relative filters compare with
 /// each candidate's value in `reference` (a checkpoint) when given, else with `current`'s value;
@@ -118,30 +114,16 @@ struct Ctx<'a, T> {
 impl<T: Scalar> Ctx<'_, T> {
     /// Re-reads a run of sparse candidates with few syscalls (nearby candidates share a read).
     fn sparse(&self, addrs: &[u64], vals: &[T]) -> Result<(Piece<T>, u64, u64)> {
-        let size = std::mem::size_of::<T>() as u64;
-        let mut spans: Vec<(u64, usize)> = Vec::new();
-        for &a in addrs {
-            match spans.last_mut() {
-                Some((s, l)) if a <= *s + *l as u64 + SPAN_GAP && a + size - *s <= SPAN_MAX => {
-                    *l = (a + size - *s) as usize;
-                }
-                _ => spans.push((a, size as usize)),
-            }
-        }
-        let total: usize = spans.iter().map(|s| s.1).sum();
-        with_buffer(total, |buf| {
-            let holes = self.read_spans(&spans, buf)?;
+        let size = std::mem::size_of::<T>();
+        let gather = Gather::new(addrs, size);
+        with_buffer(gather.len, |buf| {
+            let holes = gather.read(self.pid, buf, self.page)?;
             let mut out_a = Vec::new();
             let mut out_v = Vec::new();
             let mut cursor = self.reference.map(|r| r.cursor::<T>(addrs[0]));
-            let (mut span, mut span_off, mut hole_cur) = (0usize, 0usize, 0usize);
-            for (i, &a) in addrs.iter().enumerate() {
-                while a >= spans[span].0 + spans[span].1 as u64 {
-                    span_off += spans[span].1;
-                    span += 1;
-                }
-                let off = span_off + (a - spans[span].0) as usize;
-                if !clear_of_holes(&holes, &mut hole_cur, off, size as usize) {
+            let mut hole_cur = 0usize;
+            for (i, (&a, &off)) in addrs.iter().zip(&gather.offsets).enumerate() {
+                if !holes.is_empty() && !clear_of_holes(&holes, &mut hole_cur, off, size) {
                     continue;
                 }
                 let new = T::read_ne(&buf[off..]);
@@ -158,7 +140,7 @@ impl<T: Scalar> Ctx<'_, T> {
                 }
             }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
-            Ok((Piece::Sparse(out_a, out_v), total as u64, lost))
+            Ok((Piece::Sparse(out_a, out_v), gather.len as u64, lost))
         })
     }
 
@@ -208,25 +190,5 @@ impl<T: Scalar> Ctx<'_, T> {
             TypedNext::Value(p) => with_test!(p, T, test => test(new)),
             op => with_pair_test!(op, T, test => test(old, new)),
         }
-    }
-
-    /// Reads `spans` back to back into `buf` in one syscall per 1024 spans; if that stops short,
-    /// reads the rest span by span, page by page. Returns the unreadable ranges of `buf`.
-    fn read_spans(&self, spans: &[(u64, usize)], buf: &mut [u8]) -> Result<Vec<(usize, usize)>> {
-        let n = platform::read_vectored(self.pid, spans, buf)?;
-        let mut holes = Vec::new();
-        if n == buf.len() {
-            return Ok(holes);
-        }
-        let mut off = 0;
-        for &(a, l) in spans {
-            if off + l > n {
-                for (h, hl) in read_tolerant(self.pid, a, &mut buf[off..off + l], self.page)? {
-                    holes.push((off + h, hl));
-                }
-            }
-            off += l;
-        }
-        Ok(holes)
     }
 }

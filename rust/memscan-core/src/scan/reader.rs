@@ -108,6 +108,75 @@ pub fn with_chunk<R>(
     })
 }
 
+/// Addresses closer than this share one read.
+const SPAN_GAP: u64 = 1024;
+/// Longest single read of a span.
+const SPAN_MAX: u64 = 256 << 10;
+
+/// How to read the values at sorted addresses with few syscalls: nearby addresses share a span,
+/// spans are read back to back into one buffer, and each address has its offset there.
+#[derive(Debug, Clone)]
+pub struct Gather {
+    pub spans: Vec<(u64, usize)>,
+    pub offsets: Vec<usize>,
+    /// Bytes of the buffer the spans fill.
+    pub len: usize,
+}
+
+impl Gather {
+    /// Plans the reads of `size`-byte values at `addrs` (ascending).
+    pub fn new(addrs: &[u64], size: usize) -> Self {
+        let size64 = size as u64;
+        let mut spans: Vec<(u64, usize)> = Vec::new();
+        let mut offsets = Vec::with_capacity(addrs.len());
+        let mut len = 0usize;
+        for &a in addrs {
+            match spans.last_mut() {
+                Some((s, l))
+                    if a >= *s && a <= *s + *l as u64 + SPAN_GAP && a + size64 - *s <= SPAN_MAX =>
+                {
+                    let end = (a + size64 - *s) as usize;
+                    if end > *l {
+                        len += end - *l;
+                        *l = end;
+                    }
+                    offsets.push(len - *l + (a - *s) as usize);
+                }
+                _ => {
+                    spans.push((a, size));
+                    offsets.push(len);
+                    len += size;
+                }
+            }
+        }
+        Self {
+            spans,
+            offsets,
+            len,
+        }
+    }
+
+    /// Reads the spans into `buf` (`self.len` bytes) in one syscall per 1024 spans; if that stops
+    /// short, reads the rest span by span, page by page. Returns the unreadable ranges of `buf`.
+    pub fn read(&self, pid: i32, buf: &mut [u8], page: usize) -> Result<Vec<(usize, usize)>> {
+        let n = platform::read_vectored(pid, &self.spans, buf)?;
+        let mut holes = Vec::new();
+        if n == self.len {
+            return Ok(holes);
+        }
+        let mut off = 0;
+        for &(a, l) in &self.spans {
+            if off + l > n {
+                for (h, hl) in read_tolerant(pid, a, &mut buf[off..off + l], page)? {
+                    holes.push((off + h, hl));
+                }
+            }
+            off += l;
+        }
+        Ok(holes)
+    }
+}
+
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -177,6 +246,14 @@ mod tests {
         let r = region(0x1000, 0x2000);
         let chunks = plan_chunks(&[r], 8, 1);
         assert_eq!(chunks.iter().map(|c| c.slots).sum::<usize>(), 4096 - 7);
+    }
+
+    #[test]
+    fn gather_merges_nearby_addresses() {
+        let g = Gather::new(&[0x1000, 0x1004, 0x1010, 0x9000, 0x9000], 4);
+        assert_eq!(g.spans, vec![(0x1000, 0x14), (0x9000, 4)]);
+        assert_eq!(g.offsets, vec![0, 4, 0x10, 0x14, 0x14]);
+        assert_eq!(g.len, 0x18);
     }
 
     #[test]

@@ -7,5 +7,5 @@ mod system;
 
 pub use access::check_access;
 pub use memory::{read_memory, read_vectored, write_memory, write_memory_forced, write_vectored};
-pub use procfs::{list_processes, process_info, read_regions};
+pub use procfs::{list_processes, process_info, read_region_usage, read_regions};
 pub use system::system_info;

@@ -1,5 +1,6 @@
 //! Processes and regions from `/proc`, parsed with `procfs-core`.
 
+use std::collections::HashMap;
 use std::io;
 
 use procfs_core::process::{MMPermissions, MMapPath, MemoryMaps, Status};
@@ -7,7 +8,7 @@ use procfs_core::FromBufRead;
 
 use super::access::denial_reason;
 use crate::error::{Error, Result};
-use crate::platform::ProcessInfo;
+use crate::platform::{ProcessInfo, RegionUsage};
 use crate::region::{classify, Perms, Region};
 
 /// Every process visible in `/proc`, sorted by pid. Processes that vanish while listed are skipped.
@@ -62,10 +63,35 @@ pub fn process_info(pid: i32) -> Result<ProcessInfo> {
 
 /// The regions of `/proc/PID/maps`, classified against the executable path `exe`.
 pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
-    let raw = std::fs::read(format!("/proc/{pid}/maps")).map_err(|e| proc_error(pid, "maps", e))?;
+    Ok(parse_maps(pid, "maps", exe)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
+
+/// The regions with their memory use from `/proc/PID/smaps` (resident, private dirty and
+/// swapped bytes).
+pub fn read_region_usage(pid: i32, exe: Option<&str>) -> Result<Vec<RegionUsage>> {
+    Ok(parse_maps(pid, "smaps", exe)?
+        .into_iter()
+        .map(|(region, stats)| RegionUsage {
+            region,
+            rss: stats.get("Rss").copied().unwrap_or(0),
+            private_dirty: stats.get("Private_Dirty").copied().unwrap_or(0),
+            swap: stats.get("Swap").copied().unwrap_or(0),
+        })
+        .collect())
+}
+
+fn parse_maps(
+    pid: i32,
+    file: &str,
+    exe: Option<&str>,
+) -> Result<Vec<(Region, HashMap<String, u64>)>> {
+    let raw = std::fs::read(format!("/proc/{pid}/{file}")).map_err(|e| proc_error(pid, file, e))?;
     let maps = MemoryMaps::from_buf_read(&raw[..]).map_err(|e| {
         Error::io(
-            format!("parsing /proc/{pid}/maps"),
+            format!("parsing /proc/{pid}/{file}"),
             io::Error::other(e.to_string()),
         )
     })?;
@@ -92,7 +118,7 @@ pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
                 shared: m.perms.contains(MMPermissions::SHARED),
             };
             let kind = classify(&path, exe);
-            Region {
+            let region = Region {
                 start: m.address.0,
                 end: m.address.1,
                 perms,
@@ -101,7 +127,8 @@ pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
                 inode: m.inode,
                 path,
                 kind,
-            }
+            };
+            (region, m.extension.map)
         })
         .collect())
 }

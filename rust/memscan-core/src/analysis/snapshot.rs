@@ -1,0 +1,206 @@
+//! Region snapshots (the bytes of chosen regions at a moment) and the changes between two.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::platform;
+use crate::process::Process;
+use crate::region::Region;
+use crate::scan::reader::read_tolerant;
+use crate::scan::ProgressSink;
+
+/// Bytes per parallel read and per unit of diff work.
+const PIECE: usize = 1 << 20;
+
+/// The bytes of one region at the moment of capture.
+#[derive(Debug, Clone)]
+pub struct RegionSnapshot {
+    pub region: Region,
+    pub bytes: Vec<u8>,
+    /// Unreadable ranges (offset, len), zero-filled in `bytes`.
+    pub unreadable: Vec<(usize, usize)>,
+}
+
+/// The bytes of several regions of one process; N bytes of memory cost about N bytes.
+#[derive(Debug, Clone)]
+pub struct MemorySnapshot {
+    pub pid: i32,
+    /// Nanoseconds since the Unix epoch when the capture started.
+    pub taken_ns: i64,
+    pub regions: Vec<RegionSnapshot>,
+}
+
+impl MemorySnapshot {
+    /// Bytes held.
+    pub fn nbytes(&self) -> u64 {
+        self.regions.iter().map(|r| r.bytes.len() as u64).sum()
+    }
+}
+
+/// Captures `regions` of `process`, reading 1 MiB pieces in parallel straight into the snapshot.
+pub fn capture(
+    process: &Process,
+    regions: &[Region],
+    progress: &dyn ProgressSink,
+) -> Result<MemorySnapshot> {
+    let taken_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let page = platform::system_info().page_size;
+    progress.set_total(regions.iter().map(Region::size).sum());
+    let pid = process.pid();
+    let mut out = Vec::with_capacity(regions.len());
+    for r in regions {
+        let mut bytes = vec![0u8; r.size() as usize];
+        let holes: Vec<Vec<(usize, usize)>> = bytes
+            .par_chunks_mut(PIECE)
+            .enumerate()
+            .map(|(i, piece)| {
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let h = read_tolerant(pid, r.start + (i * PIECE) as u64, piece, page)?;
+                progress.advance(piece.len() as u64);
+                Ok(h.into_iter().map(|(o, l)| (o + i * PIECE, l)).collect())
+            })
+            .collect::<Result<_>>()?;
+        out.push(RegionSnapshot {
+            region: r.clone(),
+            bytes,
+            unreadable: holes.concat(),
+        });
+    }
+    Ok(MemorySnapshot {
+        pid,
+        taken_ns,
+        regions: out,
+    })
+}
+
+/// A run of changed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRange {
+    /// Index of the region in the later snapshot.
+    pub region: usize,
+    /// First changed address.
+    pub start: u64,
+    /// One past the last changed address.
+    pub end: u64,
+    /// Bytes that differ inside `[start, end)` (runs closer than `gap` are merged).
+    pub changed: u64,
+}
+
+/// The byte ranges that differ between two snapshots of the same process, for regions present
+/// in both (matched by start address; a region that grew or shrank is compared over the common
+/// part). Runs of changes closer than `gap` bytes are merged into one range. Pages are compared
+/// whole first, in parallel; only differing pages are scanned byte by byte.
+pub fn diff(before: &MemorySnapshot, after: &MemorySnapshot, gap: usize) -> Vec<ChangeRange> {
+    let page = platform::system_info().page_size;
+    let mut out = Vec::new();
+    for (ri, b) in after.regions.iter().enumerate() {
+        let Some(a) = before
+            .regions
+            .iter()
+            .find(|x| x.region.start == b.region.start)
+        else {
+            continue;
+        };
+        let n = a.bytes.len().min(b.bytes.len());
+        let pieces: Vec<Vec<ChangeRange>> = (0..n.div_ceil(PIECE))
+            .into_par_iter()
+            .map(|i| {
+                let lo = i * PIECE;
+                let hi = (lo + PIECE).min(n);
+                diff_piece(
+                    &a.bytes[lo..hi],
+                    &b.bytes[lo..hi],
+                    b.region.start + lo as u64,
+                    ri,
+                    page,
+                    gap,
+                )
+            })
+            .collect();
+        let mut merged: Vec<ChangeRange> = Vec::new();
+        for r in pieces.into_iter().flatten() {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end + gap as u64 => {
+                    last.end = r.end;
+                    last.changed += r.changed;
+                }
+                _ => merged.push(r),
+            }
+        }
+        out.extend(merged);
+    }
+    out
+}
+
+fn diff_piece(
+    a: &[u8],
+    b: &[u8],
+    base: u64,
+    region: usize,
+    page: usize,
+    gap: usize,
+) -> Vec<ChangeRange> {
+    let mut out: Vec<ChangeRange> = Vec::new();
+    for (pi, (pa, pb)) in a.chunks(page).zip(b.chunks(page)).enumerate() {
+        if pa == pb {
+            continue;
+        }
+        for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
+            if x == y {
+                continue;
+            }
+            let at = base + (pi * page + i) as u64;
+            match out.last_mut() {
+                Some(last) if at <= last.end + gap as u64 => {
+                    last.end = at + 1;
+                    last.changed += 1;
+                }
+                _ => out.push(ChangeRange {
+                    region,
+                    start: at,
+                    end: at + 1,
+                    changed: 1,
+                }),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_piece_merges_close_changes() {
+        let a = vec![0u8; 8192];
+        let mut b = a.clone();
+        b[10] = 1;
+        b[12] = 1;
+        b[5000] = 1;
+        let r = diff_piece(&a, &b, 0x1000, 0, 4096, 4);
+        assert_eq!(
+            r,
+            vec![
+                ChangeRange {
+                    region: 0,
+                    start: 0x100a,
+                    end: 0x100d,
+                    changed: 2
+                },
+                ChangeRange {
+                    region: 0,
+                    start: 0x1000 + 5000,
+                    end: 0x1000 + 5001,
+                    changed: 1
+                },
+            ]
+        );
+    }
+}
