@@ -14,7 +14,7 @@ use super::reader::{clear_of_holes, read_tolerant, with_buffer, Gather};
 use crate::error::{Error, Result};
 use crate::platform;
 use crate::process::Process;
-use crate::value::{dispatch, Scalar};
+use crate::value::{dispatch, Column, Scalar};
 
 /// Candidates per job of a sparse segment.
 const JOB_CANDIDATES: usize = 1 << 15;
@@ -42,8 +42,20 @@ pub fn next_scan(
 }
 
 enum Job<'a, T> {
-    Sparse { addrs: &'a [u64], vals: &'a [T] },
+    /// Candidates of sparse segment `seg`, with the slot their new values go to if all pass.
+    Sparse {
+        seg: usize,
+        addrs: &'a [u64],
+        vals: &'a [T],
+        out: &'a mut [T],
+    },
     Dense(&'a DenseBlock),
+}
+
+/// What a job produced: a piece, or (sparse jobs) "every candidate passed, new values in `out`".
+enum Outcome<T> {
+    Piece(Piece<T>),
+    AllKept,
 }
 
 fn next_typed<T: Scalar>(
@@ -55,21 +67,43 @@ fn next_typed<T: Scalar>(
 ) -> Result<CandidateSet> {
     let began = Instant::now();
     let stride = current.stride();
+    let segments = current.segments();
+    // New values of sparse segments, written in place when a whole job passes (no copies when
+    // every candidate survives: the address column is then shared with the current set).
+    let mut new_vals: Vec<Vec<T>> = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Sparse { addresses, .. } => bytemuck::zeroed_vec(addresses.len()),
+            Segment::Dense(_) => Vec::new(),
+        })
+        .collect();
     let mut jobs: Vec<Job<T>> = Vec::new();
-    for seg in current.segments() {
-        match seg {
+    for (seg, (s, out)) in segments.iter().zip(new_vals.iter_mut()).enumerate() {
+        match s {
             Segment::Sparse { addresses, values } => {
                 let vals = T::column_slice(values).expect("column type");
-                for (a, v) in addresses
+                let parts = addresses
                     .chunks(JOB_CANDIDATES)
-                    .zip(vals.chunks(JOB_CANDIDATES))
-                {
-                    jobs.push(Job::Sparse { addrs: a, vals: v });
+                    .zip(vals.chunks(JOB_CANDIDATES));
+                for ((addrs, vals), out) in parts.zip(out.chunks_mut(JOB_CANDIDATES)) {
+                    jobs.push(Job::Sparse {
+                        seg,
+                        addrs,
+                        vals,
+                        out,
+                    });
                 }
             }
             Segment::Dense(b) => jobs.push(Job::Dense(b)),
         }
     }
+    let job_meta: Vec<(Option<usize>, usize)> = jobs
+        .iter()
+        .map(|j| match j {
+            Job::Sparse { seg, addrs, .. } => (Some(*seg), addrs.len()),
+            Job::Dense(_) => (None, 0),
+        })
+        .collect();
     progress.set_total(current.len() as u64);
     let page = platform::system_info().page_size;
     let ctx = Ctx {
@@ -79,15 +113,20 @@ fn next_typed<T: Scalar>(
         reference,
         page,
     };
-    let results: Vec<(Piece<T>, u64, u64)> = jobs
-        .par_iter()
+    let results: Vec<(Outcome<T>, u64, u64)> = jobs
+        .into_par_iter()
         .map(|job| {
             if progress.cancelled() {
                 return Err(Error::Cancelled);
             }
             let (out, n) = match job {
-                Job::Sparse { addrs, vals } => (ctx.sparse(addrs, vals)?, addrs.len()),
-                Job::Dense(b) => (ctx.dense(b)?, b.count),
+                Job::Sparse {
+                    addrs, vals, out, ..
+                } => (ctx.sparse(addrs, vals, out)?, addrs.len()),
+                Job::Dense(b) => {
+                    let (p, read, lost) = ctx.dense(b)?;
+                    ((Outcome::Piece(p), read, lost), b.count)
+                }
             };
             progress.advance(n as u64);
             Ok(out)
@@ -99,7 +138,50 @@ fn next_typed<T: Scalar>(
         regions: current.stats().regions,
         elapsed: began.elapsed(),
     };
-    let segments = assemble(results.into_iter().map(|r| r.0).collect(), stride);
+    // A sparse segment whose jobs all kept everything keeps its address column.
+    let all_kept: Vec<bool> = (0..segments.len())
+        .map(|seg| {
+            matches!(segments[seg], Segment::Sparse { .. })
+                && results
+                    .iter()
+                    .zip(&job_meta)
+                    .filter(|(_, m)| m.0 == Some(seg))
+                    .all(|(r, _)| matches!(r.0, Outcome::AllKept))
+        })
+        .collect();
+    let mut pieces = Vec::with_capacity(results.len());
+    let mut offsets = vec![0usize; segments.len()];
+    for ((outcome, _, _), (seg, n)) in results.into_iter().zip(job_meta) {
+        match (outcome, seg) {
+            (Outcome::Piece(p), _) => pieces.push(p),
+            (Outcome::AllKept, Some(seg)) if all_kept[seg] => {
+                if offsets[seg] == 0 {
+                    let Segment::Sparse { addresses, .. } = &segments[seg] else {
+                        unreachable!()
+                    };
+                    let vals = std::mem::take(&mut new_vals[seg]);
+                    pieces.push(Piece::Whole(Segment::Sparse {
+                        addresses: addresses.clone(),
+                        values: Column::from_vec(vals),
+                    }));
+                }
+                offsets[seg] += n;
+            }
+            (Outcome::AllKept, Some(seg)) => {
+                let Segment::Sparse { addresses, .. } = &segments[seg] else {
+                    unreachable!()
+                };
+                let range = offsets[seg]..offsets[seg] + n;
+                pieces.push(Piece::Sparse(
+                    addresses[range.clone()].to_vec(),
+                    new_vals[seg][range].to_vec(),
+                ));
+                offsets[seg] += n;
+            }
+            (Outcome::AllKept, None) => unreachable!("dense jobs return pieces"),
+        }
+    }
+    let segments = assemble(pieces, stride);
     Ok(CandidateSet::new(T::TYPE, stride, segments, stats))
 }
 
@@ -112,35 +194,71 @@ struct Ctx<'a, T> {
 }
 
 impl<T: Scalar> Ctx<'_, T> {
-    /// Re-reads a run of sparse candidates with few syscalls (nearby candidates share a read).
-    fn sparse(&self, addrs: &[u64], vals: &[T]) -> Result<(Piece<T>, u64, u64)> {
+    /// Re-reads a run of sparse candidates with few syscalls (nearby candidates share a read),
+    /// gathers the new values into one column and tests it with the vectorised kernels.
+    fn sparse(&self, addrs: &[u64], vals: &[T], out: &mut [T]) -> Result<(Outcome<T>, u64, u64)> {
         let size = std::mem::size_of::<T>();
+        let n = addrs.len();
         let gather = Gather::new(addrs, size);
         with_buffer(gather.len, |buf| {
             let holes = gather.read(self.pid, buf, self.page)?;
-            let mut out_a = Vec::new();
-            let mut out_v = Vec::new();
-            let mut cursor = self.reference.map(|r| r.cursor::<T>(addrs[0]));
-            let mut hole_cur = 0usize;
-            for (i, (&a, &off)) in addrs.iter().zip(&gather.offsets).enumerate() {
-                if !holes.is_empty() && !clear_of_holes(&holes, &mut hole_cur, off, size) {
-                    continue;
+            // Candidates packed back to back (an array) need no gathering.
+            let packed = gather.len == n * size;
+            let gathered: Vec<T> = if packed {
+                Vec::new()
+            } else {
+                gather
+                    .offsets
+                    .iter()
+                    .map(|&o| T::read_ne(&buf[o..]))
+                    .collect()
+            };
+            let new_bytes: &[u8] = if packed {
+                &buf[..n * size]
+            } else {
+                bytemuck::cast_slice(&gathered)
+            };
+            let mut hits: Vec<u32> = Vec::new();
+            let push = |k: usize| hits.push(k as u32);
+            match (self.op, self.reference) {
+                (TypedNext::Value(p), _) => {
+                    with_test!(p, T, test => matches::<T>(new_bytes, size, n, None, test, push))
                 }
-                let new = T::read_ne(&buf[off..]);
-                let old = match &mut cursor {
-                    Some(c) => match c.get(a) {
-                        Some(v) => v,
-                        None => continue,
-                    },
-                    None => vals[i],
-                };
-                if self.passes(old, new) {
-                    out_a.push(a);
-                    out_v.push(new);
+                (op, None) => with_pair_test!(op, T, test => {
+                    matches_pair::<T>(bytemuck::cast_slice(vals), new_bytes, size, n, None, test, push)
+                }),
+                (_, Some(r)) => {
+                    let mut c = r.cursor::<T>(addrs[0]);
+                    for (k, &a) in addrs.iter().enumerate() {
+                        if let Some(old) = c.get(a) {
+                            if self.passes(old, T::read_ne(&new_bytes[k * size..])) {
+                                hits.push(k as u32);
+                            }
+                        }
+                    }
                 }
             }
+            if !holes.is_empty() {
+                let mut cur = 0;
+                hits.retain(|&k| {
+                    clear_of_holes(&holes, &mut cur, gather.offsets[k as usize], size)
+                });
+            }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
-            Ok((Piece::Sparse(out_a, out_v), gather.len as u64, lost))
+            if hits.len() == n {
+                out.copy_from_slice(bytemuck::cast_slice(new_bytes));
+                return Ok((Outcome::AllKept, gather.len as u64, lost));
+            }
+            let out_a = hits.iter().map(|&k| addrs[k as usize]).collect();
+            let out_v = hits
+                .iter()
+                .map(|&k| T::read_ne(&new_bytes[k as usize * size..]))
+                .collect();
+            Ok((
+                Outcome::Piece(Piece::Sparse(out_a, out_v)),
+                gather.len as u64,
+                lost,
+            ))
         })
     }
 

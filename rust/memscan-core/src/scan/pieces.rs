@@ -7,6 +7,8 @@ use crate::value::{Column, Scalar};
 pub enum Piece<T> {
     Sparse(Vec<u64>, Vec<T>),
     Dense(DenseBlock),
+    /// A finished sparse segment, kept as it is (its columns may be shared).
+    Whole(Segment),
 }
 
 /// Builds a chunk's piece from the slots that matched. `bytes` holds the chunk as read (slot
@@ -51,13 +53,14 @@ pub fn assemble<T: Scalar>(pieces: Vec<Piece<T>>, stride: usize) -> Vec<Segment>
         .map(|p| match p {
             Piece::Sparse(a, _) => a.len(),
             Piece::Dense(b) => b.count,
+            Piece::Whole(s) => s.len(),
         })
         .sum();
     let dense_bytes: usize = pieces
         .iter()
         .map(|p| match p {
             Piece::Dense(b) => b.bytes.len(),
-            Piece::Sparse(..) => 0,
+            Piece::Sparse(..) | Piece::Whole(_) => 0,
         })
         .sum();
     let all_sparse = total * (8 + std::mem::size_of::<T>()) <= dense_bytes / 2 || dense_bytes == 0;
@@ -91,6 +94,10 @@ pub fn assemble<T: Scalar>(pieces: Vec<Piece<T>>, stride: usize) -> Vec<Segment>
             Piece::Dense(b) => {
                 flush(&mut addrs, &mut vals, &mut segments);
                 segments.push(Segment::Dense(b));
+            }
+            Piece::Whole(seg) => {
+                flush(&mut addrs, &mut vals, &mut segments);
+                segments.push(seg);
             }
         }
     }
