@@ -34,7 +34,10 @@ impl PyRecorder {
     /// most `count` samples and `duration` seconds (until stopped when both are None). With
     /// `interval=None` nothing runs in the background: `sample()` takes each sample.
     #[new]
-    #[pyo3(signature = (process, addresses, value_type_name, *, interval=Some(0.0), count=None, duration=None))]
+    #[pyo3(
+        signature = (process, addresses, value_type_name, *, interval=Some(0.0), count=None, duration=None),
+        text_signature = "(process, addresses, value_type_name, *, interval=0.0, count=None, duration=None)"
+    )]
     fn new(
         process: &PyProcess,
         addresses: PyReadonlyArray1<'_, u64>,
