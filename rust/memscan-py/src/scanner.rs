@@ -214,7 +214,7 @@ impl PyScanner {
         self.session()
             .start_with(
                 set,
-                format!("group {members:?}").chars().take(200).collect(),
+                format!("group scan ({} members)", members.len()),
             )
             .py()?;
         Ok(n)

@@ -154,6 +154,36 @@ impl OpName {
     }
 }
 
+impl std::fmt::Display for Predicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Predicate::Any => write!(f, "any"),
+            Predicate::Eq(v) => write!(f, "== {v}"),
+            Predicate::Ne(v) => write!(f, "!= {v}"),
+            Predicate::Lt(v) => write!(f, "< {v}"),
+            Predicate::Le(v) => write!(f, "<= {v}"),
+            Predicate::Gt(v) => write!(f, "> {v}"),
+            Predicate::Ge(v) => write!(f, ">= {v}"),
+            Predicate::Between(a, b) => write!(f, "between {a} and {b}"),
+            Predicate::Near(v, tol) => write!(f, "near {v} ± {tol}"),
+        }
+    }
+}
+
+impl std::fmt::Display for NextOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NextOp::Value(p) => write!(f, "{p}"),
+            NextOp::Changed => write!(f, "changed"),
+            NextOp::Unchanged => write!(f, "unchanged"),
+            NextOp::Increased => write!(f, "increased"),
+            NextOp::Decreased => write!(f, "decreased"),
+            NextOp::IncreasedBy(v) => write!(f, "increased by {v}"),
+            NextOp::DecreasedBy(v) => write!(f, "decreased by {v}"),
+        }
+    }
+}
+
 /// A [`Predicate`] with its constants in the scanned type: the form kernels run.
 #[derive(Debug, Clone, Copy)]
 pub enum Typed<T> {

@@ -109,7 +109,7 @@ impl Session {
             progress,
         )?);
         self.history = vec![Step {
-            description: format!("first scan {pred:?}"),
+            description: format!("first scan {pred}"),
             set: set.clone(),
         }];
         Ok(set)
@@ -156,7 +156,11 @@ impl Session {
             progress,
         )?);
         self.history.push(Step {
-            description: format!("{op:?} against {against:?}"),
+            description: match against {
+                Against::Last => op.to_string(),
+                Against::First => format!("{op} (vs first scan)"),
+                Against::Checkpoint(name) => format!("{op} (vs checkpoint {name})"),
+            },
             set: set.clone(),
         });
         Ok(set)
