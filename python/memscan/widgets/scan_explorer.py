@@ -63,7 +63,7 @@ class ScanExplorer(MemscanWidget):
             if op in ("increased", "decreased") and args:
                 op = f"{op}_by"
             self.scanner.next(op, *args)
-            self.status = f"{op} {raw}: {len(self.scanner)} candidates"
+            self.status = f"{op} {raw}".strip() + f": {len(self.scanner)} candidates"
         except (MemscanError, ValueError, TypeError) as e:
             self.status = f"{type(e).__name__}: {e}"
         self.page = 0
