@@ -37,11 +37,19 @@ def lab(tmp_path):
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     port, token = free_port(), secrets.token_hex(16)
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={token}", "--allow-root", "--expose-app-in-browser",
-        f"--ServerApp.root_dir={tmp_path}", "--ServerApp.disable_check_xsrf=True",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        "--allow-root",
+        "--expose-app-in-browser",
+        f"--ServerApp.root_dir={tmp_path}",
+        "--ServerApp.disable_check_xsrf=True",
     ]
-    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "lab.log", "w")  # closed after the server stops
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -63,8 +71,12 @@ def test_quickstart_scan_explorer_in_chromium(lab):
     sync_api = pytest.importorskip("playwright.sync_api")
     url, token = lab
     args = [
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
     ]
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
@@ -99,7 +111,8 @@ def test_quickstart_scan_explorer_in_chromium(lab):
         assert "candidates" in before
         page.locator(".memscan-scan-explorer .memscan-op-changed").click()
         page.wait_for_function(
-            "(b) => document.querySelector('.memscan-scan-explorer .memscan-count').innerText !== b",
+            "(b) => document.querySelector('.memscan-scan-explorer .memscan-count')"
+            ".innerText !== b",
             arg=before,
             timeout=30_000,
         )

@@ -68,4 +68,5 @@ class HistoryView(MemscanWidget):
         return html_table(rows, ["address", "first", "last"], f"{self.samples} samples")
 
     def __repr__(self) -> str:
-        return f"HistoryView({len(self.series)} series, {self.samples} samples, {len(self.labels)} labels)"
+        n_series, n_labels = len(self.series), len(self.labels)
+        return f"HistoryView({n_series} series, {self.samples} samples, {n_labels} labels)"
