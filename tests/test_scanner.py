@@ -343,8 +343,13 @@ def test_bad_input_raises_typed_errors(game, proc):
 
 
 def test_memory_budget_refuses_large_snapshots(proc):
+    s = proc.scanner("i32", memory_budget=4096)
+    total = sum(r.size for r in s.region_list())
+    assert total < s.estimate_bytes() <= 1.04 * total
     with pytest.raises(memscan.MemoryBudgetExceeded):
-        proc.scan("i32", memory_budget=4096)
+        s.first("any")
+    with pytest.raises(memscan.InvalidArgument, match="no scan yet"):
+        len(s.values)
 
 
 def test_progress_callback_and_ctrl_c(big_target):

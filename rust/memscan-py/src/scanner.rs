@@ -145,6 +145,17 @@ impl PyScanner {
         self.session().process().pid()
     }
 
+    /// Bytes an unknown-initial-value scan of this scanner's regions would hold (the most any
+    /// first scan can hold: every chunk keeps the cheaper of a list and a snapshot).
+    fn estimate_bytes(&self) -> PyResult<u64> {
+        let s = self.session();
+        let stride = s.options().stride(s.value_type().size()).py()?;
+        Ok(memscan_core::scan::estimate_snapshot_bytes(
+            s.regions(),
+            stride,
+        ))
+    }
+
     /// The regions this scanner reads.
     fn region_list(&self) -> Vec<PyRegion> {
         self.session()
@@ -212,10 +223,7 @@ impl PyScanner {
         let set = run_detached(py, progress, |p| find_group(&proc, &regions, &parsed, p))?;
         let n = set.len();
         self.session()
-            .start_with(
-                set,
-                format!("group scan ({} members)", members.len()),
-            )
+            .start_with(set, format!("group scan ({} members)", members.len()))
             .py()?;
         Ok(n)
     }
