@@ -195,6 +195,19 @@ def test_write_spanning_into_unmapped_memory_changes_nothing(proc):
     pytest.skip("no writable region followed by a gap")
 
 
+def test_partial_reads_report_unreadable_pages(proc):
+    regions = proc.region_list()
+    for r, nxt in itertools.pairwise(regions):
+        if r.readable and nxt.start > r.end:
+            data, holes = proc.read_partial(r.end - 16, 4096 + 32)
+            assert len(data) == 4096 + 32
+            assert data[:16] == proc.read(r.end - 16, 16)
+            assert holes and holes[0][0] == r.end
+            assert data[16 : 16 + holes[0][1]] == bytes(holes[0][1])
+            return
+    pytest.skip("no readable region followed by a gap")
+
+
 def test_read_only_pages_need_force(proc):
     exe = next(r for r in proc.region_list() if r.kind == "executable" and r.perms == "r--p")
     original = proc.read(exe.start + 8, 4)

@@ -123,25 +123,15 @@ impl Process {
     /// pages are zero-filled and reported.
     pub fn read_tolerant(&self, addr: u64, buf: &mut [u8], page_size: usize) -> Result<ReadReport> {
         check_span(self.pid(), addr, buf.len())?;
-        let mut report = ReadReport::default();
-        let mut off = 0usize;
-        while off < buf.len() {
-            let n = platform::read_memory(self.pid(), addr + off as u64, &mut buf[off..])?;
-            report.read += n;
-            off += n;
-            if off < buf.len() {
-                let at = addr + off as u64;
-                let next_page = (at / page_size as u64 + 1) * page_size as u64;
-                let skip = ((next_page - at) as usize).min(buf.len() - off);
-                buf[off..off + skip].fill(0);
-                match report.unreadable.last_mut() {
-                    Some((a, l)) if *a + *l as u64 == at => *l += skip,
-                    _ => report.unreadable.push((at, skip)),
-                }
-                off += skip;
-            }
-        }
-        Ok(report)
+        let holes = crate::scan::reader::read_tolerant(self.pid(), addr, buf, page_size)?;
+        let lost: usize = holes.iter().map(|h| h.1).sum();
+        Ok(ReadReport {
+            read: buf.len() - lost,
+            unreadable: holes
+                .into_iter()
+                .map(|(off, len)| (addr + off as u64, len))
+                .collect(),
+        })
     }
 
     /// Reads one value of type `ty` at `addr`, exactly.

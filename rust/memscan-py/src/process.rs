@@ -95,6 +95,24 @@ impl PyProcess {
         Ok(PyBytes::new(py, &data))
     }
 
+    /// Reads what it can of `size` bytes at `address`: unreadable pages come back zero-filled
+    /// and are listed as `(address, length)` ranges.
+    #[allow(clippy::type_complexity)]
+    fn read_partial<'py>(
+        &self,
+        py: Python<'py>,
+        address: u64,
+        size: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<(u64, usize)>)> {
+        let (data, report) = detached(py, || {
+            let mut buf = vec![0u8; size];
+            let page = memscan_core::platform::system_info().page_size;
+            let report = self.inner.read_tolerant(address, &mut buf, page)?;
+            Ok((buf, report))
+        })?;
+        Ok((PyBytes::new(py, &data), report.unreadable))
+    }
+
     fn read_value<'py>(
         &self,
         py: Python<'py>,
