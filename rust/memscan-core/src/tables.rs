@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, Int32Array, PrimitiveArray, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray, RecordBatch, StringArray,
+    UInt32Array, UInt64Array,
 };
 use arrow_schema::ArrowError;
 
@@ -186,7 +187,8 @@ pub fn region_usage_batch(usage: &[RegionUsage]) -> Result<RecordBatch, ArrowErr
 }
 
 /// The changed byte ranges between two snapshots, one row per range, with the region each lies
-/// in: region_start, region_end, region_kind, path, start, end, length, changed_bytes.
+/// in: region_start, region_end, region_kind, path (dictionary-encoded: one string per region),
+/// start, end, length, changed_bytes.
 pub fn change_map_batch(
     after: &MemorySnapshot,
     ranges: &[ChangeRange],
@@ -195,14 +197,19 @@ pub fn change_map_batch(
     let u64s = |f: &dyn Fn(&ChangeRange) -> u64| {
         Arc::new(ranges.iter().map(f).collect::<UInt64Array>()) as ArrayRef
     };
-    let strs = |f: &dyn Fn(&ChangeRange) -> String| {
-        Arc::new(ranges.iter().map(|c| Some(f(c))).collect::<StringArray>()) as ArrayRef
+    let keys = Int32Array::from_iter_values(ranges.iter().map(|c| c.region as i32));
+    let per_region = |f: &dyn Fn(&Region) -> String| -> Result<ArrayRef, ArrowError> {
+        let values = StringArray::from_iter_values(after.regions.iter().map(|r| f(&r.region)));
+        Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+            keys.clone(),
+            Arc::new(values),
+        )?))
     };
     RecordBatch::try_from_iter([
         ("region_start", u64s(&|c| region(c).start)),
         ("region_end", u64s(&|c| region(c).end)),
-        ("region_kind", strs(&|c| region(c).kind.name().to_owned())),
-        ("path", strs(&|c| region(c).path.clone())),
+        ("region_kind", per_region(&|r| r.kind.name().to_owned())?),
+        ("path", per_region(&|r| r.path.clone())?),
         ("start", u64s(&|c| c.start)),
         ("end", u64s(&|c| c.end)),
         ("length", u64s(&|c| c.end - c.start)),

@@ -147,26 +147,41 @@ fn diff_piece(
     gap: usize,
 ) -> Vec<ChangeRange> {
     let mut out: Vec<ChangeRange> = Vec::new();
+    let mut note = |at: u64| match out.last_mut() {
+        Some(last) if at <= last.end + gap as u64 => {
+            last.end = at + 1;
+            last.changed += 1;
+        }
+        _ => out.push(ChangeRange {
+            region,
+            start: at,
+            end: at + 1,
+            changed: 1,
+        }),
+    };
     for (pi, (pa, pb)) in a.chunks(page).zip(b.chunks(page)).enumerate() {
         if pa == pb {
             continue;
         }
-        for (i, (x, y)) in pa.iter().zip(pb).enumerate() {
-            if x == y {
-                continue;
-            }
-            let at = base + (pi * page + i) as u64;
-            match out.last_mut() {
-                Some(last) if at <= last.end + gap as u64 => {
-                    last.end = at + 1;
-                    last.changed += 1;
+        // Eight bytes at a time; only words that differ are looked at byte by byte.
+        let page_base = base + (pi * page) as u64;
+        let (wa, wb) = (pa.chunks_exact(8), pb.chunks_exact(8));
+        let tail = wa.remainder().len();
+        for (wi, (x, y)) in wa.zip(wb).enumerate() {
+            let diff = u64::from_ne_bytes(x.try_into().expect("8 bytes"))
+                ^ u64::from_ne_bytes(y.try_into().expect("8 bytes"));
+            if diff != 0 {
+                for (i, byte) in diff.to_ne_bytes().iter().enumerate() {
+                    if *byte != 0 {
+                        note(page_base + (wi * 8 + i) as u64);
+                    }
                 }
-                _ => out.push(ChangeRange {
-                    region,
-                    start: at,
-                    end: at + 1,
-                    changed: 1,
-                }),
+            }
+        }
+        let t0 = pa.len() - tail;
+        for i in t0..pa.len() {
+            if pa[i] != pb[i] {
+                note(page_base + i as u64);
             }
         }
     }
@@ -184,6 +199,7 @@ mod tests {
         b[10] = 1;
         b[12] = 1;
         b[5000] = 1;
+        b[8191] = 1;
         let r = diff_piece(&a, &b, 0x1000, 0, 4096, 4);
         assert_eq!(
             r,
@@ -198,6 +214,12 @@ mod tests {
                     region: 0,
                     start: 0x1000 + 5000,
                     end: 0x1000 + 5001,
+                    changed: 1
+                },
+                ChangeRange {
+                    region: 0,
+                    start: 0x1000 + 8191,
+                    end: 0x1000 + 8192,
                     changed: 1
                 },
             ]
