@@ -24,14 +24,17 @@ def test_scan_explorer_runs_next_scans_and_writes(game, proc):
     assert {"index", "address", "value", "current", "previous", "region"} <= set(w.rows[0])
     game.damage(3)
     w._handle_custom_msg({"action": "next", "op": "decreased", "value": ""}, [])
+    w.settle(10)
     assert 1 <= w.count < first
     w.value = "97"
     w.next()
     assert hex(game.address("health")) in [r["address"] for r in w.rows]
     i = next(r["index"] for r in w.rows if r["address"] == hex(game.address("health")))
     w._handle_custom_msg({"action": "write", "index": i, "value": "55"}, [])
+    w.settle(10)
     assert game.value("health") == 55 and w.status.startswith("wrote")
     w._handle_custom_msg({"action": "freeze", "index": i, "value": "77"}, [])
+    w.settle(10)
     game.damage(10)
     time.sleep(0.05)
     assert game.value("health") == 77

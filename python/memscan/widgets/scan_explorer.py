@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,9 @@ class ScanExplorer(MemscanWidget):
 
     def __init__(self, scanner: Scanner, *, page_size: int = 20, **kwargs: Any) -> None:
         self.scanner = scanner
+        # Button clicks run here, one at a time, so a long scan never blocks the kernel.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memscan-explorer")
+        self._pending: Future[None] | None = None
         super().__init__(value_type=scanner.value_type, page_size=page_size, **kwargs)
         self.on_msg(self._on_message)
         self.observe(lambda _: self._render_page(), names=["page", "page_size"])
@@ -144,7 +148,20 @@ class ScanExplorer(MemscanWidget):
             )
         ]
 
+    def settle(self, timeout: float | None = None) -> None:
+        """Waits until the last button action has finished."""
+        if self._pending is not None:
+            self._pending.result(timeout)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        self.status = f"{content.get('action')} ..."
+        self._pending = self._worker.submit(self._act_on, content)
+
+    def _act_on(self, content: dict[str, Any]) -> None:
         action = content.get("action")
         if action == "next":
             self.next(content.get("op"), content.get("value"))

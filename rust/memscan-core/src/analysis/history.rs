@@ -58,6 +58,10 @@ impl Sampler {
             let mut lost = 0;
             let mut cur = 0;
             row.reserve(self.addresses.len() * size);
+            if holes.is_empty() && self.gather.len == self.addresses.len() * size {
+                row.extend_from_slice(buf); // packed addresses: the read is the row
+                return Ok(0);
+            }
             for &off in &self.gather.offsets {
                 if !holes.is_empty()
                     && !crate::scan::reader::clear_of_holes(&holes, &mut cur, off, size)
@@ -260,16 +264,23 @@ fn record_loop(
     }
 }
 
-/// Reads one row and appends it with its timestamp and the pending label.
+/// Reads one row straight onto the history and records its timestamp and the pending label.
 fn take_sample(sampler: &Sampler, state: &Mutex<Recording>) -> Result<()> {
-    let mut row = Vec::new();
     let ts = now_ns();
-    let lost = sampler.sample_into(&mut row)?;
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-    st.timestamps_ns.push(ts);
-    let label = st.pending_label.take();
-    st.labels.push(label);
-    st.unreadable.push(lost as u32);
-    st.rows.extend_from_slice(&row);
-    Ok(())
+    let st = &mut *st;
+    let before = st.rows.len();
+    match sampler.sample_into(&mut st.rows) {
+        Ok(lost) => {
+            st.timestamps_ns.push(ts);
+            let label = st.pending_label.take();
+            st.labels.push(label);
+            st.unreadable.push(lost as u32);
+            Ok(())
+        }
+        Err(e) => {
+            st.rows.truncate(before);
+            Err(e)
+        }
+    }
 }
