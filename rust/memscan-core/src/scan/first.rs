@@ -8,7 +8,8 @@ use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{
-    clear_of_holes, for_each_chunk, plan_chunks, read_tolerant, with_chunk, Chunk,
+    clear_of_holes, for_each_chunk, plan_chunks, read_tolerant, with_chunk, Chunk, CHUNK_BYTES,
+    SNAPSHOT_CHUNK_BYTES,
 };
 use crate::error::Result;
 use crate::platform;
@@ -49,7 +50,12 @@ fn scan_typed<T: Scalar>(
 ) -> Result<CandidateSet> {
     let began = Instant::now();
     let size = std::mem::size_of::<T>();
-    let chunks = plan_chunks(regions, size, stride);
+    let chunk_bytes = if matches!(pred, Typed::Any) {
+        SNAPSHOT_CHUNK_BYTES
+    } else {
+        CHUNK_BYTES
+    };
+    let chunks = plan_chunks(regions, size, stride, chunk_bytes);
     let page = platform::system_info().page_size;
     let pid = process.pid();
     let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {

@@ -13,6 +13,10 @@ use crate::region::Region;
 /// Bytes of slots per chunk: large enough for few syscalls, small enough to stay in cache and
 /// to spread one big region over every core.
 pub const CHUNK_BYTES: usize = 1 << 20;
+/// Bytes per block of an unknown-initial-value snapshot: each block is one allocation, and
+/// glibc maps every large allocation separately, so blocks stay few (64 GiB: 16 k mappings,
+/// well under `vm.max_map_count`).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 
 /// A run of slots `start + k * stride` for `k < slots`, fully inside one region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +27,15 @@ pub struct Chunk {
     pub byte_len: usize,
 }
 
-/// Cuts regions into chunks of slots of a `size`-byte value every `stride` bytes.
-pub fn plan_chunks(regions: &[Region], size: usize, stride: usize) -> Vec<Chunk> {
-    let per_chunk = (CHUNK_BYTES / stride).max(1);
+/// Cuts regions into chunks of about `chunk_bytes` of slots of a `size`-byte value every
+/// `stride` bytes.
+pub fn plan_chunks(
+    regions: &[Region],
+    size: usize,
+    stride: usize,
+    chunk_bytes: usize,
+) -> Vec<Chunk> {
+    let per_chunk = (chunk_bytes / stride).max(1);
     let mut chunks = Vec::new();
     for r in regions {
         let first = r.start.div_ceil(stride as u64) * stride as u64;
@@ -235,7 +245,7 @@ mod tests {
     #[test]
     fn chunks_cover_every_slot_once() {
         let r = region(0x1000, 0x1000 + 3 * CHUNK_BYTES as u64 + 4096);
-        let chunks = plan_chunks(std::slice::from_ref(&r), 4, 4);
+        let chunks = plan_chunks(std::slice::from_ref(&r), 4, 4, CHUNK_BYTES);
         let slots: usize = chunks.iter().map(|c| c.slots).sum();
         assert_eq!(slots, (r.size() / 4) as usize);
         let last = chunks.last().unwrap();
@@ -245,7 +255,7 @@ mod tests {
     #[test]
     fn unaligned_slots_stop_before_the_end() {
         let r = region(0x1000, 0x2000);
-        let chunks = plan_chunks(&[r], 8, 1);
+        let chunks = plan_chunks(&[r], 8, 1, CHUNK_BYTES);
         assert_eq!(chunks.iter().map(|c| c.slots).sum::<usize>(), 4096 - 7);
     }
 

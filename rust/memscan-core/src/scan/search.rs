@@ -5,7 +5,7 @@ use super::kernel::{matches, with_test};
 use super::pieces::{assemble, Piece};
 use super::predicate::Predicate;
 use super::progress::ProgressSink;
-use super::reader::{clear_of_holes, for_each_chunk, plan_chunks, with_chunk};
+use super::reader::{clear_of_holes, for_each_chunk, plan_chunks, with_chunk, CHUNK_BYTES};
 use crate::error::{Error, Result};
 use crate::pattern::BytePattern;
 use crate::platform;
@@ -20,7 +20,7 @@ pub fn find_pattern(
     pattern: &BytePattern,
     progress: &dyn ProgressSink,
 ) -> Result<Vec<u64>> {
-    let chunks = plan_chunks(regions, pattern.len(), 1);
+    let chunks = plan_chunks(regions, pattern.len(), 1, CHUNK_BYTES);
     let page = platform::system_info().page_size;
     let parts = for_each_chunk(&chunks, progress, |c| {
         with_chunk(process.pid(), c, page, |buf, holes| {
@@ -82,7 +82,7 @@ pub fn find_group(
         .max()
         .unwrap_or(0);
     let stride = first.ty.size();
-    let chunks = plan_chunks(regions, span, stride);
+    let chunks = plan_chunks(regions, span, stride, CHUNK_BYTES);
     let page = platform::system_info().page_size;
     let rest: Vec<GroupMember> = members[1..].to_vec();
     dispatch!(first.ty, T => {
