@@ -38,6 +38,15 @@ from .scanner import Scanner
 from .snapshots import ChangeMap, Snapshot
 from .table import Table
 
+if DEBUG_BUILD:
+    import warnings
+
+    warnings.warn(
+        "memscan's native module is a debug build: scans run many times slower "
+        "(build with `pip install .` or `maturin develop --release`)",
+        stacklevel=2,
+    )
+
 __all__ = [
     "DEBUG_BUILD",
     "AccessDenied",

@@ -98,7 +98,6 @@ impl PyScanner {
     #[pyo3(signature = (process, value_type_name, regions=None, *, kinds=None, writable_only=true, executable=None, paths=None, address_range=None, alignment=None, memory_budget=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        py: Python<'_>,
         process: &PyProcess,
         value_type_name: &str,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
@@ -126,7 +125,6 @@ impl PyScanner {
             memory_budget,
         };
         options.stride(ty.size()).py()?;
-        let _ = py;
         Ok(Self {
             session: Mutex::new(Session::new(proc, ty, selected, options)),
             freezer: Mutex::new(None),
