@@ -111,6 +111,14 @@ def test_snapshot_diff_names_the_changed_bytes(game, proc):
     assert changes.by_page()["changed_bytes"].sum() == df["changed_bytes"].sum()
 
 
+def test_region_usage_over_time(game, proc):
+    df = proc.region_usage_over_time(interval=0.01, count=3)
+    assert df["sample"].unique().sort().to_list() == [0, 1, 2]
+    per_sample = df.group_by("sample").agg(pl.len())["len"].to_list()
+    assert min(per_sample) > 10
+    assert df.schema["timestamp"] == pl.Datetime("ns")
+
+
 def test_region_usage(proc):
     usage = proc.region_usage().to_polars()
     assert {"rss", "private_dirty", "swap"} <= set(usage.columns)

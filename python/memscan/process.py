@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+import time
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from .multiscan import MultiScan
 from .scanner import Scanner, fits, scan_types
 from .snapshots import Snapshot
 from .table import Table
+
+if TYPE_CHECKING:
+    import polars
 
 __all__ = ["Process", "Region"]
 
@@ -96,6 +100,27 @@ class Process(_native.Process):
     def region_usage(self) -> Table:
         """Every region with its resident (rss), private dirty and swapped bytes."""
         return Table(self.region_usage_table())
+
+    def region_usage_over_time(self, interval: float = 1.0, count: int = 10) -> polars.DataFrame:
+        """Memory use per region over time: ``count`` samples of :meth:`region_usage`,
+        ``interval`` seconds apart, with a sample number and timestamp on every row."""
+        import polars as pl
+
+        frames = []
+        for i in range(count):
+            if i:
+                time.sleep(interval)
+            now = time.time_ns()
+            frames.append(
+                self.region_usage()
+                .to_polars()
+                .select("start", "end", "size", "rss", "private_dirty", "swap", "kind", "path")
+                .with_columns(
+                    pl.lit(i, dtype=pl.UInt32).alias("sample"),
+                    pl.lit(now).cast(pl.Datetime("ns")).alias("timestamp"),
+                )
+            )
+        return pl.concat(frames)
 
     def record(
         self,
