@@ -32,6 +32,10 @@ pub fn matches<T: Scalar>(
         match typed {
             Some(vals) if lanes == LANES => {
                 let block: &[T; LANES] = vals[base..base + LANES].try_into().expect("64 lanes");
+                // Most blocks hold no match: an OR-reduction of the tests (pure SIMD) skips them.
+                if !block.iter().fold(false, |any, v| any | test(*v)) {
+                    continue;
+                }
                 for (i, v) in block.iter().enumerate() {
                     mask |= (test(*v) as u64) << i;
                 }
@@ -77,6 +81,9 @@ pub fn matches_pair<T: Scalar>(
             Some((o, n)) if lanes == LANES => {
                 let ob: &[T; LANES] = o[base..base + LANES].try_into().expect("64 lanes");
                 let nb: &[T; LANES] = n[base..base + LANES].try_into().expect("64 lanes");
+                if !ob.iter().zip(nb).fold(false, |any, (a, b)| any | test(*a, *b)) {
+                    continue;
+                }
                 for i in 0..LANES {
                     mask |= (test(ob[i], nb[i]) as u64) << i;
                 }
