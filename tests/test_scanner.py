@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from known_values import EXACT_CASES
 
 import memscan
 
@@ -17,22 +18,7 @@ def addr_in(game, field: str, s) -> bool:
     return game.address(field) in s.addresses
 
 
-@pytest.mark.parametrize(
-    ("field", "vtype", "value"),
-    [
-        ("i8_value", "i8", -77),
-        ("u8_value", "u8", 201),
-        ("i16_value", "i16", -12_345),
-        ("u16_value", "u16", 54_321),
-        ("i32_value", "i32", -123_456_789),
-        ("u32_value", "u32", 3_000_000_000),
-        ("i64_value", "i64", -1_234_567_890_123_456_789),
-        ("u64_value", "u64", 12_345_678_901_234_567_890),
-        ("u64_max", "u64", 2**64 - 1),
-        ("i64_min", "i64", -(2**63)),
-        ("f64_value", "f64", 2.718281828459045),
-    ],
-)
+@pytest.mark.parametrize(("field", "vtype", "value"), EXACT_CASES)
 def test_exact_first_scan_finds_every_type(game, proc, field, vtype, value):
     s = proc.scan(vtype, value)
     assert addr_in(game, field, s)

@@ -81,7 +81,11 @@ pub fn matches_pair<T: Scalar>(
             Some((o, n)) if lanes == LANES => {
                 let ob: &[T; LANES] = o[base..base + LANES].try_into().expect("64 lanes");
                 let nb: &[T; LANES] = n[base..base + LANES].try_into().expect("64 lanes");
-                if !ob.iter().zip(nb).fold(false, |any, (a, b)| any | test(*a, *b)) {
+                if !ob
+                    .iter()
+                    .zip(nb)
+                    .fold(false, |any, (a, b)| any | test(*a, *b))
+                {
                     continue;
                 }
                 for i in 0..LANES {
