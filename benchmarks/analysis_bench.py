@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 # The target, the build cache and the child-process helpers are scan_bench.py's.
-from scan_bench import LineTool, Target, build, log, proc_status_kib
+from scan_bench import LineTool, Target, build, log, machine_meta, proc_status_kib
 
-SPAN_GAP = 1024  # addresses at most this far past a span's end share it (as memscan)
+SPAN_GAP = 2048  # addresses at most this far past a span's end share it (as memscan)
 DIFF_SLACK = 256  # stray changed ranges outside the target's slots (its stdio state, ...)
 
 
@@ -565,8 +564,9 @@ def history_table(res: dict[str, Any]) -> list[str]:
     if h.get("peak_rss_kib"):
         out.append(f"memscan history worker peak RSS (VmHWM): {h['peak_rss_kib'] / 1024:,.0f} MiB")
     out += [
-        "spans, read/sample: the C limit's read plan (addresses at most 1 KiB past a span's end",
-        "  join it; a call reads <= 1024 spans, <= 1 MiB); memscan's plan joins the same way.",
+        f"spans, read/sample: the C limit's read plan (addresses at most {SPAN_GAP} B past a",
+        "  span's end join it; a call reads <= 1024 spans, <= 1 MiB); memscan's plan joins the",
+        "  same way.",
         "manual = rec.sample() per Python call (interval=None); free-running = interval=0.0,",
         "  count=n (rate from the samples' timestamps, first sample left out); record() =",
         "  building the recorder (sorting the addresses, planning the reads); 1st sample = a",
@@ -764,10 +764,7 @@ def main(argv: list[str] | None = None) -> int:
             "round_mib": args.round_mib,
             "k": args.k,
             "regions": args.regions,
-            "machine": platform.machine(),
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **machine_meta(),
         }
         args.json.write_text(json.dumps({"meta": meta, "sizes": results}, indent=1) + "\n")
     return 0

@@ -568,6 +568,16 @@ def many_ratios(res: dict[str, Any]) -> str:
     return "many: next scan / first scan: " + "; ".join(parts) + " (goal: memscan < 5%)"
 
 
+def machine_meta() -> dict[str, Any]:
+    """Where and when a run was made, for the JSON output."""
+    return {
+        "machine": platform.machine(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def log(msg: str) -> None:
     """Progress on stderr."""
     print(msg, file=sys.stderr, flush=True)
@@ -638,10 +648,7 @@ def main(argv: list[str] | None = None) -> int:
             "k": args.k,
             "regions": args.regions,
             "timeout": args.timeout,
-            "machine": platform.machine(),
-            "kernel": platform.release(),
-            "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **machine_meta(),
         }
         args.json.write_text(json.dumps({"meta": meta, "sizes": results}, indent=1) + "\n")
     return 0
