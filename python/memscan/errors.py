@@ -6,7 +6,9 @@ __all__ = [
     "AccessDenied",
     "InvalidAddress",
     "InvalidArgument",
+    "InvalidFile",
     "InvalidValue",
+    "InternalError",
     "MemoryBudgetExceeded",
     "MemscanError",
     "ProcessExited",
@@ -49,3 +51,13 @@ class WriteFailed(MemscanError, OSError):
 
 class MemoryBudgetExceeded(MemscanError, MemoryError):
     """The operation would use more memory than its budget allows."""
+
+
+class InvalidFile(MemscanError, ValueError):
+    """A file memscan cannot load: truncated, foreign, or with inconsistent metadata; the
+    message names the file and the problem."""
+
+
+class InternalError(MemscanError):
+    """A bug in memscan (a worker panicked); the message gives the panic and its location.
+    Results from earlier steps stay readable."""
