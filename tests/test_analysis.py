@@ -46,7 +46,11 @@ def test_history_records_changes_with_labels(game, proc):
     assert h.samples == 13
     assert h.values.shape == (h.samples, 3)
     assert h.values.dtype == np.int32
-    assert not h.values.base.flags.owndata if h.values.base is not None else True
+    owner = h.values
+    while isinstance(owner, np.ndarray):  # the values view Rust's buffer, not a copy
+        assert not owner.flags.owndata
+        owner = owner.base
+    assert isinstance(owner, memscan._native.BufferOwner)
     col = {a: j for j, a in enumerate(h.addresses.tolist())}
     assert h.values[0, col[health]] == 100 and h.values[-1, col[health]] == 60
     assert (np.diff(h.timestamps_ns) > 0).all()
@@ -96,7 +100,8 @@ def test_recording_stops_when_the_target_exits(game, proc):
 
 def test_snapshot_diff_names_the_changed_bytes(game, proc):
     before = proc.snapshot(kinds=["anonymous", "heap"])
-    assert before.nbytes == sum(r.size for r in before.regions())
+    # Blocks of zeros are not stored: a snapshot holds at most the bytes of its regions.
+    assert 0 < before.nbytes <= sum(r.size for r in before.regions())
     game.gain_gold(0x10000)  # changes byte 2 of the u32 gold field only
     after = proc.snapshot(kinds=["anonymous", "heap"])
     changes = after.diff(before, gap=0)

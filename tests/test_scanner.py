@@ -28,7 +28,10 @@ def test_exact_first_scan_finds_every_type(game, proc, field, vtype, value):
 
 
 def test_float_scans_exact_and_near(game, proc):
-    assert not addr_in(game, "f32_value", proc.scan("f32", 3.14))
+    # 3.14 has no exact f32: refused (it would silently mean 3.1400001049041748), not rounded.
+    with pytest.raises(memscan.InvalidValue, match="no exact f32"):
+        proc.scan("f32", 3.14)
+    assert addr_in(game, "f32_value", proc.scan("f32", np.float32(3.14159)))
     near = proc.scan("f32", 3.14, op="near", tolerance=0.01)
     assert addr_in(game, "f32_value", near)
     assert (np.abs(near.values - 3.14) <= 0.01).all()
@@ -302,7 +305,8 @@ def test_any_number_scan_keeps_each_type(game, proc):
     m.next("eq", 3_000_000_000)
     assert game.address("u32_value") in m.scanners["u32"].addresses
     numbers = proc.scan_any(2.718281828459045)
-    assert set(numbers.counts()) == {"f32", "f64"}
+    # e has no exact f32, so only f64 is scanned (an f32 scan would look for another number).
+    assert set(numbers.counts()) == {"f64"}
     assert game.address("f64_value") in numbers.scanners["f64"].addresses
 
 

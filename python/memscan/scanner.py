@@ -310,8 +310,11 @@ def fits(value: Any, types: Iterable[str]) -> list[str]:
             elif isinstance(value, float) and value.is_integer() and info.min <= value <= info.max:
                 out.append(t)
         elif t == "f32":
-            if abs(float(value)) <= float(np.finfo(np.float32).max):
-                out.append(t)
+            # Only values an f32 holds exactly: 2.718281828459045 is no f32, 0.5 is.
+            x = float(value)
+            with np.errstate(over="ignore"):
+                if np.isnan(x) or float(np.float32(x)) == x:
+                    out.append(t)
         else:
             out.append(t)
     return out

@@ -5,9 +5,10 @@ use std::io;
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in memscan-core. Bindings map each variant to one exception type.
+/// Everything that can go wrong in memscan-core. Bindings map each variant to one exception type
+/// in one exhaustive `match` (the enum is deliberately not `#[non_exhaustive]`, so a new variant
+/// fails to compile there until it is mapped).
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// No process has this pid.
     #[error("no process with pid {pid}")]
@@ -15,9 +16,10 @@ pub enum Error {
     /// The process exists but this user may not read or write it; `reason` says why.
     #[error("access denied to process {pid}: {reason}")]
     AccessDenied { pid: i32, reason: String },
-    /// The process exited while it was being used.
-    #[error("process {pid} has exited")]
-    ProcessExited { pid: i32 },
+    /// The process exited while it was being used, or its pid now names another process, or it
+    /// replaced its program (`exec`); `why` says which.
+    #[error("process {pid} {why}")]
+    ProcessExited { pid: i32, why: String },
     /// The address range is not (entirely) inside a mapped region that allows the operation.
     #[error("address range {addr:#x}..{end:#x} of process {pid}: {reason}", end = addr.saturating_add(*len as u64))]
     InvalidAddress {
@@ -46,6 +48,9 @@ pub enum Error {
     /// The operation would use more memory than the caller's budget.
     #[error("operation needs about {needed} bytes, over the memory budget of {budget} bytes")]
     MemoryBudget { needed: u64, budget: u64 },
+    /// A bug in memscan: a worker panicked. Carries the panic message and location.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
     /// An operating-system error with the context it happened in.
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
@@ -57,6 +62,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// The process behind `pid` has exited.
+    pub fn exited(pid: i32) -> Self {
+        Error::ProcessExited {
+            pid,
+            why: "has exited".into(),
         }
     }
 

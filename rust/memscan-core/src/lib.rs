@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod edit;
 pub mod error;
 pub mod freeze;
+pub mod mem;
 pub mod pattern;
 pub mod platform;
 pub mod process;

@@ -39,42 +39,40 @@ impl BytePattern {
         Self::new(bytes.to_vec(), vec![true; bytes.len()])
     }
 
-    /// Parses hex such as `"DE AD ?? EF"` or `"dead??ef"`; `?` or `??` is a wildcard byte.
+    /// Parses hex such as `"DE AD ?? EF"`, `"dead??ef"` or `"0xDE,0xAD"`: tokens separated by
+    /// whitespace or commas, each an optional `0x` and then pairs of hex digits or `??`
+    /// (a wildcard byte). Anything else (a lone digit, a lone `?`, a sign) is an error.
     pub fn parse_hex(text: &str) -> Result<Self> {
-        let compact: Vec<char> = text
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != ',')
-            .collect();
-        let tokens: Vec<String> = if text.split_whitespace().count() > 1 {
-            text.split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect()
-        } else {
-            if compact.len() % 2 != 0 {
-                return Err(Error::invalid_argument(format!(
-                    "pattern {text:?} has an odd number of hex digits; separate bytes with spaces"
+        let bad = |why: &str| Error::invalid_argument(format!("bad hex pattern {text:?}: {why}"));
+        let mut bytes = Vec::new();
+        let mut fixed = Vec::new();
+        for token in text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|t| !t.is_empty())
+        {
+            let digits = token
+                .strip_prefix("0x")
+                .or_else(|| token.strip_prefix("0X"))
+                .unwrap_or(token)
+                .as_bytes();
+            if digits.is_empty() || digits.len() % 2 != 0 {
+                return Err(bad(&format!(
+                    "{token:?} is not a whole number of bytes (two hex digits or ?? each)"
                 )));
             }
-            compact.chunks(2).map(|c| c.iter().collect()).collect()
-        };
-        let mut bytes = Vec::with_capacity(tokens.len());
-        let mut fixed = Vec::with_capacity(tokens.len());
-        for tok in &tokens {
-            let tok = tok.trim_start_matches("0x");
-            if tok == "?" || tok == "??" {
-                bytes.push(0);
-                fixed.push(false);
-            } else if tok.len() <= 2 && !tok.is_empty() {
-                let b = u8::from_str_radix(tok, 16).map_err(|_| {
-                    Error::invalid_argument(format!("bad hex byte {tok:?} in pattern {text:?}"))
-                })?;
-                bytes.push(b);
-                fixed.push(true);
-            } else {
-                return Err(Error::invalid_argument(format!(
-                    "bad hex byte {tok:?} in pattern {text:?}"
-                )));
+            for pair in digits.chunks(2) {
+                if pair == b"??" {
+                    bytes.push(0);
+                    fixed.push(false);
+                } else {
+                    let byte = std::str::from_utf8(pair)
+                        .ok()
+                        .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                        .ok_or_else(|| bad(&format!("{token:?} holds a non-hex digit")))?;
+                    bytes.push(byte);
+                    fixed.push(true);
+                }
             }
         }
         Self::new(bytes, fixed)
@@ -111,20 +109,23 @@ impl BytePattern {
                 .all(|((p, f), w)| !f || p == w)
     }
 
-    /// Offsets in `hay` where the pattern starts, limited to starts below `start_limit`.
+    /// Offsets in `hay` where the pattern starts, limited to starts below `start_limit`;
+    /// overlapping occurrences are all reported (`"aa"` occurs 3 times in `"aaaa"`).
     pub fn find_all(&self, hay: &[u8], start_limit: usize, mut on_match: impl FnMut(usize)) {
         let (a0, a1) = self.anchor;
         let finder = memmem::Finder::new(&self.bytes[a0..a1]);
-        for anchor_pos in finder.find_iter(hay) {
-            let Some(start) = anchor_pos.checked_sub(a0) else {
-                continue;
-            };
+        // memmem's iterator skips past each match; restart one byte after each instead.
+        let mut from = a0;
+        while let Some(found) = finder.find(&hay[from.min(hay.len())..]) {
+            let anchor_pos = from + found;
+            let start = anchor_pos - a0;
             if start >= start_limit {
                 break;
             }
             if self.matches_at(&hay[start..]) {
                 on_match(start);
             }
+            from = anchor_pos + 1;
         }
     }
 }
@@ -168,6 +169,23 @@ mod tests {
         assert!(BytePattern::parse_hex("GG").is_err());
         assert!(BytePattern::parse_hex("ABC").is_err());
         assert!(BytePattern::parse_hex("12 345").is_err());
+        for bad in ["4D 5", "0x0x4D 53", "+4", "4D ?", "-1", "4G"] {
+            assert!(BytePattern::parse_hex(bad).is_err(), "{bad:?} was accepted");
+        }
+        let p = BytePattern::parse_hex("0x4D,0x5A 9000").unwrap();
+        assert_eq!(p.bytes(), &[0x4d, 0x5a, 0x90, 0]);
+    }
+
+    #[test]
+    fn finds_overlapping_occurrences() {
+        let mut hits = vec![];
+        let p = BytePattern::exact(b"aa").unwrap();
+        p.find_all(b"aaaa", 4, |i| hits.push(i));
+        assert_eq!(hits, vec![0, 1, 2]);
+        let mut hits = vec![];
+        let p = BytePattern::parse_hex("?? 61 61").unwrap();
+        p.find_all(b"xaaaa", 5, |i| hits.push(i));
+        assert_eq!(hits, vec![0, 1, 2]);
     }
 
     #[test]

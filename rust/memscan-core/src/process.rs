@@ -1,16 +1,25 @@
 //! An opened process: its regions, and exact reads and writes of its memory.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
-use crate::platform::{self, ProcessInfo, RegionUsage};
+use crate::platform::{self, Identity, ProcessInfo, RegionUsage};
 use crate::region::{Region, RegionKind};
 use crate::value::{Value, ValueType};
 
-/// A process whose memory this process may read. Holds no OS handle: every call goes to the
-/// kernel afresh, so a `Process` is cheap to clone and safe to share between threads.
+/// A process whose memory this process may read. It pins the process's identity when opened
+/// (a pidfd, the start time, the auxiliary vector), and every read, write and scan checks it:
+/// once the process has exited, its pid names another process, or it ran `exec`, calls fail
+/// with `ProcessExited` instead of touching whatever the pid names now. Cheap to clone and
+/// safe to share between threads.
 #[derive(Debug, Clone)]
 pub struct Process {
     info: ProcessInfo,
+    identity: Arc<Identity>,
 }
+
+/// Reads of more bytes than this check first that the range is mapped, before allocating.
+const CHECKED_READ_BYTES: usize = 1 << 20;
 
 /// What a tolerant read could and could not read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,11 +58,38 @@ pub fn find_processes(name: &str, exact: bool) -> Vec<ProcessInfo> {
 }
 
 impl Process {
-    /// Opens `pid`, checking that it exists and that its memory may be read.
+    /// Opens `pid`, checking that it exists, is a live user process, and that its memory may
+    /// be read.
     pub fn open(pid: i32) -> Result<Self> {
+        if pid <= 0 {
+            return Err(Error::ProcessNotFound { pid });
+        }
+        let state = platform::process_state(pid)?;
         let info = platform::process_info(pid)?;
+        if state.kernel_thread {
+            return Err(Error::invalid_argument(format!(
+                "pid {pid} ({}) is a kernel thread: it has no user memory to read",
+                info.name
+            )));
+        }
+        let identity = Identity::pin(pid)?;
         platform::check_access(pid)?;
-        Ok(Self { info })
+        Ok(Self {
+            info,
+            identity: Arc::new(identity),
+        })
+    }
+
+    /// Fails with `ProcessExited` unless the process opened is still there, alive and running
+    /// the same program (a few syscalls: once per operation).
+    pub fn check(&self) -> Result<()> {
+        self.identity.check()
+    }
+
+    /// The cheap check: fails once the opened process has been reaped. After it succeeds, data
+    /// read through the pid before it is known to come from this process.
+    pub fn check_alive(&self) -> Result<()> {
+        self.identity.alive()
     }
 
     /// Process id.
@@ -71,28 +107,25 @@ impl Process {
         &self.info
     }
 
-    /// True while the process exists (a zombie counts as gone).
+    /// True while the opened process exists and runs the same program (a zombie counts as gone).
     pub fn is_alive(&self) -> bool {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .ok()
-            .and_then(|s| {
-                s.rsplit(')')
-                    .next()
-                    .map(|rest| !rest.trim_start().starts_with(['Z', 'X']))
-            })
-            .unwrap_or(false)
+        self.check().is_ok()
     }
 
     /// The current regions, in address order.
     pub fn regions(&self) -> Result<Vec<Region>> {
-        platform::read_regions(self.pid(), self.info.exe.as_deref())
-            .map_err(|e| self.exited_if_gone(e))
+        let regions = platform::read_regions(self.pid(), self.info.exe.as_deref())
+            .map_err(|e| self.exited_if_gone(e))?;
+        self.check()?;
+        Ok(regions)
     }
 
     /// The regions with their resident, private dirty and swapped bytes (`/proc/PID/smaps`).
     pub fn region_usage(&self) -> Result<Vec<RegionUsage>> {
-        platform::read_region_usage(self.pid(), self.info.exe.as_deref())
-            .map_err(|e| self.exited_if_gone(e))
+        let usage = platform::read_region_usage(self.pid(), self.info.exe.as_deref())
+            .map_err(|e| self.exited_if_gone(e))?;
+        self.check()?;
+        Ok(usage)
     }
 
     /// Regions of the main executable and its shared libraries.
@@ -109,21 +142,64 @@ impl Process {
         if n < buf.len() {
             return Err(self.unreadable(addr, buf.len(), addr + n as u64));
         }
-        Ok(())
+        self.check_alive()
     }
 
-    /// Reads exactly `len` bytes at `addr`.
+    /// Reads exactly `len` bytes at `addr`. Large reads are checked against the mapped ranges
+    /// before anything is allocated, and the allocation itself may fail cleanly.
     pub fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; len];
+        self.check_large_span(addr, len, true)?;
+        let mut buf = crate::mem::zeroed(len)?;
         self.read_into(addr, &mut buf)?;
         Ok(buf)
+    }
+
+    /// Like [`Process::read`], tolerant: unreadable pages come back zero-filled and reported.
+    /// The range must lie within mapped memory (readable or not).
+    pub fn read_partial(&self, addr: u64, len: usize) -> Result<(Vec<u8>, ReadReport)> {
+        self.check_large_span(addr, len, false)?;
+        let mut buf = crate::mem::zeroed(len)?;
+        let page = platform::system_info().page_size;
+        let report = self.read_tolerant(addr, &mut buf, page)?;
+        Ok((buf, report))
+    }
+
+    /// For spans over [`CHECKED_READ_BYTES`]: fails unless contiguous mapped regions cover the
+    /// span (and allow reading, if `readable`).
+    fn check_large_span(&self, addr: u64, len: usize, readable: bool) -> Result<()> {
+        check_span(self.pid(), addr, len)?;
+        if len <= CHECKED_READ_BYTES {
+            return Ok(());
+        }
+        let regions = self.regions()?;
+        let end = addr + len as u64;
+        let mut at = addr;
+        for r in &regions[regions.partition_point(|r| r.end <= addr)..] {
+            if at >= end || r.start > at || (readable && !r.perms.read) {
+                break;
+            }
+            at = r.end;
+        }
+        if at < end {
+            return Err(Error::InvalidAddress {
+                pid: self.pid(),
+                addr,
+                len,
+                reason: format!(
+                    "{at:#x} is not in any {}mapped region",
+                    if readable { "readable " } else { "" }
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Reads what it can of `[addr, addr + buf.len())`, page by page past faults; unreadable
     /// pages are zero-filled and reported.
     pub fn read_tolerant(&self, addr: u64, buf: &mut [u8], page_size: usize) -> Result<ReadReport> {
         check_span(self.pid(), addr, buf.len())?;
-        let holes = crate::scan::reader::read_tolerant(self.pid(), addr, buf, page_size)?;
+        let holes = crate::mem::read_tolerant(self.pid(), addr, buf, page_size)?;
+        self.check()?;
         let lost: usize = holes.iter().map(|h| h.1).sum();
         Ok(ReadReport {
             read: buf.len() - lost,
@@ -159,6 +235,7 @@ impl Process {
     ) -> Result<()> {
         check_span(self.pid(), addr, data.len())?;
         self.check_writable(regions, addr, data.len(), force)?;
+        self.check()?;
         let old = self.read(addr, data.len())?;
         let write = |bytes: &[u8]| {
             if force {
@@ -226,8 +303,8 @@ impl Process {
     }
 
     fn unreadable(&self, addr: u64, len: usize, at: u64) -> Error {
-        if !self.is_alive() {
-            return Error::ProcessExited { pid: self.pid() };
+        if let Err(gone) = self.check() {
+            return gone;
         }
         Error::InvalidAddress {
             pid: self.pid(),
@@ -239,7 +316,7 @@ impl Process {
 
     fn exited_if_gone(&self, e: Error) -> Error {
         match e {
-            Error::ProcessNotFound { pid } => Error::ProcessExited { pid },
+            Error::ProcessNotFound { pid } => Error::exited(pid),
             e => e,
         }
     }

@@ -116,6 +116,17 @@ impl Region {
         addr >= self.start && addr.checked_add(len).is_some_and(|e| e <= self.end)
     }
 
+    /// True for private memory not backed by a file (anonymous mappings, heap, stacks), where
+    /// a page never written reads as zeros.
+    pub fn is_private_anonymous(&self) -> bool {
+        !self.perms.shared
+            && self.inode == 0
+            && matches!(
+                self.kind,
+                RegionKind::Anonymous | RegionKind::Heap | RegionKind::Stack
+            )
+    }
+
     /// The file name of the backing path (`libc.so.6`), or the path itself for pseudo-paths.
     pub fn module_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)

@@ -205,14 +205,18 @@ impl Value {
                 _ => Value::U64(i as u64),
             });
         }
+        let inexact = |nearest: String| {
+            Error::invalid_value(format!(
+                "{n} has no exact {ty} representation (the nearest {ty} is {nearest}); \
+                 pass that value, or use a `near` comparison with a tolerance"
+            ))
+        };
         let x = match n {
             Number::Float(x) => x,
             Number::Int(i) => {
                 let x = i as f64;
-                if x as i128 != i {
-                    return Err(Error::invalid_value(format!(
-                        "{i} has no exact {ty} representation"
-                    )));
+                if x as i128 != i || x.is_infinite() {
+                    return Err(inexact(x.to_string()));
                 }
                 x
             }
@@ -221,7 +225,13 @@ impl Value {
             if x.is_finite() && x.abs() > f32::MAX as f64 {
                 return Err(out_of_range());
             }
-            Ok(Value::F32(x as f32))
+            let y = x as f32;
+            // NaN stays NaN (its payload is kept by the conversion); anything else must survive
+            // the round trip exactly, so 16777217 or 1e-50 are errors, not other numbers.
+            if !x.is_nan() && y as f64 != x {
+                return Err(inexact((y as f64).to_string()));
+            }
+            Ok(Value::F32(y))
         } else {
             Ok(Value::F64(x))
         }
@@ -237,6 +247,11 @@ impl Value {
             )));
         }
         Ok(dispatch!(ty, T => T::read_ne(bytes).into_value()))
+    }
+
+    /// The value widened to f64 (rounded for 64-bit integers beyond 2**53).
+    pub fn as_f64(&self) -> f64 {
+        dispatch!(self.value_type(), T => T::from_value(*self).map_or(f64::NAN, Scalar::as_f64))
     }
 
     /// Native-endian bytes of the value.
@@ -310,6 +325,8 @@ pub trait Scalar:
     fn wrapping_sub(self, rhs: Self) -> Self;
     /// Widened to f64 for tolerance and ratio arithmetic (exact for every type up to 32 bits).
     fn as_f64(self) -> f64;
+    /// The exact integer value (`None` for floats): differences of these never overflow.
+    fn exact_int(self) -> Option<i128>;
     /// Wraps a vector of this scalar as a [`Column`].
     fn into_column(values: ScalarBuffer<Self>) -> Column;
     /// The typed slice of a [`Column`] of this scalar's type.
@@ -374,6 +391,22 @@ impl Column {
         T::into_column(ScalarBuffer::from(values))
     }
 
+    /// `len` values from `offset` (shares the buffer).
+    pub fn slice(&self, offset: usize, len: usize) -> Column {
+        match self {
+            Column::I8(b) => Column::I8(b.slice(offset, len)),
+            Column::I16(b) => Column::I16(b.slice(offset, len)),
+            Column::I32(b) => Column::I32(b.slice(offset, len)),
+            Column::I64(b) => Column::I64(b.slice(offset, len)),
+            Column::U8(b) => Column::U8(b.slice(offset, len)),
+            Column::U16(b) => Column::U16(b.slice(offset, len)),
+            Column::U32(b) => Column::U32(b.slice(offset, len)),
+            Column::U64(b) => Column::U64(b.slice(offset, len)),
+            Column::F32(b) => Column::F32(b.slice(offset, len)),
+            Column::F64(b) => Column::F64(b.slice(offset, len)),
+        }
+    }
+
     /// Bytes held by the values.
     pub fn nbytes(&self) -> usize {
         self.len() * self.value_type().size()
@@ -401,6 +434,8 @@ macro_rules! impl_int_scalar {
             fn wrapping_sub(self, rhs: Self) -> Self { <$t>::wrapping_sub(self, rhs) }
             #[inline(always)]
             fn as_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn exact_int(self) -> Option<i128> { Some(self as i128) }
             fn into_column(values: ScalarBuffer<Self>) -> Column { Column::$variant(values) }
             fn column_slice(column: &Column) -> Option<&[Self]> {
                 match column { Column::$variant(v) => Some(v), _ => None }
@@ -436,6 +471,8 @@ macro_rules! impl_float_scalar {
             fn wrapping_sub(self, rhs: Self) -> Self { self - rhs }
             #[inline(always)]
             fn as_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn exact_int(self) -> Option<i128> { None }
             fn into_column(values: ScalarBuffer<Self>) -> Column { Column::$variant(values) }
             fn column_slice(column: &Column) -> Option<&[Self]> {
                 match column { Column::$variant(v) => Some(v), _ => None }
@@ -529,6 +566,28 @@ mod tests {
         assert!(Value::from_number(ValueType::I32, Number::Float(1.5)).is_err());
         assert!(Value::from_number(ValueType::F32, Number::Float(1e300)).is_err());
         assert!(Value::from_number(ValueType::F64, Number::Int((1 << 53) + 1)).is_err());
+    }
+
+    #[test]
+    fn f32_values_are_exact_or_refused() {
+        let f32_of = |n| Value::from_number(ValueType::F32, n);
+        assert!(f32_of(Number::Int(16_777_217)).is_err());
+        assert!(f32_of(Number::Float(1e-50)).is_err());
+        assert!(f32_of(Number::Float(0.1)).is_err());
+        assert_eq!(
+            f32_of(Number::Int(16_777_216)).unwrap(),
+            Value::F32(16_777_216.0)
+        );
+        assert_eq!(f32_of(Number::Float(1.5)).unwrap(), Value::F32(1.5));
+        assert_eq!(
+            f32_of(Number::Float(0.1f32 as f64)).unwrap(),
+            Value::F32(0.1)
+        );
+        assert!(matches!(f32_of(Number::Float(f64::NAN)), Ok(Value::F32(x)) if x.is_nan()));
+        assert_eq!(
+            f32_of(Number::Float(f64::NEG_INFINITY)).unwrap(),
+            Value::F32(f32::NEG_INFINITY)
+        );
     }
 
     #[test]

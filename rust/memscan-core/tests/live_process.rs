@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use memscan_core::edit::{apply, WriteOp};
 use memscan_core::scan::{
-    Against, NextOp, NoProgress, OpName, Predicate, RegionFilter, ScanOptions, Session,
+    Against, NextOp, NoProgress, OpName, Predicate, RegionFilter, RegionSource, ScanOptions,
+    Session,
 };
 use memscan_core::{BytePattern, Error, Process, Value, ValueType};
 
@@ -72,7 +73,12 @@ fn session(child: &Child) -> Session {
     };
     let regions = filter.select(&p.regions().unwrap());
     assert_eq!(regions.len(), 1);
-    Session::new(p, ValueType::I32, regions, ScanOptions::default())
+    Session::new(
+        p,
+        ValueType::I32,
+        RegionSource::Given(regions),
+        ScanOptions::default(),
+    )
 }
 
 fn addrs(set: &Arc<memscan_core::scan::CandidateSet>) -> Vec<u64> {
@@ -259,7 +265,12 @@ fn unreadable_pages_are_skipped_and_counted() {
         ..Default::default()
     }
     .select(&p.regions().unwrap());
-    let mut s = Session::new(p, ValueType::U32, regions, ScanOptions::default());
+    let mut s = Session::new(
+        p,
+        ValueType::U32,
+        RegionSource::Given(regions),
+        ScanOptions::default(),
+    );
     let all = s.first(&Predicate::Any, &NoProgress).unwrap();
     assert_eq!(all.len(), 1024);
     assert_eq!(all.stats().bytes_unreadable, 2 * 4096);

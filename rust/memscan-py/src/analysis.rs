@@ -4,15 +4,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use memscan_core::analysis::{self, History, MemorySnapshot, Recorder, Sampler};
+use memscan_core::scan::ScanOptions;
 use memscan_core::value::Column;
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 
 use crate::arrays::numpy_view;
-use crate::errors::{exception, IntoPyResult};
+use crate::errors::{invalid_argument, invalid_value, IntoPyResult};
 use crate::process::{PyProcess, PyRegion};
 use crate::run::run_detached;
-use crate::scanner::select_regions;
+use crate::scanner::region_source;
 use crate::tables::table;
 use crate::values::value_type;
 
@@ -47,12 +48,8 @@ impl PyRecorder {
         duration: Option<f64>,
     ) -> PyResult<Self> {
         let secs = |x: f64, what: &str| {
-            Duration::try_from_secs_f64(x).map_err(|_| {
-                exception(
-                    "InvalidValue",
-                    format!("{what} must be >= 0 seconds, got {x}"),
-                )
-            })
+            Duration::try_from_secs_f64(x)
+                .map_err(|_| invalid_value(format!("{what} must be >= 0 seconds, got {x}")))
         };
         let ty = value_type(value_type_name)?;
         let sampler = Sampler::new(&process.inner, addresses.as_slice()?.to_vec(), ty).py()?;
@@ -171,21 +168,21 @@ pub struct PySnapshot {
 impl PySnapshot {
     /// Captures regions of `process` (default: every writable region).
     #[new]
-    #[pyo3(signature = (process, regions=None, *, kinds=None, writable_only=true, executable=None, paths=None, address_range=None, progress=None))]
+    #[pyo3(signature = (process, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, memory_budget=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         process: &PyProcess,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
         kinds: Option<Vec<String>>,
-        writable_only: bool,
+        writable_only: Option<bool>,
         executable: Option<bool>,
         paths: Option<Vec<String>>,
         address_range: Option<(u64, u64)>,
+        memory_budget: Option<u64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let selected = select_regions(
-            &process.inner,
+        let source = region_source(
             regions,
             kinds,
             writable_only,
@@ -193,8 +190,13 @@ impl PySnapshot {
             paths,
             address_range,
         )?;
+        let budget = ScanOptions {
+            memory_budget,
+            ..ScanOptions::default()
+        }
+        .budget();
         let snap = run_detached(py, progress, |p| {
-            analysis::capture(&process.inner, &selected, p)
+            analysis::capture(&process.inner, &source.resolve(&process.inner)?, budget, p)
         })?;
         Ok(Self {
             inner: Arc::new(snap),
@@ -230,18 +232,16 @@ impl PySnapshot {
             .inner
             .regions
             .get(index)
-            .ok_or_else(|| exception("InvalidArgument", format!("no region {index}")))?;
-        numpy_view(py, Column::from_vec(r.bytes.clone()))
+            .ok_or_else(|| invalid_argument(format!("no region {index}")))?;
+        let bytes = crate::run::detached(py, || r.to_vec())?;
+        numpy_view(py, Column::from_vec(bytes))
     }
 
     /// The bytes that changed from `before` to this snapshot, as a table of ranges.
     #[pyo3(signature = (before, *, gap=8))]
     fn diff_from(&self, py: Python<'_>, before: &PySnapshot, gap: usize) -> PyResult<Py<PyAny>> {
         if before.inner.pid != self.inner.pid {
-            return Err(exception(
-                "InvalidArgument",
-                "snapshots of different processes".into(),
-            ));
+            return Err(invalid_argument("snapshots of different processes"));
         }
         let batch = py.detach(|| {
             let ranges = analysis::diff(&before.inner, &self.inner, gap);

@@ -1,4 +1,5 @@
-//! The one place where core errors become Python exceptions (declared in `memscan/errors.py`).
+//! The one place where core errors become Python exceptions (classes declared in
+//! `memscan/errors.py`, fetched once per interpreter).
 
 use memscan_core::Error;
 use pyo3::exceptions::PyKeyboardInterrupt;
@@ -19,38 +20,77 @@ impl<T> IntoPyResult<T> for Result<T, Error> {
 
 impl<T> IntoPyResult<T> for Result<T, arrow_schema::ArrowError> {
     fn py(self) -> PyResult<T> {
-        self.map_err(|e| exception("MemscanError", e.to_string()))
+        self.map_err(|e| to_pyerr(Error::Internal(format!("building an Arrow table: {e}"))))
     }
 }
 
-/// Maps every core error variant to its exception class.
-pub fn to_pyerr(e: Error) -> PyErr {
-    let class = match &e {
-        Error::ProcessNotFound { .. } => "ProcessNotFound",
-        Error::AccessDenied { .. } => "AccessDenied",
-        Error::ProcessExited { .. } => "ProcessExited",
-        Error::InvalidAddress { .. } => "InvalidAddress",
-        Error::InvalidValue(_) => "InvalidValue",
-        Error::InvalidArgument(_) => "InvalidArgument",
-        Error::WriteFailed { .. } => "WriteFailed",
-        Error::Cancelled => return PyKeyboardInterrupt::new_err("memscan: cancelled"),
-        Error::MemoryBudget { .. } => "MemoryBudgetExceeded",
-        Error::Io { .. } => "MemscanError",
-        _ => "MemscanError",
-    };
-    exception(class, e.to_string())
+/// memscan's exception classes, in the order of [`CLASS_NAMES`].
+#[derive(Clone, Copy)]
+enum Class {
+    MemscanError,
+    ProcessNotFound,
+    AccessDenied,
+    ProcessExited,
+    InvalidAddress,
+    InvalidValue,
+    InvalidArgument,
+    WriteFailed,
+    MemoryBudgetExceeded,
+    InternalError,
 }
 
-/// An instance of the named class of `memscan.errors` carrying `msg`.
-pub fn exception(class: &str, msg: String) -> PyErr {
-    Python::attach(|py| match errors_module_class(py, class) {
-        Ok(ty) => PyErr::from_type(ty, msg),
+/// The names of the classes in `memscan.errors`, indexed by [`Class`].
+const CLASS_NAMES: [&str; 10] = [
+    "MemscanError",
+    "ProcessNotFound",
+    "AccessDenied",
+    "ProcessExited",
+    "InvalidAddress",
+    "InvalidValue",
+    "InvalidArgument",
+    "WriteFailed",
+    "MemoryBudgetExceeded",
+    "InternalError",
+];
+
+/// Maps every core error variant to its exception (exhaustive: a new variant must be mapped).
+pub fn to_pyerr(e: Error) -> PyErr {
+    let class = match &e {
+        Error::ProcessNotFound { .. } => Class::ProcessNotFound,
+        Error::AccessDenied { .. } => Class::AccessDenied,
+        Error::ProcessExited { .. } => Class::ProcessExited,
+        Error::InvalidAddress { .. } => Class::InvalidAddress,
+        Error::InvalidValue(_) => Class::InvalidValue,
+        Error::InvalidArgument(_) => Class::InvalidArgument,
+        Error::WriteFailed { .. } => Class::WriteFailed,
+        Error::Cancelled => return PyKeyboardInterrupt::new_err("memscan: cancelled"),
+        Error::MemoryBudget { .. } => Class::MemoryBudgetExceeded,
+        Error::Internal(_) => Class::InternalError,
+        Error::Io { .. } => Class::MemscanError,
+    };
+    Python::attach(|py| match classes(py) {
+        Ok(all) => PyErr::from_type(all[class as usize].bind(py).clone(), e.to_string()),
         Err(import_err) => import_err,
     })
 }
 
-fn errors_module_class<'py>(py: Python<'py>, class: &str) -> PyResult<Bound<'py, PyType>> {
-    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let module = MODULE.get_or_try_init(py, || py.import("memscan.errors").map(Bound::unbind))?;
-    Ok(module.bind(py).getattr(class)?.cast_into::<PyType>()?)
+/// `InvalidArgument(msg)`: for checks made in the bindings themselves.
+pub fn invalid_argument(msg: impl Into<String>) -> PyErr {
+    to_pyerr(Error::InvalidArgument(msg.into()))
+}
+
+/// `InvalidValue(msg)`: for values checked in the bindings themselves.
+pub fn invalid_value(msg: impl Into<String>) -> PyErr {
+    to_pyerr(Error::InvalidValue(msg.into()))
+}
+
+fn classes(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
+    static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
+    CLASSES.get_or_try_init(py, || {
+        let module = py.import("memscan.errors")?;
+        CLASS_NAMES
+            .iter()
+            .map(|name| Ok(module.getattr(*name)?.cast_into::<PyType>()?.unbind()))
+            .collect()
+    })
 }

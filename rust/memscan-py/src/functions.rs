@@ -11,8 +11,11 @@ use crate::tables::table;
 
 /// The pid of the first process whose name matches exactly, or None.
 #[pyfunction]
-pub fn find_process_by_name(py: Python<'_>, name: &str) -> Option<i32> {
-    py.detach(|| core_find(name, true).first().map(|p| p.pid))
+pub fn find_process_by_name(py: Python<'_>, name: &str) -> PyResult<Option<i32>> {
+    if name.trim().is_empty() {
+        return Err(crate::errors::invalid_argument("the process name is empty"));
+    }
+    Ok(py.detach(|| core_find(name, true).first().map(|p| p.pid)))
 }
 
 /// Every process whose name matches (`exact=False`: substring of name or command line).

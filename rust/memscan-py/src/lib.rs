@@ -26,6 +26,8 @@ mod _native {
     #[pymodule_export]
     use crate::process::{PyProcess, PyRegion};
     #[pymodule_export]
+    use crate::run::_panic_in_worker;
+    #[pymodule_export]
     use crate::scanner::PyScanner;
 
     use super::*;

@@ -3,13 +3,14 @@
 use memscan_core::scan::{encode_text, find_pattern};
 use memscan_core::value::Column;
 use memscan_core::{BytePattern, Process, Region};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes, PyInt};
 
 use crate::arrays::numpy_view;
-use crate::errors::{exception, IntoPyResult};
+use crate::errors::{invalid_argument, IntoPyResult};
 use crate::run::{detached, run_detached};
-use crate::scanner::select_regions;
+use crate::scanner::region_source;
 use crate::tables::table;
 use crate::values::{to_python, value, value_type};
 
@@ -22,7 +23,16 @@ pub struct PyProcess {
 #[pymethods]
 impl PyProcess {
     #[new]
-    fn new(py: Python<'_>, pid: i32) -> PyResult<Self> {
+    fn new(py: Python<'_>, pid: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if pid.is_instance_of::<PyBool>() || !pid.is_instance_of::<PyInt>() {
+            return Err(PyTypeError::new_err(format!(
+                "a pid is an int, got {}",
+                pid.get_type().name()?
+            )));
+        }
+        let pid: i32 = pid
+            .extract()
+            .map_err(|_| invalid_argument(format!("{pid} is not a valid pid")))?;
         Ok(Self {
             inner: detached(py, || Process::open(pid))?,
         })
@@ -85,12 +95,8 @@ impl PyProcess {
             .collect())
     }
 
-    fn read<'py>(
-        &self,
-        py: Python<'py>,
-        address: u64,
-        size: usize,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    fn read<'py>(&self, py: Python<'py>, address: u64, size: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let size = byte_count(size)?;
         let data = detached(py, || self.inner.read(address, size))?;
         Ok(PyBytes::new(py, &data))
     }
@@ -102,14 +108,10 @@ impl PyProcess {
         &self,
         py: Python<'py>,
         address: u64,
-        size: usize,
+        size: i64,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<(u64, usize)>)> {
-        let (data, report) = detached(py, || {
-            let mut buf = vec![0u8; size];
-            let page = memscan_core::platform::system_info().page_size;
-            let report = self.inner.read_tolerant(address, &mut buf, page)?;
-            Ok((buf, report))
-        })?;
+        let size = byte_count(size)?;
+        let (data, report) = detached(py, || self.inner.read_partial(address, size))?;
         Ok((PyBytes::new(py, &data), report.unreadable))
     }
 
@@ -167,25 +169,19 @@ impl PyProcess {
             (Some(h), None, None) => BytePattern::parse_hex(h),
             (None, Some(d), None) => BytePattern::exact(&d),
             (None, None, Some(t)) => encode_text(t, encoding).and_then(|b| BytePattern::exact(&b)),
-            _ => {
-                return Err(exception(
-                    "InvalidArgument",
-                    "give exactly one of hex, data, text".into(),
-                ))
-            }
+            _ => return Err(invalid_argument("give exactly one of hex, data, text")),
         }
         .py()?;
-        let selected = select_regions(
-            &self.inner,
+        let source = region_source(
             regions,
             kinds,
-            writable_only,
+            Some(writable_only),
             executable,
             paths,
             address_range,
         )?;
         let hits = run_detached(py, progress, |p| {
-            find_pattern(&self.inner, &selected, &pattern, p)
+            find_pattern(&self.inner, &source.resolve(&self.inner)?, &pattern, p)
         })?;
         numpy_view(py, Column::from_vec(hits))
     }
@@ -197,6 +193,14 @@ impl PyProcess {
             self.inner.name()
         )
     }
+}
+
+/// A byte count from a Python int: at least 1 (a typed error, never `OverflowError`).
+fn byte_count(size: i64) -> PyResult<usize> {
+    usize::try_from(size)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| invalid_argument(format!("size must be at least 1 byte, got {size}")))
 }
 
 /// One mapped region.

@@ -1,7 +1,12 @@
-//! Running long work without the GIL: progress reports and Ctrl-C reach it while it runs.
+//! Running long work without the GIL: progress reports and Ctrl-C reach it while it runs, and a
+//! panic anywhere in it ends the call with `InternalError` (never a hang, never a
+//! `PanicException`).
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use memscan_core::{Error, Result};
@@ -40,6 +45,7 @@ pub fn run_detached<T: Send>(
     on_progress: Option<Py<PyAny>>,
     work: impl FnOnce(&Progress) -> Result<T> + Send,
 ) -> PyResult<T> {
+    install_panic_hook();
     let progress = Progress::default();
     let mut interrupt: Option<PyErr> = None;
     let result = py.detach(|| {
@@ -47,14 +53,14 @@ pub fn run_detached<T: Send>(
             let (tx, rx) = mpsc::channel::<()>();
             let progress = &progress;
             let worker = scope.spawn(move || {
-                let tx = tx;
-                let r = work(progress);
+                let r = guarded(|| work(progress));
                 let _ = tx.send(());
                 r
             });
             let mut last_done = u64::MAX;
             loop {
-                let finished = rx.recv_timeout(POLL).is_ok();
+                // A disconnected channel means the worker is gone: finished either way.
+                let finished = !matches!(rx.recv_timeout(POLL), Err(RecvTimeoutError::Timeout));
                 if interrupt.is_none() {
                     let polled = Python::attach(|py| -> PyResult<()> {
                         py.check_signals()?;
@@ -76,7 +82,9 @@ pub fn run_detached<T: Send>(
                     break;
                 }
             }
-            worker.join().unwrap_or(Err(Error::Cancelled))
+            worker
+                .join()
+                .unwrap_or_else(|payload| Err(internal(payload.as_ref())))
         })
     });
     if let Some(e) = interrupt {
@@ -87,5 +95,61 @@ pub fn run_detached<T: Send>(
 
 /// Runs short blocking work (one read or write) with the GIL released.
 pub fn detached<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
-    py.detach(work).map_err(to_pyerr)
+    install_panic_hook();
+    py.detach(|| guarded(work)).map_err(to_pyerr)
+}
+
+/// Runs `work`, turning a panic (on this thread or re-raised from a rayon worker) into
+/// [`Error::Internal`].
+fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| Err(internal(payload.as_ref())))
+}
+
+/// Where the last panic happened, recorded by the hook (the panic may have been raised on a
+/// rayon thread and re-raised on the worker, so it cannot be a thread-local).
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Wraps the panic hook once so that the location of a panic is kept for the error message.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(at) = info.location() {
+                *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(at.to_string());
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The error for a panic payload: its message and, when known, its location.
+fn internal(payload: &(dyn Any + Send)) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a worker panicked".to_owned());
+    match LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(at) => Error::Internal(format!("{message} (at {at})")),
+        None => Error::Internal(message),
+    }
+}
+
+/// A test hook: panics inside a rayon worker of a parallel job, as a scan's bug would. Inert
+/// unless the environment sets `MEMSCAN_TEST_HOOKS=1`.
+#[pyfunction]
+pub fn _panic_in_worker(py: Python<'_>) -> PyResult<()> {
+    if std::env::var_os("MEMSCAN_TEST_HOOKS").is_none_or(|v| v != "1") {
+        return Err(crate::errors::invalid_argument(
+            "test hooks are off (set MEMSCAN_TEST_HOOKS=1)",
+        ));
+    }
+    run_detached(py, None, |_| {
+        use rayon::prelude::*;
+        (0..64u32).into_par_iter().for_each(|i| {
+            assert!(i != 37, "test hook: worker {i} panicked");
+        });
+        Ok(())
+    })
 }

@@ -6,60 +6,78 @@ use std::time::Duration;
 use memscan_core::edit::{self, WriteOp};
 use memscan_core::freeze::Freezer;
 use memscan_core::scan::{
-    find_group, Against, CandidateSet, GroupMember, OpName, RegionFilter, ScanOptions, Session,
+    find_group, Against, CandidateSet, GroupMember, OpName, RegionFilter, RegionSource,
+    ScanOptions, Session,
 };
 use memscan_core::{Process, RegionKind, Value, ValueType};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 
 use crate::arrays::numpy_view;
-use crate::errors::{exception, IntoPyResult};
+use crate::errors::{invalid_argument, IntoPyResult};
 use crate::process::{PyProcess, PyRegion};
 use crate::run::{detached, run_detached};
 use crate::tables::table;
 use crate::values::{to_python, value, value_type};
 
 /// A scan session: first scan, next scans, undo, checkpoints, writes and freezing.
+///
+/// Two locks: `session` is held only for moments (reading state, committing a step), so
+/// `len()` or `value_type` never wait for a scan; `work` is held for a whole scan, and taken
+/// with the GIL released, so that scans of one scanner run one after another.
 #[pyclass(name = "Scanner", module = "memscan._native", frozen, subclass)]
 pub struct PyScanner {
     session: Mutex<Session>,
+    work: Mutex<()>,
     freezer: Mutex<Option<Freezer>>,
 }
 
-/// Reads the region options shared by scanner creation and pattern searches.
+/// The regions chosen by the region options shared by scanners, searches and snapshots.
+/// Regions passed explicitly are used as given, filtered only by the options the caller also
+/// passed (`writable_only` then defaults to False); otherwise the process's regions pass the
+/// filter, whose `writable_only` defaults to True.
 #[allow(clippy::too_many_arguments)]
-pub fn select_regions(
-    process: &Process,
+pub fn region_source(
     regions: Option<Vec<PyRef<'_, PyRegion>>>,
     kinds: Option<Vec<String>>,
-    writable_only: bool,
+    writable_only: Option<bool>,
     executable: Option<bool>,
     paths: Option<Vec<String>>,
     address_range: Option<(u64, u64)>,
-) -> PyResult<Vec<memscan_core::Region>> {
+) -> PyResult<RegionSource> {
     let kinds = kinds
         .map(|ks| {
             ks.iter()
                 .map(|k| {
                     RegionKind::parse(k).ok_or_else(|| {
-                        exception("InvalidArgument", format!("unknown region kind {k:?}; expected heap stack executable library anonymous file special"))
+                        invalid_argument(format!("unknown region kind {k:?}; expected heap stack executable library anonymous file special"))
                     })
                 })
                 .collect::<PyResult<Vec<_>>>()
         })
         .transpose()?;
+    if let Some((lo, hi)) = address_range {
+        if lo >= hi {
+            return Err(invalid_argument(format!(
+                "address_range ({lo:#x}, {hi:#x}) is empty: the start must be below the end"
+            )));
+        }
+    }
+    let given = regions.is_some();
     let filter = RegionFilter {
         kinds,
-        writable_only,
+        writable_only: writable_only.unwrap_or(!given),
         executable,
         paths: paths.unwrap_or_default(),
         address_range,
     };
-    let all = match regions {
-        Some(given) => given.iter().map(|r| r.inner.clone()).collect(),
-        None => process.regions().py()?,
-    };
-    Ok(filter.select(&all))
+    Ok(match regions {
+        Some(given) => {
+            let given: Vec<_> = given.iter().map(|r| r.inner.clone()).collect();
+            RegionSource::Given(filter.select_given(&given))
+        }
+        None => RegionSource::Filter(filter),
+    })
 }
 
 impl PyScanner {
@@ -71,9 +89,41 @@ impl PyScanner {
         current_of(&self.session())
     }
 
-    fn typed_values(&self, values: &[Bound<'_, PyAny>]) -> PyResult<Vec<Value>> {
-        let ty = self.session().value_type();
+    /// The operands of `op` in the scanner's type (`near`'s centre in f64: it need not be a
+    /// value of the type, e.g. 3.14 for an f32).
+    fn typed_values(&self, op: OpName, values: &[Bound<'_, PyAny>]) -> PyResult<Vec<Value>> {
+        let ty = match op {
+            OpName::Near => ValueType::F64,
+            _ => self.session().value_type(),
+        };
         values.iter().map(|v| value(v, ty)).collect()
+    }
+
+    /// Runs `work` as this scanner's only scan (waiting for one under way), with the GIL
+    /// released, progress and Ctrl-C (which also ends the wait).
+    fn exclusive<T: Send>(
+        &self,
+        py: Python<'_>,
+        progress: Option<Py<PyAny>>,
+        work: impl FnOnce(&crate::run::Progress) -> memscan_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        run_detached(py, progress, |p| {
+            let _turn = self.work.lock().unwrap_or_else(|p| p.into_inner());
+            work(p)
+        })
+    }
+
+    fn process_and_type(&self) -> (Process, ValueType) {
+        let s = self.session();
+        (s.process().clone(), s.value_type())
+    }
+
+    /// The given addresses, or every current candidate's.
+    fn addresses_or_all(&self, addresses: Option<PyReadonlyArray1<'_, u64>>) -> PyResult<Vec<u64>> {
+        Ok(match addresses {
+            Some(a) => a.as_slice()?.to_vec(),
+            None => self.current()?.columns().0.to_vec(),
+        })
     }
 }
 
@@ -81,7 +131,7 @@ impl PyScanner {
 fn current_of(s: &Session) -> PyResult<Arc<CandidateSet>> {
     s.current()
         .cloned()
-        .ok_or_else(|| exception("InvalidArgument", "no scan yet: run a first scan".into()))
+        .ok_or_else(|| invalid_argument("no scan yet: run a first scan"))
 }
 
 fn parse_against(against: Option<&str>) -> Against {
@@ -92,27 +142,48 @@ fn parse_against(against: Option<&str>) -> Against {
     }
 }
 
+/// A positive alignment and a non-negative budget from Python ints (typed errors, never
+/// `OverflowError`).
+fn scan_options(alignment: Option<i64>, memory_budget: Option<i64>) -> PyResult<ScanOptions> {
+    let alignment = alignment
+        .map(|a| {
+            usize::try_from(a)
+                .ok()
+                .filter(|&a| a > 0)
+                .ok_or_else(|| invalid_argument(format!("alignment must be 1..=4096, got {a}")))
+        })
+        .transpose()?;
+    let memory_budget = memory_budget
+        .map(|b| {
+            u64::try_from(b)
+                .map_err(|_| invalid_argument(format!("memory_budget must be >= 0 bytes, got {b}")))
+        })
+        .transpose()?;
+    Ok(ScanOptions {
+        alignment,
+        memory_budget,
+    })
+}
+
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (process, value_type_name, regions=None, *, kinds=None, writable_only=true, executable=None, paths=None, address_range=None, alignment=None, memory_budget=None))]
+    #[pyo3(signature = (process, value_type_name, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, alignment=None, memory_budget=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         process: &PyProcess,
         value_type_name: &str,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
         kinds: Option<Vec<String>>,
-        writable_only: bool,
+        writable_only: Option<bool>,
         executable: Option<bool>,
         paths: Option<Vec<String>>,
         address_range: Option<(u64, u64)>,
-        alignment: Option<usize>,
-        memory_budget: Option<u64>,
+        alignment: Option<i64>,
+        memory_budget: Option<i64>,
     ) -> PyResult<Self> {
         let ty = value_type(value_type_name)?;
-        let proc = process.inner.clone();
-        let selected = select_regions(
-            &proc,
+        let source = region_source(
             regions,
             kinds,
             writable_only,
@@ -120,13 +191,11 @@ impl PyScanner {
             paths,
             address_range,
         )?;
-        let options = ScanOptions {
-            alignment,
-            memory_budget,
-        };
+        let options = scan_options(alignment, memory_budget)?;
         options.stride(ty.size()).py()?;
         Ok(Self {
-            session: Mutex::new(Session::new(proc, ty, selected, options)),
+            session: Mutex::new(Session::new(process.inner.clone(), ty, source, options)),
+            work: Mutex::new(()),
             freezer: Mutex::new(None),
         })
     }
@@ -143,28 +212,38 @@ impl PyScanner {
         self.session().process().pid()
     }
 
-    /// Bytes an unknown-initial-value scan of this scanner's regions would hold (the most any
-    /// first scan can hold: every chunk keeps the cheaper of a list and a snapshot).
-    fn estimate_bytes(&self) -> PyResult<u64> {
+    /// The distance between candidate slots (the alignment).
+    #[getter]
+    fn alignment(&self) -> PyResult<usize> {
         let s = self.session();
-        let stride = s.options().stride(s.value_type().size()).py()?;
-        Ok(memscan_core::scan::estimate_snapshot_bytes(
-            s.regions(),
-            stride,
-        ))
+        s.options().stride(s.value_type().size()).py()
     }
 
-    /// The regions this scanner reads.
-    fn region_list(&self) -> Vec<PyRegion> {
-        self.session()
+    /// Bytes an unknown-initial-value scan of this scanner's regions would hold at most (the
+    /// most any first scan can hold: every chunk keeps the cheaper of a list and a snapshot).
+    fn estimate_bytes(&self, py: Python<'_>) -> PyResult<u64> {
+        let (regions, stride) = {
+            let s = self.session();
+            (s.regions(), s.options().stride(s.value_type().size()))
+        };
+        let regions = regions.py()?;
+        let stride = stride.py()?;
+        Ok(py.detach(|| memscan_core::scan::estimate_snapshot_bytes(&regions, stride)))
+    }
+
+    /// The regions this scanner read in its last first scan (before one: would read now).
+    fn region_list(&self) -> PyResult<Vec<PyRegion>> {
+        Ok(self
+            .session()
             .regions()
-            .iter()
-            .cloned()
+            .py()?
+            .into_iter()
             .map(PyRegion::from)
-            .collect()
+            .collect())
     }
 
     /// First scan: `op` (eq ne lt le gt ge between near, or "any" for unknown initial value).
+    /// The regions are listed afresh, so mappings made since an earlier first scan are read.
     #[pyo3(signature = (op, values, *, tolerance=None, progress=None))]
     fn first_scan(
         &self,
@@ -177,21 +256,26 @@ impl PyScanner {
         let pred = if op == "any" {
             memscan_core::scan::Predicate::Any
         } else {
-            op.parse::<OpName>()
-                .py()?
-                .predicate(&self.typed_values(&values)?, tolerance)
+            let op = op.parse::<OpName>().py()?;
+            op.predicate(&self.typed_values(op, &values)?, tolerance)
                 .py()?
         };
-        let set = run_detached(py, progress, |p| self.session().first(&pred, p))?;
-        Ok(set.len())
+        self.exclusive(py, progress, |p| {
+            let job = self.session().prepare_first(&pred);
+            let (regions, step) = job.run(p)?;
+            let n = step.set.len();
+            self.session().commit_first(regions, step);
+            Ok(n)
+        })
     }
 
     /// Group scan: members are (offset, type name, op, values); candidates are group starts.
+    /// Offsets are signed (at most ±1 MiB) and relative to the first member, at offset 0.
     #[pyo3(signature = (members, *, progress=None))]
     fn group_scan(
         &self,
         py: Python<'_>,
-        members: Vec<(usize, String, String, Vec<Bound<'_, PyAny>>)>,
+        members: Vec<(i64, String, String, Vec<Bound<'_, PyAny>>)>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
         let mut parsed = Vec::with_capacity(members.len());
@@ -208,22 +292,23 @@ impl PyScanner {
                 predicate,
             });
         }
-        if parsed.first().map(|m| m.ty) != Some(self.session().value_type()) {
-            return Err(exception(
-                "InvalidArgument",
-                "the first group member must have the scanner's type".into(),
+        let (proc, ty) = self.process_and_type();
+        if parsed.first().is_some_and(|m| m.ty != ty) {
+            return Err(invalid_argument(
+                "the first group member must have the scanner's type",
             ));
         }
-        let (proc, regions) = {
-            let s = self.session();
-            (s.process().clone(), s.regions().to_vec())
-        };
-        let set = run_detached(py, progress, |p| find_group(&proc, &regions, &parsed, p))?;
-        let n = set.len();
-        self.session()
-            .start_with(set, format!("group scan ({} members)", members.len()))
-            .py()?;
-        Ok(n)
+        self.exclusive(py, progress, |p| {
+            let (regions, stride) = {
+                let s = self.session();
+                (s.regions(), s.options().stride(ty.size()))
+            };
+            let set = find_group(&proc, &regions?, &parsed, stride?, p)?;
+            let n = set.len();
+            self.session()
+                .start_with(set, format!("group scan ({} members)", parsed.len()))?;
+            Ok(n)
+        })
     }
 
     /// Next scan: `op` with `values`; relative ops compare with `against` ("last", "first", or a
@@ -238,14 +323,18 @@ impl PyScanner {
         tolerance: Option<f64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
+        let op = op.parse::<OpName>().py()?;
         let next = op
-            .parse::<OpName>()
-            .py()?
-            .next_op(&self.typed_values(&values)?, tolerance)
+            .next_op(&self.typed_values(op, &values)?, tolerance)
             .py()?;
         let against = parse_against(against);
-        let set = run_detached(py, progress, |p| self.session().next(&next, &against, p))?;
-        Ok(set.len())
+        self.exclusive(py, progress, |p| {
+            let job = self.session().prepare_next(&next, &against)?;
+            let step = job.run(p)?;
+            let n = step.set.len();
+            self.session().push(step);
+            Ok(n)
+        })
     }
 
     /// Keeps candidates whose change cp1→cp2 repeats cp2→cp3 within `margin` percent.
@@ -257,12 +346,14 @@ impl PyScanner {
         cp3: &str,
         margin: f64,
     ) -> PyResult<usize> {
-        Ok(detached(py, || self.session().filter_relative(cp1, cp2, cp3, margin))?.len())
+        self.exclusive(py, None, |_| {
+            Ok(self.session().filter_relative(cp1, cp2, cp3, margin)?.len())
+        })
     }
 
     /// Undoes the last next scan.
-    fn undo(&self) -> PyResult<usize> {
-        Ok(self.session().undo().py()?.len())
+    fn undo(&self, py: Python<'_>) -> PyResult<usize> {
+        self.exclusive(py, None, |_| Ok(self.session().undo()?.len()))
     }
 
     /// The steps so far: (description, candidate count).
@@ -281,7 +372,11 @@ impl PyScanner {
         name: &str,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
-        run_detached(py, progress, |p| self.session().save_checkpoint(name, p))
+        self.exclusive(py, progress, |p| {
+            let job = self.session().prepare_checkpoint(name)?;
+            let step = job.run(p)?;
+            Ok(self.session().commit_checkpoint(step))
+        })
     }
 
     fn list_checkpoints(&self) -> Vec<(String, usize)> {
@@ -319,7 +414,8 @@ impl PyScanner {
         ))
     }
 
-    /// Candidate addresses: a read-only NumPy u64 array viewing Rust's buffer.
+    /// Candidate addresses: a read-only NumPy u64 array viewing Rust's buffer (built once per
+    /// step and shared by every later call, by `values` and by the Arrow table).
     fn addresses<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let set = self.current()?;
         let (a, _) = py.detach(|| set.columns());
@@ -331,6 +427,23 @@ impl PyScanner {
         let set = self.current()?;
         let (_, v) = py.detach(|| set.columns());
         numpy_view(py, v)
+    }
+
+    /// Candidates `offset..offset + count` as (addresses, values) NumPy arrays, without building
+    /// the columns of the whole set (for paging through millions of dense candidates).
+    #[allow(clippy::type_complexity)]
+    fn page<'py>(
+        &self,
+        py: Python<'py>,
+        offset: usize,
+        count: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let set = self.current()?;
+        let (a, v) = py.detach(|| set.page(offset, count));
+        Ok((
+            numpy_view(py, memscan_core::value::Column::from_vec(a))?,
+            numpy_view(py, v)?,
+        ))
     }
 
     /// Candidates as an Arrow table: address, value, previous, region_start, region_kind,
@@ -346,13 +459,12 @@ impl PyScanner {
             };
             (current_of(&s)?, prev, s.process().clone())
         };
-        let batch = py.detach(|| -> memscan_core::Result<_> {
+        let batch = detached(py, || {
             let regions = proc.regions().unwrap_or_default();
-            memscan_core::tables::candidates_batch(&set, prev.as_deref(), &regions).map_err(|e| {
-                memscan_core::Error::io("building the table", std::io::Error::other(e))
-            })
-        });
-        table(py, batch.py()?)
+            memscan_core::tables::candidates_batch(&set, prev.as_deref(), &regions)
+                .map_err(|e| memscan_core::Error::Internal(format!("building the table: {e}")))
+        })?;
+        table(py, batch)
     }
 
     /// Reads the current values of the current candidates (or the given addresses) without
@@ -363,14 +475,8 @@ impl PyScanner {
         py: Python<'py>,
         addresses: Option<PyReadonlyArray1<'py, u64>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (proc, ty) = {
-            let s = self.session();
-            (s.process().clone(), s.value_type())
-        };
-        let addrs: Vec<u64> = match addresses {
-            Some(a) => a.as_slice()?.to_vec(),
-            None => self.current()?.columns().0.to_vec(),
-        };
+        let (proc, ty) = self.process_and_type();
+        let addrs = self.addresses_or_all(addresses)?;
         let column = detached(py, || read_values(&proc, &addrs, ty))?;
         numpy_view(py, column)
     }
@@ -387,15 +493,9 @@ impl PyScanner {
         force: bool,
     ) -> PyResult<usize> {
         let op = op.parse::<WriteOp>().py()?;
-        let (proc, ty) = {
-            let s = self.session();
-            (s.process().clone(), s.value_type())
-        };
+        let (proc, ty) = self.process_and_type();
         let v = value(operand, ty)?;
-        let addrs: Vec<u64> = match addresses {
-            Some(a) => a.as_slice()?.to_vec(),
-            None => self.current()?.columns().0.to_vec(),
-        };
+        let addrs = self.addresses_or_all(addresses)?;
         Ok(detached(py, || edit::apply(&proc, &addrs, ty, op, v, force))?.len())
     }
 
@@ -409,14 +509,8 @@ impl PyScanner {
         addresses: Option<PyReadonlyArray1<'_, u64>>,
         interval_ms: u64,
     ) -> PyResult<usize> {
-        let (proc, ty) = {
-            let s = self.session();
-            (s.process().clone(), s.value_type())
-        };
-        let addrs: Vec<u64> = match addresses {
-            Some(a) => a.as_slice()?.to_vec(),
-            None => self.current()?.columns().0.to_vec(),
-        };
+        let (proc, ty) = self.process_and_type();
+        let addrs = self.addresses_or_all(addresses)?;
         let fixed = value.map(|v| crate::values::value(v, ty)).transpose()?;
         // Write once now, checked, so a bad address fails here rather than in the background.
         let per_addr: Vec<Vec<u8>> = detached(py, || match fixed {
@@ -427,8 +521,11 @@ impl PyScanner {
             None => read_values_bytes(&proc, &addrs, ty),
         })?;
         let mut guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.as_ref().is_some_and(|f| !f.is_running()) {
+            *guard = None; // stopped on its own (the process exited or changed)
+        }
         let freezer = guard.get_or_insert_with(|| {
-            Freezer::start(proc.pid(), Duration::from_millis(interval_ms.max(1)))
+            Freezer::start(proc.clone(), Duration::from_millis(interval_ms.max(1)))
         });
         for (a, b) in addrs.iter().zip(&per_addr) {
             freezer.hold(&[*a], b);
@@ -449,7 +546,7 @@ impl PyScanner {
         Ok(())
     }
 
-    /// Frozen addresses and the values held there.
+    /// Addresses held now and their values (none once the process has exited or changed).
     fn frozen<'py>(&self, py: Python<'py>) -> PyResult<Vec<(u64, Bound<'py, PyAny>)>> {
         let ty = self.session().value_type();
         let guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
@@ -460,6 +557,15 @@ impl PyScanner {
             .into_iter()
             .map(|(a, b)| Ok((a, to_python(py, Value::from_ne_bytes(ty, &b).py()?)?)))
             .collect()
+    }
+
+    /// What freezing could not hold: (address, reason) for each address dropped because it
+    /// could no longer be written, and why the freeze thread stopped on its own, if it did.
+    fn freeze_problems(&self) -> (Vec<(u64, String)>, Option<String>) {
+        let guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .map_or((Vec::new(), None), |f| (f.lost(), f.stopped()))
     }
 
     /// Stops the freeze thread (also done when the scanner is dropped).

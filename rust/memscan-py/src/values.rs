@@ -5,33 +5,29 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 
-use crate::errors::IntoPyResult;
+use crate::errors::{invalid_value, IntoPyResult};
 
 /// A value type given by name (`"i32"`, `"uint64"`, `"float"`).
 pub fn value_type(name: &str) -> PyResult<ValueType> {
     name.parse::<ValueType>().py()
 }
 
-/// A Python int, float, numpy scalar or numeric string as a [`Number`], without rounding.
+/// A Python int, float, NumPy scalar or numeric string as a [`Number`], without rounding.
+/// Booleans (Python's and NumPy's) are refused; a string is a number exactly when Python's
+/// `int(s, 0)` or `float(s)` accepts it.
 pub fn number(obj: &Bound<'_, PyAny>) -> PyResult<Number> {
-    if obj.is_instance_of::<PyBool>() {
+    if is_bool(obj)? {
         return Err(PyTypeError::new_err("expected a number, got a bool"));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return parse_number(s);
     }
     if obj.is_instance_of::<PyInt>()
         || obj.hasattr("__index__")? && !obj.is_instance_of::<PyFloat>()
     {
         if let Ok(index) = obj.call_method0("__index__") {
-            return match index.extract::<i128>() {
-                Ok(i) => Ok(Number::Int(i)),
-                Err(_) => Err(crate::errors::exception(
-                    "InvalidValue",
-                    format!("{index} is too large for any value type"),
-                )),
-            };
+            return int_number(&index);
         }
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return parse_number(s.to_str()?);
     }
     match obj.extract::<f64>() {
         Ok(x) => Ok(Number::Float(x)),
@@ -42,28 +38,45 @@ pub fn number(obj: &Bound<'_, PyAny>) -> PyResult<Number> {
     }
 }
 
+/// True for `bool` and NumPy booleans (whose dtype kind is `b`).
+fn is_bool(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(true);
+    }
+    match obj.getattr("dtype") {
+        Ok(dtype) => Ok(dtype
+            .getattr("kind")
+            .is_ok_and(|k| k.eq("b").unwrap_or(false))),
+        Err(_) => Ok(false),
+    }
+}
+
+fn int_number(index: &Bound<'_, PyAny>) -> PyResult<Number> {
+    index
+        .extract::<i128>()
+        .map(Number::Int)
+        .map_err(|_| invalid_value(format!("{index} is too large for any value type")))
+}
+
 /// A Python number fitted exactly to `ty`.
 pub fn value(obj: &Bound<'_, PyAny>, ty: ValueType) -> PyResult<Value> {
     Value::from_number(ty, number(obj)?).py()
 }
 
-fn parse_number(s: &str) -> PyResult<Number> {
-    let t = s.trim().replace('_', "");
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, t.strip_prefix('+').unwrap_or(&t)),
-    };
-    let int = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        i128::from_str_radix(h, 16).ok()
-    } else {
-        body.parse::<i128>().ok()
-    };
-    if let Some(i) = int {
-        return Ok(Number::Int(if neg { -i } else { i }));
+/// Parses a numeric string with Python's own rules: `int(s, 0)`, else `float(s)`.
+fn parse_number(s: &Bound<'_, PyString>) -> PyResult<Number> {
+    let py = s.py();
+    let builtins = py.import("builtins")?;
+    if let Ok(i) = builtins.getattr("int")?.call1((s, 0)) {
+        return int_number(&i);
     }
-    t.parse::<f64>()
-        .map(Number::Float)
-        .map_err(|_| crate::errors::exception("InvalidValue", format!("{s:?} is not a number")))
+    match builtins.getattr("float")?.call1((s,)) {
+        Ok(x) => Ok(Number::Float(x.extract()?)),
+        Err(_) => Err(invalid_value(format!(
+            "{:?} is not a number",
+            s.to_string_lossy()
+        ))),
+    }
 }
 
 /// A typed value as a Python int or float (exact: ints stay ints, f32 widens exactly).

@@ -7,15 +7,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::mem::{clear_of_holes, with_buffer, Gather};
 use crate::platform;
 use crate::process::Process;
-use crate::scan::reader::{with_buffer, Gather};
 use crate::value::{dispatch, Column, Scalar, ValueType};
 
 /// Reads the values at a fixed, sorted list of addresses, one row per call.
 #[derive(Debug, Clone)]
 pub struct Sampler {
-    pid: i32,
+    process: Process,
     ty: ValueType,
     addresses: Vec<u64>,
     gather: Gather,
@@ -33,7 +33,7 @@ impl Sampler {
         let gather = Gather::new(&addresses, ty.size());
         let page = platform::system_info().page_size;
         Ok(Self {
-            pid: process.pid(),
+            process: process.clone(),
             ty,
             addresses,
             gather,
@@ -50,22 +50,22 @@ impl Sampler {
     }
 
     /// Appends one row (a value per address, native bytes) to `row`; unreadable values read
-    /// as zero. Returns how many were unreadable.
+    /// as zero. Returns how many were unreadable. The row is kept only if the process was still
+    /// alive after the read (so it cannot come from a successor that took over the pid).
     pub fn sample_into(&self, row: &mut Vec<u8>) -> Result<usize> {
         let size = self.ty.size();
         with_buffer(self.gather.len, |buf| {
-            let holes = self.gather.read(self.pid, buf, self.page)?;
+            let holes = self.gather.read(self.process.pid(), buf, self.page)?;
+            self.process.check_alive()?;
             let mut lost = 0;
             let mut cur = 0;
             row.reserve(self.addresses.len() * size);
-            if holes.is_empty() && self.gather.len == self.addresses.len() * size {
+            if holes.is_empty() && self.gather.packed {
                 row.extend_from_slice(buf); // packed addresses: the read is the row
                 return Ok(0);
             }
             for &off in &self.gather.offsets {
-                if !holes.is_empty()
-                    && !crate::scan::reader::clear_of_holes(&holes, &mut cur, off, size)
-                {
+                if !holes.is_empty() && !clear_of_holes(&holes, &mut cur, off, size) {
                     lost += 1;
                 }
                 row.extend_from_slice(&buf[off..off + size]);
@@ -159,6 +159,7 @@ impl Recorder {
 
     /// Takes one sample now, labelled `label` (or with the pending mark).
     pub fn sample_now(&self, label: Option<String>) -> Result<()> {
+        self.sampler.process.check()?;
         if let Some(l) = label {
             self.mark(l);
         }
@@ -230,6 +231,9 @@ impl Drop for Recorder {
     }
 }
 
+/// How often a recording checks that the process has not run `exec`.
+const IDENTITY_CHECK_EVERY: Duration = Duration::from_millis(100);
+
 fn record_loop(
     sampler: &Sampler,
     state: &Mutex<Recording>,
@@ -240,6 +244,7 @@ fn record_loop(
 ) {
     let began = Instant::now();
     let mut next = began;
+    let mut checked = began;
     for n in 0.. {
         if stop.load(Ordering::Relaxed)
             || count.is_some_and(|c| n >= c)
@@ -247,7 +252,14 @@ fn record_loop(
         {
             break;
         }
-        if let Err(e) = take_sample(sampler, state) {
+        // Each sample proves the process alive; an exec is caught by the full check.
+        let full_check = if checked.elapsed() >= IDENTITY_CHECK_EVERY {
+            checked = Instant::now();
+            sampler.process.check()
+        } else {
+            Ok(())
+        };
+        if let Err(e) = full_check.and_then(|()| take_sample(sampler, state)) {
             state.lock().unwrap_or_else(|p| p.into_inner()).error = Some(e);
             break;
         }

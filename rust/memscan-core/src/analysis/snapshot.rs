@@ -1,29 +1,61 @@
 //! Region snapshots (the bytes of chosen regions at a moment) and the changes between two.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::mem::read_tolerant;
 use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
-use crate::scan::reader::read_tolerant;
-use crate::scan::ProgressSink;
+use crate::scan::{BlockBytes, ProgressSink};
 
-/// Bytes per parallel read and per unit of diff work.
+/// Bytes per block: the unit of parallel reads, of zero elision, and of diff work.
 const PIECE: usize = 1 << 20;
 
-/// The bytes of one region at the moment of capture.
+/// The bytes of one region at the moment of capture, in blocks of [`PIECE`] bytes; blocks that
+/// held only zeros (or were never touched) are not stored.
 #[derive(Debug, Clone)]
 pub struct RegionSnapshot {
     pub region: Region,
-    pub bytes: Vec<u8>,
-    /// Unreadable ranges (offset, len), zero-filled in `bytes`.
+    pub blocks: Vec<BlockBytes>,
+    /// Unreadable ranges (offset, len), zero-filled.
     pub unreadable: Vec<(usize, usize)>,
 }
 
-/// The bytes of several regions of one process; N bytes of memory cost about N bytes.
+impl RegionSnapshot {
+    /// Bytes covered (the region's size).
+    pub fn len(&self) -> usize {
+        self.blocks.iter().map(|b| b.len()).sum()
+    }
+
+    /// True for an empty region.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes stored (blocks of zeros cost nothing).
+    pub fn held(&self) -> usize {
+        self.blocks.iter().map(BlockBytes::held).sum()
+    }
+
+    /// The region's bytes in one buffer (allocated here; may fail cleanly when too large).
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut out = crate::mem::zeroed(self.len())?;
+        let mut at = 0;
+        for b in &self.blocks {
+            if let BlockBytes::Held(v) = b {
+                out[at..at + v.len()].copy_from_slice(v);
+            }
+            at += b.len();
+        }
+        Ok(out)
+    }
+}
+
+/// The bytes of several regions of one process; N bytes of memory cost at most about N bytes.
 #[derive(Debug, Clone)]
 pub struct MemorySnapshot {
     pub pid: i32,
@@ -35,14 +67,17 @@ pub struct MemorySnapshot {
 impl MemorySnapshot {
     /// Bytes held.
     pub fn nbytes(&self) -> u64 {
-        self.regions.iter().map(|r| r.bytes.len() as u64).sum()
+        self.regions.iter().map(|r| r.held() as u64).sum()
     }
 }
 
-/// Captures `regions` of `process`, reading 1 MiB pieces in parallel straight into the snapshot.
+/// Captures `regions` of `process`, reading 1 MiB blocks in parallel. Blocks of zeros are kept
+/// as a flag (untouched anonymous pages are not even read), and the blocks kept may hold at most
+/// `budget` bytes, else the capture stops with `MemoryBudget`.
 pub fn capture(
     process: &Process,
     regions: &[Region],
+    budget: u64,
     progress: &dyn ProgressSink,
 ) -> Result<MemorySnapshot> {
     let taken_ns = SystemTime::now()
@@ -51,32 +86,57 @@ pub fn capture(
     let page = platform::system_info().page_size;
     progress.set_total(regions.iter().map(Region::size).sum());
     let pid = process.pid();
+    let held = AtomicU64::new(0);
+    process.check()?;
     let mut out = Vec::with_capacity(regions.len());
     for r in regions {
-        let mut bytes = vec![0u8; r.size() as usize];
-        let holes: Vec<Vec<(usize, usize)>> = bytes
-            .par_chunks_mut(PIECE)
-            .enumerate()
-            .map(|(i, piece)| {
+        let size = r.size() as usize;
+        let anonymous = r.is_private_anonymous();
+        let blocks: Vec<(BlockBytes, Vec<(usize, usize)>)> = (0..size.div_ceil(PIECE))
+            .into_par_iter()
+            .map(|i| {
                 if progress.cancelled() {
                     return Err(Error::Cancelled);
                 }
-                let h = read_tolerant(pid, r.start + (i * PIECE) as u64, piece, page)?;
-                progress.advance(piece.len() as u64);
-                Ok(h.into_iter().map(|(o, l)| (o + i * PIECE, l)).collect())
+                let start = r.start + (i * PIECE) as u64;
+                let len = PIECE.min(size - i * PIECE);
+                progress.advance(len as u64);
+                if anonymous && platform::pages_untouched(pid, start, len, page) {
+                    return Ok((BlockBytes::Zeros(len), Vec::new()));
+                }
+                let mut bytes = crate::mem::zeroed(len)?;
+                let holes = read_tolerant(pid, start, &mut bytes, page)?;
+                if crate::mem::all_zero(&bytes) {
+                    return Ok((BlockBytes::Zeros(len), shift(holes, i)));
+                }
+                let now = held.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+                if now > budget {
+                    return Err(Error::MemoryBudget {
+                        needed: now,
+                        budget,
+                    });
+                }
+                Ok((BlockBytes::Held(bytes), shift(holes, i)))
             })
             .collect::<Result<_>>()?;
+        let (blocks, holes): (Vec<_>, Vec<_>) = blocks.into_iter().unzip();
         out.push(RegionSnapshot {
             region: r.clone(),
-            bytes,
+            blocks,
             unreadable: holes.concat(),
         });
     }
+    process.check()?;
     Ok(MemorySnapshot {
         pid,
         taken_ns,
         regions: out,
     })
+}
+
+/// Holes of block `i` as offsets in the region.
+fn shift(holes: Vec<(usize, usize)>, i: usize) -> Vec<(usize, usize)> {
+    holes.into_iter().map(|(o, l)| (o + i * PIECE, l)).collect()
 }
 
 /// A run of changed bytes.
@@ -107,16 +167,19 @@ pub fn diff(before: &MemorySnapshot, after: &MemorySnapshot, gap: usize) -> Vec<
         else {
             continue;
         };
-        let n = a.bytes.len().min(b.bytes.len());
-        let pieces: Vec<Vec<ChangeRange>> = (0..n.div_ceil(PIECE))
+        let n = a.blocks.len().min(b.blocks.len());
+        let pieces: Vec<Vec<ChangeRange>> = (0..n)
             .into_par_iter()
             .map(|i| {
-                let lo = i * PIECE;
-                let hi = (lo + PIECE).min(n);
+                let (x, y) = (&a.blocks[i], &b.blocks[i]);
+                if matches!((x, y), (BlockBytes::Zeros(_), BlockBytes::Zeros(_))) {
+                    return Vec::new();
+                }
+                let len = x.len().min(y.len());
                 diff_piece(
-                    &a.bytes[lo..hi],
-                    &b.bytes[lo..hi],
-                    b.region.start + lo as u64,
+                    &x[..len],
+                    &y[..len],
+                    b.region.start + (i * PIECE) as u64,
                     ri,
                     page,
                     gap,

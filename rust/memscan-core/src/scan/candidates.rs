@@ -5,11 +5,44 @@
 //! unknown-initial-value scans, hold the raw bytes of a chunk of memory plus one bit per slot,
 //! so that a snapshot of N bytes costs about N bytes. Sets are immutable: undo keeps old ones.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arrow_buffer::ScalarBuffer;
 
 use crate::value::{dispatch, Column, Scalar, Value, ValueType};
+
+/// The bytes of a dense block: held, or known to be all zero (untouched memory) and not stored.
+#[derive(Debug, Clone)]
+pub enum BlockBytes {
+    Held(Vec<u8>),
+    Zeros(usize),
+}
+
+/// Shared zeros that every all-zero block reads as (in `.bss`: never touched, costs nothing).
+static ZEROS: [u8; ZERO_BLOCK_MAX] = [0; ZERO_BLOCK_MAX];
+/// The longest block that may be kept as [`BlockBytes::Zeros`].
+pub const ZERO_BLOCK_MAX: usize = crate::scan::reader::SNAPSHOT_CHUNK_BYTES + 8;
+
+impl BlockBytes {
+    /// Bytes of memory the block holds (0 for zeros).
+    pub fn held(&self) -> usize {
+        match self {
+            BlockBytes::Held(v) => v.len(),
+            BlockBytes::Zeros(_) => 0,
+        }
+    }
+}
+
+impl std::ops::Deref for BlockBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlockBytes::Held(v) => v,
+            BlockBytes::Zeros(n) => &ZEROS[..*n],
+        }
+    }
+}
 
 /// Raw bytes of a chunk of memory and a bit per slot saying whether it is still a candidate.
 #[derive(Debug, Clone)]
@@ -19,7 +52,7 @@ pub struct DenseBlock {
     /// Slots in the block: slot `k` is at `start + k * stride`.
     pub slots: usize,
     /// Bytes as read, covering every slot.
-    pub bytes: Vec<u8>,
+    pub bytes: BlockBytes,
     /// Bit `k` set: slot `k` is a candidate.
     pub alive: Vec<u64>,
     /// Set bits in `alive`.
@@ -90,6 +123,8 @@ pub struct CandidateSet {
     segments: Vec<Segment>,
     len: usize,
     stats: ScanStats,
+    /// The address and value columns, built on first use and shared after.
+    columns: OnceLock<(ScalarBuffer<u64>, Column)>,
 }
 
 impl CandidateSet {
@@ -103,6 +138,7 @@ impl CandidateSet {
             segments,
             len,
             stats,
+            columns: OnceLock::new(),
         }
     }
 
@@ -154,7 +190,7 @@ impl CandidateSet {
                 Segment::Sparse { addresses, values } => {
                     (addresses.len() * 8 + values.nbytes()) as u64
                 }
-                Segment::Dense(b) => (b.bytes.len() + b.alive.len() * 8) as u64,
+                Segment::Dense(b) => (b.bytes.held() + b.alive.len() * 8) as u64,
             })
             .sum()
     }
@@ -165,8 +201,51 @@ impl CandidateSet {
     }
 
     /// The address and value columns. Zero-copy (shared buffers) when the set is one sparse
-    /// segment; otherwise built once here.
+    /// segment; otherwise built on the first call and shared by every later one.
     pub fn columns(&self) -> (ScalarBuffer<u64>, Column) {
+        self.columns.get_or_init(|| self.build_columns()).clone()
+    }
+
+    /// Candidates `offset..offset + len` (clipped to the set) as columns, without building the
+    /// columns of the whole set: what a paged view of a dense set needs.
+    pub fn page(&self, offset: usize, len: usize) -> (Vec<u64>, Column) {
+        if let Some((a, v)) = self.columns.get() {
+            let end = (offset + len).min(a.len()).max(offset.min(a.len()));
+            let start = offset.min(end);
+            return (a[start..end].to_vec(), v.slice(start, end - start));
+        }
+        dispatch!(self.ty, T => {
+            let (mut addrs, mut vals) = (Vec::new(), Vec::<T>::new());
+            let mut skip = offset;
+            for seg in &self.segments {
+                if addrs.len() >= len {
+                    break;
+                }
+                let n = seg.len();
+                if skip >= n {
+                    skip -= n;
+                    continue;
+                }
+                let take = (n - skip).min(len - addrs.len());
+                match seg {
+                    Segment::Sparse { addresses, values } => {
+                        addrs.extend_from_slice(&addresses[skip..skip + take]);
+                        vals.extend_from_slice(&T::column_slice(values).expect("column type")[skip..skip + take]);
+                    }
+                    Segment::Dense(b) => {
+                        for k in b.live_slots().skip(skip).take(take) {
+                            addrs.push(b.start + (k * self.stride) as u64);
+                            vals.push(T::read_ne(&b.bytes[k * self.stride..]));
+                        }
+                    }
+                }
+                skip = 0;
+            }
+            (addrs, Column::from_vec(vals))
+        })
+    }
+
+    fn build_columns(&self) -> (ScalarBuffer<u64>, Column) {
         match self.segments.as_slice() {
             [] => (
                 ScalarBuffer::from(Vec::<u64>::new()),
@@ -301,7 +380,7 @@ mod tests {
         DenseBlock {
             start: 0x1000,
             slots: 8,
-            bytes,
+            bytes: BlockBytes::Held(bytes),
             alive: vec![0b1010_0101],
             count: 4,
         }

@@ -1,31 +1,34 @@
 //! First scans: every slot of the selected regions, tested against constants.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::candidates::{CandidateSet, DenseBlock, ScanStats};
+use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats};
 use super::kernel::{matches, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{
-    clear_of_holes, for_each_chunk, plan_chunks, read_tolerant, with_chunk, Chunk, CHUNK_BYTES,
-    SNAPSHOT_CHUNK_BYTES,
+    for_each_chunk, plan_chunks, with_chunk, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::mem::{all_zero, clear_of_holes, read_tolerant};
 use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
 use crate::scan::options::ScanOptions;
 use crate::value::{dispatch, Scalar, ValueType};
 
-/// Bytes an unknown-initial-value scan of `regions` keeps (the bytes plus a bit per slot).
+/// Bytes an unknown-initial-value scan of `regions` keeps at most (the bytes plus a bit per
+/// slot; blocks of untouched or all-zero memory cost nothing, so most scans keep far less).
 pub fn estimate_snapshot_bytes(regions: &[Region], stride: usize) -> u64 {
     let bytes: u64 = regions.iter().map(Region::size).sum();
     bytes + bytes / stride as u64 / 8
 }
 
 /// Scans `regions` of `process` for values of type `ty` passing `pred`.
-/// [`Predicate::Any`] keeps every slot: the unknown-initial-value scan.
+/// [`Predicate::Any`] keeps every slot: the unknown-initial-value scan. What the results hold is
+/// counted while they grow; past `options.budget()` the scan stops with `MemoryBudget`.
 pub fn first_scan(
     process: &Process,
     regions: &[Region],
@@ -35,10 +38,41 @@ pub fn first_scan(
     progress: &dyn ProgressSink,
 ) -> Result<CandidateSet> {
     let stride = options.stride(ty.size())?;
-    if matches!(pred, Predicate::Any) {
-        options.check_budget(estimate_snapshot_bytes(regions, stride))?;
+    let pred_check = dispatch!(ty, T => pred.typed::<T>().map(|_| ()));
+    pred_check?;
+    process.check()?;
+    let budget = Budget::new(options.budget());
+    let set = dispatch!(ty, T => scan_typed::<T>(process, regions, pred.typed::<T>()?, stride, &budget, progress))?;
+    // Bytes read from a pid that changed hands during the scan are not this process's.
+    process.check()?;
+    Ok(set)
+}
+
+/// Bytes held by a growing result, checked against a limit by every chunk.
+struct Budget {
+    limit: u64,
+    held: AtomicU64,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            held: AtomicU64::new(0),
+        }
     }
-    dispatch!(ty, T => scan_typed::<T>(process, regions, pred.typed::<T>()?, stride, progress))
+
+    /// Counts `bytes` more; fails once the total passes the limit.
+    fn take(&self, bytes: u64) -> Result<()> {
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if held > self.limit {
+            return Err(Error::MemoryBudget {
+                needed: held,
+                budget: self.limit,
+            });
+        }
+        Ok(())
+    }
 }
 
 fn scan_typed<T: Scalar>(
@@ -46,6 +80,7 @@ fn scan_typed<T: Scalar>(
     regions: &[Region],
     pred: Typed<T>,
     stride: usize,
+    budget: &Budget,
     progress: &dyn ProgressSink,
 ) -> Result<CandidateSet> {
     let began = Instant::now();
@@ -59,7 +94,9 @@ fn scan_typed<T: Scalar>(
     let page = platform::system_info().page_size;
     let pid = process.pid();
     let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {
-        scan_chunk::<T>(pid, c, stride, pred, page)
+        let out = scan_chunk::<T>(pid, c, stride, pred, page)?;
+        budget.take(out.0.held_bytes() as u64)?;
+        Ok(out)
     })?;
     let unreadable = results.iter().map(|r| r.1).sum();
     let stats = ScanStats {
@@ -106,18 +143,36 @@ fn scan_chunk<T: Scalar>(
 }
 
 /// Unknown initial value: reads the chunk straight into the block that keeps it (no copy) and
-/// marks every slot alive but those touching unreadable pages.
+/// marks every slot alive but those touching unreadable pages. Memory that holds only zeros is
+/// not kept: untouched pages of anonymous memory are not even read (pagemap says so), and a
+/// block read as all zeros is dropped for a zero flag.
 fn snapshot_chunk<T: Scalar>(
     pid: i32,
     c: &Chunk,
     stride: usize,
     page: usize,
 ) -> Result<(Piece<T>, u64)> {
-    let mut bytes = vec![0u8; c.byte_len];
-    let holes = read_tolerant(pid, c.start, &mut bytes, page)?;
     let mut alive = vec![u64::MAX; c.slots.div_ceil(64)];
     if c.slots % 64 != 0 {
         *alive.last_mut().expect("at least one slot") = (1u64 << (c.slots % 64)) - 1;
+    }
+    let zeros = |alive| {
+        let block = DenseBlock {
+            start: c.start,
+            slots: c.slots,
+            bytes: BlockBytes::Zeros(c.byte_len),
+            alive,
+            count: c.slots,
+        };
+        Ok((Piece::Dense(block), 0))
+    };
+    if c.anonymous && platform::pages_untouched(pid, c.start, c.byte_len, page) {
+        return zeros(alive);
+    }
+    let mut bytes = crate::mem::zeroed(c.byte_len)?;
+    let holes = read_tolerant(pid, c.start, &mut bytes, page)?;
+    if holes.is_empty() && all_zero(&bytes) {
+        return zeros(alive);
     }
     let size = std::mem::size_of::<T>();
     let mut count = c.slots;
@@ -135,7 +190,7 @@ fn snapshot_chunk<T: Scalar>(
     let block = DenseBlock {
         start: c.start,
         slots: c.slots,
-        bytes,
+        bytes: BlockBytes::Held(bytes),
         alive,
         count,
     };

@@ -7,7 +7,7 @@ use crate::value::Scalar;
 const LANES: usize = 64;
 
 /// Calls `hit(k)` for every slot `k < slots` (value at `k * stride` in `new`) that is alive
-/// (all slots when `alive` is `None`) and passes `test`.
+/// (all slots when `alive` is `None`) and passes `test`, in increasing `k`.
 #[inline(always)]
 pub fn matches<T: Scalar>(
     new: &[u8],
@@ -18,9 +18,25 @@ pub fn matches<T: Scalar>(
     mut hit: impl FnMut(usize),
 ) {
     let size = std::mem::size_of::<T>();
-    let typed: Option<&[T]> = (stride == size)
-        .then(|| bytemuck::try_cast_slice(&new[..slots * size]).ok())
-        .flatten();
+    if alive.is_none() && stride < size && size % stride == 0 && slots > 0 {
+        // Overlapping slots (8-byte values every 4 bytes): `size / stride` packed passes, each
+        // over every `size / stride`-th slot, merged back into slot order.
+        let phases = size / stride;
+        let mut found: Vec<Vec<usize>> = Vec::with_capacity(phases);
+        for p in 0..phases.min(slots) {
+            let n = (slots - p).div_ceil(phases);
+            let mut f = Vec::new();
+            matches_packed::<T>(&new[p * stride..], n, None, &test, |i| {
+                f.push(i * phases + p)
+            });
+            found.push(f);
+        }
+        merge_sorted(&found, hit);
+        return;
+    }
+    if stride == size {
+        return matches_packed::<T>(new, slots, alive, &test, hit);
+    }
     for w in 0..slots.div_ceil(LANES) {
         let base = w * LANES;
         let lanes = LANES.min(slots - base);
@@ -29,24 +45,68 @@ pub fn matches<T: Scalar>(
             continue;
         }
         let mut mask = 0u64;
-        match typed {
-            Some(vals) if lanes == LANES => {
-                let block: &[T; LANES] = vals[base..base + LANES].try_into().expect("64 lanes");
-                // Most blocks hold no match: an OR-reduction of the tests (pure SIMD) skips them.
-                if !block.iter().fold(false, |any, v| any | test(*v)) {
-                    continue;
+        for i in 0..lanes {
+            mask |= (test(T::read_ne(&new[(base + i) * stride..])) as u64) << i;
+        }
+        visit(mask & live, base, &mut hit);
+    }
+}
+
+/// [`matches`] for values packed back to back (`stride == size`), at any alignment of `new`.
+#[inline(always)]
+fn matches_packed<T: Scalar>(
+    new: &[u8],
+    slots: usize,
+    alive: Option<&[u64]>,
+    test: &impl Fn(T) -> bool,
+    mut hit: impl FnMut(usize),
+) {
+    let size = std::mem::size_of::<T>();
+    let typed: Option<&[T]> = bytemuck::try_cast_slice(&new[..slots * size]).ok();
+    for w in 0..slots.div_ceil(LANES) {
+        let base = w * LANES;
+        let lanes = LANES.min(slots - base);
+        let live = alive.map_or(u64::MAX, |a| a[w]);
+        if live == 0 {
+            continue;
+        }
+        let mut mask = 0u64;
+        if lanes == LANES {
+            let copy: [T; LANES];
+            let block: &[T; LANES] = match typed {
+                Some(vals) => vals[base..base + LANES].try_into().expect("64 lanes"),
+                None => {
+                    // Misaligned buffer: copy the block out (unaligned loads, still vectorised).
+                    copy = bytemuck::pod_read_unaligned(&new[base * size..(base + LANES) * size]);
+                    &copy
                 }
-                for (i, v) in block.iter().enumerate() {
-                    mask |= (test(*v) as u64) << i;
-                }
+            };
+            // Most blocks hold no match: an OR-reduction of the tests (pure SIMD) skips them.
+            if !block.iter().fold(false, |any, v| any | test(*v)) {
+                continue;
             }
-            _ => {
-                for i in 0..lanes {
-                    mask |= (test(T::read_ne(&new[(base + i) * stride..])) as u64) << i;
-                }
+            for (i, v) in block.iter().enumerate() {
+                mask |= (test(*v) as u64) << i;
+            }
+        } else {
+            for i in 0..lanes {
+                mask |= (test(T::read_ne(&new[(base + i) * size..])) as u64) << i;
             }
         }
         visit(mask & live, base, &mut hit);
+    }
+}
+
+/// Calls `hit` with the union of sorted, disjoint lists in increasing order.
+fn merge_sorted(lists: &[Vec<usize>], mut hit: impl FnMut(usize)) {
+    let mut at = vec![0usize; lists.len()];
+    loop {
+        let next = (0..lists.len())
+            .filter(|&l| at[l] < lists[l].len())
+            .min_by_key(|&l| lists[l][at[l]]);
+        let Some(l) = next else { return };
+        hit(lists[l][at[l]]);
+        at[l] += 1;
     }
 }
 
@@ -119,6 +179,14 @@ macro_rules! with_test {
         match $pred {
             Typed::Any => {
                 let $test = |_: $T| true;
+                $body
+            }
+            Typed::IsNan => {
+                let $test = |v: $T| $crate::scan::predicate::is_nan(v);
+                $body
+            }
+            Typed::NotNan => {
+                let $test = |v: $T| !$crate::scan::predicate::is_nan(v);
                 $body
             }
             Typed::Eq(x) => {
@@ -243,5 +311,34 @@ mod tests {
         let mut hits = vec![];
         matches_pair::<i32>(&old, &new, 4, 100, None, |o, n| n > o, |k| hits.push(k));
         assert_eq!(hits, (0..100).step_by(10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn eight_byte_values_every_four_bytes_in_slot_order() {
+        // u64 slots at every 4 bytes over a buffer offset by 4 (misaligned for u64).
+        let mut raw = vec![0u8; 4 + 8 * 300];
+        let want = [0usize, 2, 63, 65, 130, 597];
+        for &k in &want {
+            raw[4 + k * 4..4 + k * 4 + 8].copy_from_slice(&0x1122_3344_5566_7788u64.to_ne_bytes());
+        }
+        let buf = &raw[4..];
+        let slots = (buf.len() - 8) / 4 + 1;
+        let mut hits = vec![];
+        matches::<u64>(
+            buf,
+            4,
+            slots,
+            None,
+            |v| v == 0x1122_3344_5566_7788,
+            |k| hits.push(k),
+        );
+        let mut slow = vec![];
+        for k in 0..slots {
+            if u64::read_ne(&buf[k * 4..]) == 0x1122_3344_5566_7788 {
+                slow.push(k);
+            }
+        }
+        assert_eq!(hits, slow);
+        assert!(want.iter().all(|k| hits.contains(k)));
     }
 }

@@ -12,11 +12,11 @@ pub(crate) mod reader;
 mod search;
 mod session;
 
-pub use candidates::{CandidateSet, ScanStats, Segment};
+pub use candidates::{BlockBytes, CandidateSet, ScanStats, Segment};
 pub use first::{estimate_snapshot_bytes, first_scan};
 pub use next::next_scan;
 pub use options::{RegionFilter, ScanOptions};
 pub use predicate::{NextOp, OpName, Predicate};
 pub use progress::{NoProgress, ProgressSink};
 pub use search::{encode_text, find_group, find_pattern, GroupMember};
-pub use session::{Against, Session, Step};
+pub use session::{Against, FirstJob, NextJob, RegionSource, Session, Step};

@@ -10,8 +10,8 @@ use super::kernel::{matches, matches_pair, with_pair_test, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{NextOp, TypedNext};
 use super::progress::ProgressSink;
-use super::reader::{clear_of_holes, read_tolerant, with_buffer, Gather};
 use crate::error::{Error, Result};
+use crate::mem::{clear_of_holes, read_tolerant, with_buffer, Gather};
 use crate::platform;
 use crate::process::Process;
 use crate::value::{dispatch, Column, Scalar};
@@ -38,7 +38,10 @@ pub fn next_scan(
             )));
         }
     }
-    dispatch!(current.value_type(), T => next_typed::<T>(process, current, op.typed::<T>()?, reference, progress))
+    process.check()?;
+    let set = dispatch!(current.value_type(), T => next_typed::<T>(process, current, op.typed::<T>()?, reference, progress))?;
+    process.check()?;
+    Ok(set)
 }
 
 enum Job<'a, T> {
@@ -203,7 +206,7 @@ impl<T: Scalar> Ctx<'_, T> {
         with_buffer(gather.len, |buf| {
             let holes = gather.read(self.pid, buf, self.page)?;
             // Candidates packed back to back (an array) need no gathering.
-            let packed = gather.len == n * size;
+            let packed = gather.packed;
             let gathered: Vec<T> = if packed {
                 Vec::new()
             } else {

@@ -32,6 +32,33 @@ impl Default for RegionFilter {
 }
 
 impl RegionFilter {
+    /// Regions the caller chose: kept unless an option the caller set excludes them (no
+    /// default exclusion of kernel pages or devices), clipped to the address range.
+    pub fn select_given(&self, regions: &[Region]) -> Vec<Region> {
+        regions
+            .iter()
+            .filter(|r| !self.writable_only || r.perms.write)
+            .filter(|r| self.executable.is_none_or(|x| r.perms.exec == x))
+            .filter(|r| self.kinds.as_ref().is_none_or(|k| k.contains(&r.kind)))
+            .filter(|r| {
+                self.paths.is_empty() || self.paths.iter().any(|p| r.path.contains(p.as_str()))
+            })
+            .filter_map(|r| self.clip(r))
+            .collect()
+    }
+
+    fn clip(&self, r: &Region) -> Option<Region> {
+        let Some((lo, hi)) = self.address_range else {
+            return Some(r.clone());
+        };
+        let (start, end) = (r.start.max(lo), r.end.min(hi));
+        (start < end).then(|| Region {
+            start,
+            end,
+            ..r.clone()
+        })
+    }
+
     /// The regions to scan, clipped to the address range, in address order.
     pub fn select(&self, regions: &[Region]) -> Vec<Region> {
         regions
@@ -50,35 +77,31 @@ impl RegionFilter {
                     self.paths.iter().any(|p| r.path.contains(p.as_str()))
                 }
             })
-            .filter_map(|r| {
-                let Some((lo, hi)) = self.address_range else {
-                    return Some(r.clone());
-                };
-                let (start, end) = (r.start.max(lo), r.end.min(hi));
-                (start < end).then(|| Region {
-                    start,
-                    end,
-                    ..r.clone()
-                })
-            })
+            .filter_map(|r| self.clip(r))
             .collect()
     }
 }
 
+/// The default alignment of 8-byte values (see [`ScanOptions::stride`]).
+pub const DEFAULT_MAX_ALIGNMENT: usize = 4;
+
 /// How a scan reads and what it may cost.
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
-    /// Distance between candidate slots: `None` for the type's natural alignment, 1 for unaligned.
+    /// Distance between candidate slots: `None` for the default (the type's size, but 4 for
+    /// 8-byte types), 1 for unaligned.
     pub alignment: Option<usize>,
     /// Refuse scans whose results would need more bytes than this.
     pub memory_budget: Option<u64>,
 }
 
 impl ScanOptions {
-    /// The slot stride for a value of `size` bytes.
+    /// The slot stride for a value of `size` bytes. By default 8-byte values are looked for at
+    /// every 4 bytes: 32-bit (i386) programs align `u64`/`f64` to 4, and so does V8 (Chromium,
+    /// Node, Electron) for its heap numbers; pass `alignment=8` for natural alignment only.
     pub fn stride(&self, size: usize) -> Result<usize> {
         match self.alignment {
-            None => Ok(size),
+            None => Ok(size.min(DEFAULT_MAX_ALIGNMENT)),
             Some(a) if a > 0 && a <= 4096 => Ok(a),
             Some(a) => Err(Error::invalid_argument(format!(
                 "alignment must be 1..=4096, got {a}"
@@ -86,11 +109,18 @@ impl ScanOptions {
         }
     }
 
+    /// The budget in bytes: the one given, else the memory the machine has available now.
+    pub fn budget(&self) -> u64 {
+        self.memory_budget
+            .unwrap_or_else(|| crate::platform::available_memory())
+    }
+
     /// Fails with `MemoryBudget` if `needed` bytes exceed the budget.
     pub fn check_budget(&self, needed: u64) -> Result<()> {
-        match self.memory_budget {
-            Some(budget) if needed > budget => Err(Error::MemoryBudget { needed, budget }),
-            _ => Ok(()),
+        let budget = self.budget();
+        if needed > budget {
+            return Err(Error::MemoryBudget { needed, budget });
         }
+        Ok(())
     }
 }

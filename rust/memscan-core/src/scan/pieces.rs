@@ -1,6 +1,6 @@
 //! Per-chunk scan output, kept sparse or dense by whichever is smaller, and assembled into a set.
 
-use crate::scan::candidates::{DenseBlock, Segment};
+use crate::scan::candidates::{BlockBytes, DenseBlock, Segment};
 use crate::value::{Column, Scalar};
 
 /// The candidates one chunk produced.
@@ -9,6 +9,17 @@ pub enum Piece<T> {
     Dense(DenseBlock),
     /// A finished sparse segment, kept as it is (its columns may be shared).
     Whole(Segment),
+}
+
+impl<T: Scalar> Piece<T> {
+    /// Bytes of memory the piece holds.
+    pub fn held_bytes(&self) -> usize {
+        match self {
+            Piece::Sparse(a, _) => a.len() * (8 + std::mem::size_of::<T>()),
+            Piece::Dense(b) => b.bytes.held() + b.alive.len() * 8,
+            Piece::Whole(s) => s.len() * (8 + std::mem::size_of::<T>()),
+        }
+    }
 }
 
 /// Builds a chunk's piece from the slots that matched. `bytes` holds the chunk as read (slot
@@ -39,7 +50,7 @@ pub fn piece_from_hits<T: Scalar>(
     Piece::Dense(DenseBlock {
         start,
         slots,
-        bytes: bytes.to_vec(),
+        bytes: BlockBytes::Held(bytes.to_vec()),
         alive,
         count: hits.len(),
     })
@@ -56,14 +67,17 @@ pub fn assemble<T: Scalar>(pieces: Vec<Piece<T>>, stride: usize) -> Vec<Segment>
             Piece::Whole(s) => s.len(),
         })
         .sum();
-    let dense_bytes: usize = pieces
+    // Dense pieces become a list only when the list is much smaller than what they hold
+    // (blocks of zeros hold nothing: they stay dense).
+    let dense: Vec<usize> = pieces
         .iter()
-        .map(|p| match p {
-            Piece::Dense(b) => b.bytes.len(),
-            Piece::Sparse(..) | Piece::Whole(_) => 0,
+        .filter_map(|p| match p {
+            Piece::Dense(b) => Some(b.bytes.held() + b.alive.len() * 8),
+            Piece::Sparse(..) | Piece::Whole(_) => None,
         })
-        .sum();
-    let all_sparse = total * (8 + std::mem::size_of::<T>()) <= dense_bytes / 2 || dense_bytes == 0;
+        .collect();
+    let all_sparse = dense.is_empty()
+        || total * (8 + std::mem::size_of::<T>()) <= dense.iter().sum::<usize>() / 2;
 
     let mut segments = Vec::new();
     let (mut addrs, mut vals): (Vec<u64>, Vec<T>) = (Vec::new(), Vec::new());

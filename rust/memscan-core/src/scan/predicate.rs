@@ -19,7 +19,7 @@ pub enum Predicate {
     Ge(Value),
     /// Inclusive range.
     Between(Value, Value),
-    /// Within an absolute tolerance of a value (for floats).
+    /// Within an absolute tolerance of a value (compared in f64; the value may be of any type).
     Near(Value, f64),
 }
 
@@ -137,7 +137,9 @@ impl OpName {
             OpName::Ge => Predicate::Ge(v(0)?),
             OpName::Between => Predicate::Between(v(0)?, v(1)?),
             OpName::Near => {
-                let tol = tolerance.unwrap_or(0.0);
+                let tol = tolerance.ok_or_else(|| {
+                    Error::invalid_argument("near needs a tolerance (e.g. tolerance=0.01)")
+                })?;
                 if !(tol >= 0.0 && tol.is_finite()) {
                     return Err(Error::invalid_value(format!(
                         "tolerance must be finite and >= 0, got {tol}"
@@ -188,6 +190,10 @@ impl std::fmt::Display for NextOp {
 #[derive(Debug, Clone, Copy)]
 pub enum Typed<T> {
     Any,
+    /// `eq(NaN)`: every NaN, whatever its payload.
+    IsNan,
+    /// `ne(NaN)`: every value that is not a NaN.
+    NotNan,
     Eq(T),
     Ne(T),
     Lt(T),
@@ -208,25 +214,55 @@ fn typed<T: Scalar>(v: Value) -> Result<T> {
     })
 }
 
+/// The constant as `T`, refusing NaN: an ordered comparison with NaN is never true.
+fn ordered<T: Scalar>(v: Value) -> Result<T> {
+    let x: T = typed(v)?;
+    if is_nan(x) {
+        return Err(Error::invalid_value(
+            "a comparison with NaN is never true; use eq(nan) to find NaNs, ne(nan) for the rest",
+        ));
+    }
+    Ok(x)
+}
+
+/// True for a float NaN (a value unequal to itself).
+#[allow(clippy::eq_op)]
+#[inline(always)]
+pub fn is_nan<T: Scalar>(x: T) -> bool {
+    x != x
+}
+
 impl Predicate {
-    /// The predicate with its constants as `T`.
+    /// The predicate with its constants as `T`. Floats compare as IEEE numbers (so `0.0` equals
+    /// `-0.0`), except that `eq(NaN)` finds every NaN and `ne(NaN)` every other value; ordered
+    /// comparisons with a NaN constant are refused.
     pub fn typed<T: Scalar>(&self) -> Result<Typed<T>> {
         Ok(match *self {
             Predicate::Any => Typed::Any,
-            Predicate::Eq(v) => Typed::Eq(typed(v)?),
-            Predicate::Ne(v) => Typed::Ne(typed(v)?),
-            Predicate::Lt(v) => Typed::Lt(typed(v)?),
-            Predicate::Le(v) => Typed::Le(typed(v)?),
-            Predicate::Gt(v) => Typed::Gt(typed(v)?),
-            Predicate::Ge(v) => Typed::Ge(typed(v)?),
+            Predicate::Eq(v) => match typed::<T>(v)? {
+                x if is_nan(x) => Typed::IsNan,
+                x => Typed::Eq(x),
+            },
+            Predicate::Ne(v) => match typed::<T>(v)? {
+                x if is_nan(x) => Typed::NotNan,
+                x => Typed::Ne(x),
+            },
+            Predicate::Lt(v) => Typed::Lt(ordered(v)?),
+            Predicate::Le(v) => Typed::Le(ordered(v)?),
+            Predicate::Gt(v) => Typed::Gt(ordered(v)?),
+            Predicate::Ge(v) => Typed::Ge(ordered(v)?),
             Predicate::Between(a, b) => {
-                let (a, b): (T, T) = (typed(a)?, typed(b)?);
+                let (a, b): (T, T) = (ordered(a)?, ordered(b)?);
                 if a > b {
                     return Err(Error::invalid_value(format!("empty range: {a} > {b}")));
                 }
                 Typed::Between(a, b)
             }
-            Predicate::Near(v, tol) => Typed::Near(typed::<T>(v)?.as_f64(), tol),
+            // The centre is any number: the distance is measured in f64, whatever `T` is.
+            Predicate::Near(v, tol) => match v.as_f64() {
+                c if c.is_nan() => return Err(Error::invalid_value("near(NaN) matches nothing")),
+                c => Typed::Near(c, tol),
+            },
         })
     }
 
@@ -267,8 +303,8 @@ impl NextOp {
             NextOp::Unchanged => TypedNext::Unchanged,
             NextOp::Increased => TypedNext::Increased,
             NextOp::Decreased => TypedNext::Decreased,
-            NextOp::IncreasedBy(v) => TypedNext::IncreasedBy(typed(v)?),
-            NextOp::DecreasedBy(v) => TypedNext::DecreasedBy(typed(v)?),
+            NextOp::IncreasedBy(v) => TypedNext::IncreasedBy(ordered(v)?),
+            NextOp::DecreasedBy(v) => TypedNext::DecreasedBy(ordered(v)?),
         })
     }
 

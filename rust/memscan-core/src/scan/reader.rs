@@ -1,13 +1,11 @@
 //! Reading scan input: regions cut into chunks of slots, read through reused per-thread buffers,
 //! with unreadable pages skipped and reported instead of failing the scan.
 
-use std::cell::RefCell;
-
 use rayon::prelude::*;
 
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
-use crate::platform;
+use crate::mem::{read_tolerant, with_buffer};
 use crate::region::Region;
 
 /// Bytes of slots per chunk: large enough for few syscalls, small enough to stay in cache and
@@ -25,6 +23,8 @@ pub struct Chunk {
     pub slots: usize,
     /// Bytes covering every slot: `(slots - 1) * stride + size`.
     pub byte_len: usize,
+    /// In private anonymous memory, where pages never touched read as zeros.
+    pub anonymous: bool,
 }
 
 /// Cuts regions into chunks of about `chunk_bytes` of slots of a `size`-byte value every
@@ -38,6 +38,7 @@ pub fn plan_chunks(
     let per_chunk = (chunk_bytes / stride).max(1);
     let mut chunks = Vec::new();
     for r in regions {
+        let anonymous = r.is_private_anonymous();
         let first = r.start.div_ceil(stride as u64) * stride as u64;
         if first + size as u64 > r.end {
             continue;
@@ -50,37 +51,12 @@ pub fn plan_chunks(
                 start: first + (k * stride) as u64,
                 slots,
                 byte_len: (slots - 1) * stride + size,
+                anonymous,
             });
             k += slots;
         }
     }
     chunks
-}
-
-/// Reads `buf.len()` bytes at `addr`, skipping pages that fault (zero-filled). Returns the
-/// unreadable ranges as `(offset, len)` in `buf`. A process that exited is an error.
-pub fn read_tolerant(
-    pid: i32,
-    addr: u64,
-    buf: &mut [u8],
-    page: usize,
-) -> Result<Vec<(usize, usize)>> {
-    let mut holes = Vec::new();
-    let mut off = 0usize;
-    while off < buf.len() {
-        off += platform::read_memory(pid, addr + off as u64, &mut buf[off..])?;
-        if off < buf.len() {
-            let at = addr + off as u64;
-            let skip = ((page as u64 - at % page as u64) as usize).min(buf.len() - off);
-            buf[off..off + skip].fill(0);
-            match holes.last_mut() {
-                Some((o, l)) if *o + *l == off => *l += skip,
-                _ => holes.push((off, skip)),
-            }
-            off += skip;
-        }
-    }
-    Ok(holes)
 }
 
 /// Runs `work` on every chunk in parallel and returns the results in chunk order. Reports
@@ -116,107 +92,6 @@ pub fn with_chunk<R>(
         let holes = read_tolerant(pid, c.start, buf, page)?;
         Ok(f(buf, &holes))
     })
-}
-
-/// Addresses closer than this share one read: reading a gap this size costs about what one
-/// more iovec costs (measured by benchmarks/analysis_bench.py).
-const SPAN_GAP: u64 = 2048;
-/// Longest single read of a span.
-const SPAN_MAX: u64 = 256 << 10;
-
-/// How to read the values at sorted addresses with few syscalls: nearby addresses share a span,
-/// spans are read back to back into one buffer, and each address has its offset there.
-#[derive(Debug, Clone)]
-pub struct Gather {
-    pub spans: Vec<(u64, usize)>,
-    pub offsets: Vec<usize>,
-    /// Bytes of the buffer the spans fill.
-    pub len: usize,
-}
-
-impl Gather {
-    /// Plans the reads of `size`-byte values at `addrs` (ascending).
-    pub fn new(addrs: &[u64], size: usize) -> Self {
-        let size64 = size as u64;
-        let mut spans: Vec<(u64, usize)> = Vec::new();
-        let mut offsets = Vec::with_capacity(addrs.len());
-        let mut len = 0usize;
-        for &a in addrs {
-            match spans.last_mut() {
-                Some((s, l))
-                    if a >= *s && a <= *s + *l as u64 + SPAN_GAP && a + size64 - *s <= SPAN_MAX =>
-                {
-                    let end = (a + size64 - *s) as usize;
-                    if end > *l {
-                        len += end - *l;
-                        *l = end;
-                    }
-                    offsets.push(len - *l + (a - *s) as usize);
-                }
-                _ => {
-                    spans.push((a, size));
-                    offsets.push(len);
-                    len += size;
-                }
-            }
-        }
-        Self {
-            spans,
-            offsets,
-            len,
-        }
-    }
-
-    /// Reads the spans into `buf` (`self.len` bytes) in one syscall per 1024 spans; if that stops
-    /// short, reads the rest span by span, page by page. Returns the unreadable ranges of `buf`.
-    pub fn read(&self, pid: i32, buf: &mut [u8], page: usize) -> Result<Vec<(usize, usize)>> {
-        let n = platform::read_vectored(pid, &self.spans, buf)?;
-        let mut holes = Vec::new();
-        if n == self.len {
-            return Ok(holes);
-        }
-        let mut off = 0;
-        for &(a, l) in &self.spans {
-            if off + l > n {
-                for (h, hl) in read_tolerant(pid, a, &mut buf[off..off + l], page)? {
-                    holes.push((off + h, hl));
-                }
-            }
-            off += l;
-        }
-        Ok(holes)
-    }
-}
-
-thread_local! {
-    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's reusable buffer of at least `len` bytes (freshly allocated memory
-/// costs a page fault per 4 KiB on first touch, slower than the read itself).
-pub fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    BUFFER.with(|b| {
-        let mut b = b.borrow_mut();
-        if b.len() < len {
-            b.resize(len, 0);
-        }
-        f(&mut b[..len])
-    })
-}
-
-/// True if `[off, off+len)` overlaps none of the sorted `holes`, advancing `cursor` past holes
-/// that end before `off` (callers ask in increasing `off`).
-#[inline]
-pub fn clear_of_holes(
-    holes: &[(usize, usize)],
-    cursor: &mut usize,
-    off: usize,
-    len: usize,
-) -> bool {
-    while *cursor < holes.len() && holes[*cursor].0 + holes[*cursor].1 <= off {
-        *cursor += 1;
-    }
-    holes.get(*cursor).is_none_or(|&(h, _)| h >= off + len)
 }
 
 #[cfg(test)]
@@ -257,24 +132,5 @@ mod tests {
         let r = region(0x1000, 0x2000);
         let chunks = plan_chunks(&[r], 8, 1, CHUNK_BYTES);
         assert_eq!(chunks.iter().map(|c| c.slots).sum::<usize>(), 4096 - 7);
-    }
-
-    #[test]
-    fn gather_merges_nearby_addresses() {
-        let g = Gather::new(&[0x1000, 0x1004, 0x1010, 0x9000, 0x9000], 4);
-        assert_eq!(g.spans, vec![(0x1000, 0x14), (0x9000, 4)]);
-        assert_eq!(g.offsets, vec![0, 4, 0x10, 0x14, 0x14]);
-        assert_eq!(g.len, 0x18);
-    }
-
-    #[test]
-    fn holes_are_checked_in_order() {
-        let holes = [(10, 5), (100, 10)];
-        let mut c = 0;
-        assert!(clear_of_holes(&holes, &mut c, 0, 10));
-        assert!(!clear_of_holes(&holes, &mut c, 12, 4));
-        assert!(clear_of_holes(&holes, &mut c, 15, 4));
-        assert!(!clear_of_holes(&holes, &mut c, 96, 8));
-        assert!(clear_of_holes(&holes, &mut c, 110, 8));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::candidates::{CandidateSet, ScanStats};
 use super::first::first_scan;
 use super::next::next_scan;
-use super::options::ScanOptions;
+use super::options::{RegionFilter, ScanOptions};
 use super::predicate::{NextOp, Predicate};
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
@@ -32,30 +32,113 @@ pub struct Step {
     pub set: Arc<CandidateSet>,
 }
 
+/// Which regions a session's first scans read.
+#[derive(Debug, Clone)]
+pub enum RegionSource {
+    /// Exactly these (clipped to the filter's address range only).
+    Given(Vec<Region>),
+    /// The process's regions that pass the filter, listed afresh at every first scan, so that
+    /// a repeated first scan sees mappings made since.
+    Filter(RegionFilter),
+}
+
+impl RegionSource {
+    /// The regions to scan now.
+    pub fn resolve(&self, process: &Process) -> Result<Vec<Region>> {
+        match self {
+            RegionSource::Given(r) => Ok(r.clone()),
+            RegionSource::Filter(f) => Ok(f.select(&process.regions()?)),
+        }
+    }
+}
+
 /// A scan-and-narrow session over one process and value type. Candidate sets are immutable and
 /// shared, so every step can be undone and checkpoints cost only their own values.
+///
+/// Scans are prepared from the session ([`Session::prepare_first`], [`Session::prepare_next`]),
+/// run without it, and committed back ([`Session::push`]): a caller that guards the session
+/// with a lock holds it only briefly, never during a scan.
 #[derive(Debug)]
 pub struct Session {
     process: Process,
     ty: ValueType,
+    source: RegionSource,
     regions: Vec<Region>,
     options: ScanOptions,
     history: Vec<Step>,
     checkpoints: BTreeMap<String, Arc<CandidateSet>>,
 }
 
+/// A first scan ready to run.
+#[derive(Debug, Clone)]
+pub struct FirstJob {
+    process: Process,
+    ty: ValueType,
+    source: RegionSource,
+    pred: Predicate,
+    options: ScanOptions,
+}
+
+impl FirstJob {
+    /// Lists the regions and scans them; returns the regions and the new step.
+    pub fn run(&self, progress: &dyn ProgressSink) -> Result<(Vec<Region>, Step)> {
+        let regions = self.source.resolve(&self.process)?;
+        let set = first_scan(
+            &self.process,
+            &regions,
+            self.ty,
+            &self.pred,
+            &self.options,
+            progress,
+        )?;
+        let step = Step {
+            description: format!("first scan {}", self.pred),
+            set: Arc::new(set),
+        };
+        Ok((regions, step))
+    }
+}
+
+/// A next scan (or a checkpoint's read) ready to run.
+#[derive(Debug, Clone)]
+pub struct NextJob {
+    process: Process,
+    current: Arc<CandidateSet>,
+    reference: Option<Arc<CandidateSet>>,
+    op: NextOp,
+    description: String,
+}
+
+impl NextJob {
+    /// Re-reads the candidates and keeps those passing the filter.
+    pub fn run(&self, progress: &dyn ProgressSink) -> Result<Step> {
+        let set = next_scan(
+            &self.process,
+            &self.current,
+            &self.op,
+            self.reference.as_deref(),
+            progress,
+        )?;
+        Ok(Step {
+            description: self.description.clone(),
+            set: Arc::new(set),
+        })
+    }
+}
+
 impl Session {
-    /// A session that will scan `regions` of `process` for `ty` values.
+    /// A session that will scan the regions of `source` of `process` for `ty` values.
     pub fn new(
         process: Process,
         ty: ValueType,
-        regions: Vec<Region>,
+        source: RegionSource,
         options: ScanOptions,
     ) -> Self {
         Self {
             process,
             ty,
-            regions,
+            source,
+            regions: Vec::new(),
             options,
             history: Vec::new(),
             checkpoints: BTreeMap::new(),
@@ -70,8 +153,12 @@ impl Session {
         self.ty
     }
 
-    pub fn regions(&self) -> &[Region] {
-        &self.regions
+    /// The regions the last first scan read (before any: the regions it would read now).
+    pub fn regions(&self) -> Result<Vec<Region>> {
+        if self.history.is_empty() {
+            return self.source.resolve(&self.process);
+        }
+        Ok(self.regions.clone())
     }
 
     pub fn options(&self) -> &ScanOptions {
@@ -94,24 +181,42 @@ impl Session {
             .ok_or_else(|| Error::invalid_argument("no scan yet: run a first scan"))
     }
 
+    /// Bytes held by the history and the checkpoints.
+    pub fn held_bytes(&self) -> u64 {
+        self.history.iter().map(|s| s.set.nbytes()).sum::<u64>()
+            + self.checkpoints.values().map(|c| c.nbytes()).sum::<u64>()
+    }
+
+    /// Prepares a first scan. Its results may hold what the budget leaves after the
+    /// checkpoints (the history it replaces is freed when it is committed).
+    pub fn prepare_first(&self, pred: &Predicate) -> FirstJob {
+        let kept: u64 = self.checkpoints.values().map(|c| c.nbytes()).sum();
+        let mut options = self.options.clone();
+        options.memory_budget = Some(self.options.budget().saturating_sub(kept));
+        FirstJob {
+            process: self.process.clone(),
+            ty: self.ty,
+            source: self.source.clone(),
+            pred: *pred,
+            options,
+        }
+    }
+
+    /// Starts a new history with the result of a first scan (checkpoints are kept).
+    pub fn commit_first(&mut self, regions: Vec<Region>, step: Step) {
+        self.regions = regions;
+        self.history = vec![step];
+    }
+
     /// Runs a first scan, starting a new history (checkpoints are kept).
     pub fn first(
         &mut self,
         pred: &Predicate,
         progress: &dyn ProgressSink,
     ) -> Result<Arc<CandidateSet>> {
-        let set = Arc::new(first_scan(
-            &self.process,
-            &self.regions,
-            self.ty,
-            pred,
-            &self.options,
-            progress,
-        )?);
-        self.history = vec![Step {
-            description: format!("first scan {pred}"),
-            set: set.clone(),
-        }];
+        let (regions, step) = self.prepare_first(pred).run(progress)?;
+        let set = step.set.clone();
+        self.commit_first(regions, step);
         Ok(set)
     }
 
@@ -127,11 +232,41 @@ impl Session {
             ));
         }
         let set = Arc::new(set);
+        self.regions = self.source.resolve(&self.process)?;
         self.history = vec![Step {
             description,
             set: set.clone(),
         }];
         Ok(set)
+    }
+
+    /// Prepares a next scan of the current candidates with `op`, relative filters comparing with
+    /// `against`. Refused if its result could exceed the memory budget.
+    pub fn prepare_next(&self, op: &NextOp, against: &Against) -> Result<NextJob> {
+        let current = self.require_current()?;
+        let reference = match against {
+            Against::Last => None,
+            Against::First => Some(self.history[0].set.clone()),
+            Against::Checkpoint(name) => Some(self.checkpoint(name)?),
+        };
+        self.options
+            .check_budget(self.held_bytes() + current.nbytes())?;
+        Ok(NextJob {
+            process: self.process.clone(),
+            current,
+            reference,
+            op: *op,
+            description: match against {
+                Against::Last => op.to_string(),
+                Against::First => format!("{op} (vs first scan)"),
+                Against::Checkpoint(name) => format!("{op} (vs checkpoint {name})"),
+            },
+        })
+    }
+
+    /// Adds a step made by a next scan prepared from this session.
+    pub fn push(&mut self, step: Step) {
+        self.history.push(step);
     }
 
     /// Narrows the current candidates with `op`, relative filters comparing with `against`.
@@ -141,28 +276,9 @@ impl Session {
         against: &Against,
         progress: &dyn ProgressSink,
     ) -> Result<Arc<CandidateSet>> {
-        let current = self.require_current()?;
-        let reference = match against {
-            Against::Last => None,
-            Against::First => Some(self.history[0].set.clone()),
-            Against::Checkpoint(name) => Some(self.checkpoint(name)?),
-        };
-        self.budget_for(&current)?;
-        let set = Arc::new(next_scan(
-            &self.process,
-            &current,
-            op,
-            reference.as_deref(),
-            progress,
-        )?);
-        self.history.push(Step {
-            description: match against {
-                Against::Last => op.to_string(),
-                Against::First => format!("{op} (vs first scan)"),
-                Against::Checkpoint(name) => format!("{op} (vs checkpoint {name})"),
-            },
-            set: set.clone(),
-        });
+        let step = self.prepare_next(op, against)?.run(progress)?;
+        let set = step.set.clone();
+        self.push(step);
         Ok(set)
     }
 
@@ -175,24 +291,30 @@ impl Session {
         self.require_current()
     }
 
-    /// Re-reads the current candidates' values (keeping every readable one) and saves them
-    /// under `name`, replacing a checkpoint of that name.
-    pub fn save_checkpoint(&mut self, name: &str, progress: &dyn ProgressSink) -> Result<usize> {
+    /// Prepares the read of a checkpoint: the current candidates' values now (every readable
+    /// one is kept).
+    pub fn prepare_checkpoint(&self, name: &str) -> Result<NextJob> {
         if name.is_empty() {
             return Err(Error::invalid_argument("checkpoint name is empty"));
         }
-        let current = self.require_current()?;
-        self.budget_for(&current)?;
-        let snap = next_scan(
-            &self.process,
-            &current,
-            &NextOp::Value(Predicate::Any),
-            None,
-            progress,
-        )?;
-        let n = snap.len();
-        self.checkpoints.insert(name.to_owned(), Arc::new(snap));
-        Ok(n)
+        let mut job = self.prepare_next(&NextOp::Value(Predicate::Any), &Against::Last)?;
+        job.description = name.to_owned();
+        Ok(job)
+    }
+
+    /// Stores a checkpoint read by a job from [`Session::prepare_checkpoint`], replacing one of
+    /// the same name. Returns its candidate count.
+    pub fn commit_checkpoint(&mut self, step: Step) -> usize {
+        let n = step.set.len();
+        self.checkpoints.insert(step.description, step.set);
+        n
+    }
+
+    /// Re-reads the current candidates' values (keeping every readable one) and saves them
+    /// under `name`, replacing a checkpoint of that name.
+    pub fn save_checkpoint(&mut self, name: &str, progress: &dyn ProgressSink) -> Result<usize> {
+        let step = self.prepare_checkpoint(name)?.run(progress)?;
+        Ok(self.commit_checkpoint(step))
     }
 
     /// A checkpoint by name.
@@ -248,13 +370,22 @@ impl Session {
         });
         Ok(set)
     }
+}
 
-    /// Refuses a next scan of `set` whose result could exceed the memory budget, counting what the
-    /// history and checkpoints already hold.
-    fn budget_for(&self, set: &CandidateSet) -> Result<()> {
-        let held: u64 = self.history.iter().map(|s| s.set.nbytes()).sum::<u64>()
-            + self.checkpoints.values().map(|c| c.nbytes()).sum::<u64>();
-        self.options.check_budget(held + set.nbytes())
+/// True if the value moved (`v1 != v2`) and its second move `v3 - v2` equals the first
+/// `v2 - v1` within `margin` (a fraction of the first move). Integers are subtracted exactly.
+fn repeats<T: Scalar>(v1: T, v2: T, v3: T, margin: f64) -> bool {
+    match (v1.exact_int(), v2.exact_int(), v3.exact_int()) {
+        (Some(a), Some(b), Some(c)) => {
+            let (d1, d2) = (b - a, c - b);
+            let miss = (d2 - d1).unsigned_abs();
+            d1 != 0 && (miss == 0 || miss as f64 <= margin * d1.unsigned_abs() as f64)
+        }
+        _ => {
+            let d1 = v2.as_f64() - v1.as_f64();
+            let d2 = v3.as_f64() - v2.as_f64();
+            d1 != 0.0 && d1.is_finite() && (d2 - d1).abs() <= margin * d1.abs()
+        }
     }
 }
 
@@ -272,12 +403,30 @@ fn relative<T: Scalar>(
         let (Some(v1), Some(v2), Some(v3)) = (c1.get(a), c2.get(a), c3.get(a)) else {
             continue;
         };
-        let d1 = v2.as_f64() - v1.as_f64();
-        let d2 = v3.as_f64() - v2.as_f64();
-        if (d2 - d1).abs() <= margin * d1.abs() {
+        if repeats(v1, v2, v3, margin) {
             out_a.push(a);
             out_v.push(v);
         }
     }
     CandidateSet::sparse(out_a, Column::from_vec(out_v), ScanStats::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repeats;
+
+    #[test]
+    fn relative_moves_are_exact_and_must_move() {
+        let top = u64::MAX - 10;
+        assert!(repeats(top, top + 3, top + 6, 0.0));
+        assert!(!repeats(top, top + 3, top + 7, 0.0));
+        assert!(
+            !repeats(5u32, 5, 5, 0.5),
+            "a value that never moved is not a repeated move"
+        );
+        assert!(repeats(100i64, 110, 121, 0.1));
+        assert!(!repeats(100i64, 110, 122, 0.1));
+        assert!(repeats(1.0f64, 2.0, 3.0, 0.0));
+        assert!(!repeats(1.0f32, 1.0, 1.0, 0.5));
+    }
 }

@@ -53,7 +53,7 @@ pub(crate) fn denial_reason(pid: i32) -> String {
 /// Maps an errno from a memory syscall on `pid` to the error it means.
 pub(crate) fn errno_error(pid: i32, errno: i32, context: &str) -> Error {
     match errno {
-        libc::ESRCH => Error::ProcessExited { pid },
+        libc::ESRCH => Error::exited(pid),
         libc::EPERM | libc::EACCES => Error::AccessDenied {
             pid,
             reason: denial_reason(pid),

@@ -69,6 +69,25 @@ pub fn read_vectored(pid: i32, ranges: &[(u64, usize)], buf: &mut [u8]) -> Resul
     Ok(done)
 }
 
+/// True if no page of `[addr, addr + len)` is present in memory or swapped out, as
+/// `/proc/PID/pagemap` tells: in a private anonymous mapping such pages were never written and
+/// read as zeros. False when pagemap cannot be read (the caller then reads the memory).
+pub fn pages_untouched(pid: i32, addr: u64, len: usize, page: usize) -> bool {
+    const PRESENT_OR_SWAPPED: u64 = 0b11 << 62;
+    let Ok(file) = std::fs::File::open(format!("/proc/{pid}/pagemap")) else {
+        return false;
+    };
+    let first = addr / page as u64;
+    let pages = (addr + len as u64).div_ceil(page as u64) - first;
+    let mut entries = vec![0u8; pages as usize * 8];
+    match file.read_exact_at(&mut entries, first * 8) {
+        Ok(()) => entries
+            .chunks_exact(8)
+            .all(|e| u64::from_ne_bytes(e.try_into().expect("8 bytes")) & PRESENT_OR_SWAPPED == 0),
+        Err(_) => false,
+    }
+}
+
 /// Writes `data` at `addr` with `process_vm_writev`. Returns the bytes written, which is short
 /// when a page was unmapped or not writable.
 pub fn write_memory(pid: i32, addr: u64, data: &[u8]) -> Result<usize> {

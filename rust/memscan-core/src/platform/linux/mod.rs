@@ -1,11 +1,15 @@
 //! Linux: `/proc` for processes and maps, `process_vm_readv`/`writev` and `/proc/PID/mem` for memory.
 
 mod access;
+mod identity;
 mod memory;
 mod procfs;
 mod system;
 
 pub use access::check_access;
-pub use memory::{read_memory, read_vectored, write_memory, write_memory_forced, write_vectored};
+pub use identity::{process_state, Identity, ProcessState};
+pub use memory::{
+    pages_untouched, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
+};
 pub use procfs::{list_processes, process_info, read_region_usage, read_regions};
-pub use system::system_info;
+pub use system::{available_memory, system_info};

@@ -141,7 +141,7 @@ fn proc_error(pid: i32, file: &str, e: io::Error) -> Error {
             pid,
             reason: denial_reason(pid),
         },
-        _ if e.raw_os_error() == Some(libc::ESRCH) => Error::ProcessExited { pid },
+        _ if e.raw_os_error() == Some(libc::ESRCH) => Error::exited(pid),
         _ => Error::io(format!("reading /proc/{pid}/{file}"), e),
     }
 }

@@ -19,6 +19,19 @@ pub fn system_info() -> SystemInfo {
     }
 }
 
+/// Memory available for new allocations without swapping (`MemAvailable`), in bytes; the
+/// physical memory when the kernel does not say.
+pub fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or_else(|| system_info().total_memory)
+}
+
 fn read_u64(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
