@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _native
 from ._progress import ProgressArg, progress_callback
+from .errors import InvalidArgument
 from .history import Recorder
 from .multiscan import MultiScan
 from .scanner import Scanner, fits, scan_types
@@ -73,6 +74,8 @@ class Process(_native.Process):
     def group_scan(self, members: list[tuple[int, str, Any]], **options: Any) -> Scanner:
         """Finds values at fixed offsets, e.g. ``[(0, "i32", 100), (4, "i32", 100)]``; a member
         value may be ``("between", lo, hi)``. Candidates are the group starts."""
+        if not members:
+            raise InvalidArgument("a group scan needs at least one member")
         parsed = []
         for offset, vtype, spec in members:
             op, *vals = spec if isinstance(spec, tuple) else ("eq", spec)

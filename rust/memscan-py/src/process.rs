@@ -95,7 +95,12 @@ impl PyProcess {
             .collect())
     }
 
-    fn read<'py>(&self, py: Python<'py>, address: u64, size: i64) -> PyResult<Bound<'py, PyBytes>> {
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        address: u64,
+        size: i128,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let size = byte_count(size)?;
         let data = detached(py, || self.inner.read(address, size))?;
         Ok(PyBytes::new(py, &data))
@@ -108,7 +113,7 @@ impl PyProcess {
         &self,
         py: Python<'py>,
         address: u64,
-        size: i64,
+        size: i128,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<(u64, usize)>)> {
         let size = byte_count(size)?;
         let (data, report) = detached(py, || self.inner.read_partial(address, size))?;
@@ -196,7 +201,7 @@ impl PyProcess {
 }
 
 /// A byte count from a Python int: at least 1 (a typed error, never `OverflowError`).
-fn byte_count(size: i64) -> PyResult<usize> {
+fn byte_count(size: i128) -> PyResult<usize> {
     usize::try_from(size)
         .ok()
         .filter(|&n| n > 0)

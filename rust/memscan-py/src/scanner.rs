@@ -7,7 +7,7 @@ use memscan_core::edit::{self, WriteOp};
 use memscan_core::freeze::Freezer;
 use memscan_core::scan::{
     find_group, Against, CandidateSet, GroupMember, OpName, RegionFilter, RegionSource,
-    ScanOptions, Session,
+    ScanOptions, Session, MAX_GROUP_OFFSET,
 };
 use memscan_core::{Process, RegionKind, Value, ValueType};
 use numpy::PyReadonlyArray1;
@@ -275,7 +275,7 @@ impl PyScanner {
     fn group_scan(
         &self,
         py: Python<'_>,
-        members: Vec<(i64, String, String, Vec<Bound<'_, PyAny>>)>,
+        members: Vec<(i128, String, String, Vec<Bound<'_, PyAny>>)>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<usize> {
         let mut parsed = Vec::with_capacity(members.len());
@@ -286,8 +286,16 @@ impl PyScanner {
                 .map(|v| value(v, ty))
                 .collect::<PyResult<Vec<_>>>()?;
             let predicate = op.parse::<OpName>().py()?.predicate(&vals, None).py()?;
+            let offset = i64::try_from(*offset)
+                .ok()
+                .filter(|o| o.unsigned_abs() <= MAX_GROUP_OFFSET as u64)
+                .ok_or_else(|| {
+                    invalid_argument(format!(
+                        "group member offset {offset} is out of range (at most ±{MAX_GROUP_OFFSET} bytes)"
+                    ))
+                })?;
             parsed.push(GroupMember {
-                offset: *offset,
+                offset,
                 ty,
                 predicate,
             });

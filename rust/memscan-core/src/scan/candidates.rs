@@ -53,7 +53,8 @@ pub struct DenseBlock {
     pub slots: usize,
     /// Bytes as read, covering every slot.
     pub bytes: BlockBytes,
-    /// Bit `k` set: slot `k` is a candidate.
+    /// Bit `k` set: slot `k` is a candidate. Empty: every slot is (a fresh snapshot block,
+    /// which then costs no bits at all).
     pub alive: Vec<u64>,
     /// Set bits in `alive`.
     pub count: usize,
@@ -63,12 +64,20 @@ impl DenseBlock {
     /// True if slot `k` is a candidate.
     #[inline]
     pub fn is_alive(&self, k: usize) -> bool {
-        self.alive[k / 64] >> (k % 64) & 1 == 1
+        self.alive.is_empty() || self.alive[k / 64] >> (k % 64) & 1 == 1
+    }
+
+    /// The alive bits for the kernels: `None` when every slot is alive.
+    pub fn alive_mask(&self) -> Option<&[u64]> {
+        (!self.alive.is_empty()).then_some(&self.alive[..])
     }
 
     /// Indices of live slots in increasing order.
-    pub fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.alive.iter().enumerate().flat_map(|(w, &word)| {
+    pub fn live_slots(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        if self.alive.is_empty() {
+            return Box::new(0..self.slots);
+        }
+        Box::new(self.alive.iter().enumerate().flat_map(|(w, &word)| {
             let mut m = word;
             std::iter::from_fn(move || {
                 (m != 0).then(|| {
@@ -77,7 +86,7 @@ impl DenseBlock {
                     w * 64 + b
                 })
             })
-        })
+        }))
     }
 }
 

@@ -152,27 +152,37 @@ fn snapshot_chunk<T: Scalar>(
     stride: usize,
     page: usize,
 ) -> Result<(Piece<T>, u64)> {
-    let mut alive = vec![u64::MAX; c.slots.div_ceil(64)];
-    if c.slots % 64 != 0 {
-        *alive.last_mut().expect("at least one slot") = (1u64 << (c.slots % 64)) - 1;
-    }
-    let zeros = |alive| {
+    let zeros = || {
         let block = DenseBlock {
             start: c.start,
             slots: c.slots,
             bytes: BlockBytes::Zeros(c.byte_len),
-            alive,
+            alive: Vec::new(),
             count: c.slots,
         };
         Ok((Piece::Dense(block), 0))
     };
     if c.anonymous && platform::pages_untouched(pid, c.start, c.byte_len, page) {
-        return zeros(alive);
+        return zeros();
     }
     let mut bytes = crate::mem::zeroed(c.byte_len)?;
     let holes = read_tolerant(pid, c.start, &mut bytes, page)?;
-    if holes.is_empty() && all_zero(&bytes) {
-        return zeros(alive);
+    if holes.is_empty() {
+        if all_zero(&bytes) {
+            return zeros();
+        }
+        let block = DenseBlock {
+            start: c.start,
+            slots: c.slots,
+            bytes: BlockBytes::Held(bytes),
+            alive: Vec::new(),
+            count: c.slots,
+        };
+        return Ok((Piece::Dense(block), 0));
+    }
+    let mut alive = vec![u64::MAX; c.slots.div_ceil(64)];
+    if c.slots % 64 != 0 {
+        *alive.last_mut().expect("at least one slot") = (1u64 << (c.slots % 64)) - 1;
     }
     let size = std::mem::size_of::<T>();
     let mut count = c.slots;

@@ -18,5 +18,5 @@ pub use next::next_scan;
 pub use options::{RegionFilter, ScanOptions};
 pub use predicate::{NextOp, OpName, Predicate};
 pub use progress::{NoProgress, ProgressSink};
-pub use search::{encode_text, find_group, find_pattern, GroupMember};
+pub use search::{encode_text, find_group, find_pattern, GroupMember, MAX_GROUP_OFFSET};
 pub use session::{Against, FirstJob, NextJob, RegionSource, Session, Step};

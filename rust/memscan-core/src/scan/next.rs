@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::candidates::{CandidateSet, DenseBlock, ScanStats, Segment};
+use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats, Segment};
 use super::kernel::{matches, matches_pair, with_pair_test, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{NextOp, TypedNext};
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
-use crate::mem::{clear_of_holes, read_tolerant, with_buffer, Gather};
+use crate::mem::{all_zero, clear_of_holes, read_tolerant, with_buffer, Gather};
 use crate::platform;
 use crate::process::Process;
 use crate::value::{dispatch, Column, Scalar};
@@ -188,6 +188,26 @@ fn next_typed<T: Scalar>(
     Ok(CandidateSet::new(T::TYPE, stride, segments, stats))
 }
 
+/// A dense piece over zeros for the slots `hits` of `b`'s range.
+fn zero_piece<T>(b: &DenseBlock, hits: &[u32]) -> Piece<T> {
+    let alive = if hits.len() == b.slots {
+        Vec::new()
+    } else {
+        let mut bits = vec![0u64; b.slots.div_ceil(64)];
+        for &k in hits {
+            bits[k as usize / 64] |= 1 << (k % 64);
+        }
+        bits
+    };
+    Piece::Dense(DenseBlock {
+        start: b.start,
+        slots: b.slots,
+        bytes: BlockBytes::Zeros(b.bytes.len()),
+        alive,
+        count: hits.len(),
+    })
+}
+
 struct Ctx<'a, T> {
     pid: i32,
     stride: usize,
@@ -274,10 +294,10 @@ impl<T: Scalar> Ctx<'_, T> {
             let push = |k: usize| hits.push(k as u32);
             match (self.op, self.reference) {
                 (TypedNext::Value(p), _) => {
-                    with_test!(p, T, test => matches::<T>(buf, self.stride, b.slots, Some(&b.alive), test, push))
+                    with_test!(p, T, test => matches::<T>(buf, self.stride, b.slots, b.alive_mask(), test, push))
                 }
                 (op, None) => with_pair_test!(op, T, test => {
-                    matches_pair::<T>(&b.bytes, buf, self.stride, b.slots, Some(&b.alive), test, push)
+                    matches_pair::<T>(&b.bytes, buf, self.stride, b.slots, b.alive_mask(), test, push)
                 }),
                 (_, Some(r)) => {
                     let mut c = r.cursor::<T>(b.start);
@@ -297,11 +317,13 @@ impl<T: Scalar> Ctx<'_, T> {
                 hits.retain(|&k| clear_of_holes(&holes, &mut cur, k as usize * self.stride, size));
             }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
-            Ok((
-                piece_from_hits::<T>(b.start, self.stride, b.slots, buf, &hits),
-                len as u64,
-                lost,
-            ))
+            let piece = if holes.is_empty() && hits.len() * 2 > b.slots / 8 && all_zero(buf) {
+                // Still untouched memory: keep it as zeros, not as a copy.
+                zero_piece(b, &hits)
+            } else {
+                piece_from_hits::<T>(b.start, self.stride, b.slots, buf, &hits)
+            };
+            Ok((piece, len as u64, lost))
         })
     }
 

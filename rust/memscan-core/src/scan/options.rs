@@ -112,7 +112,7 @@ impl ScanOptions {
     /// The budget in bytes: the one given, else the memory the machine has available now.
     pub fn budget(&self) -> u64 {
         self.memory_budget
-            .unwrap_or_else(|| crate::platform::available_memory())
+            .unwrap_or_else(crate::platform::available_memory)
     }
 
     /// Fails with `MemoryBudget` if `needed` bytes exceed the budget.
