@@ -41,8 +41,10 @@ def test_scan_writes_parquet(game, tmp_path):
 
 
 def test_errors_are_reported_not_raised():
-    r = run("regions", "999999999")
-    assert r.returncode == 2 and "ProcessNotFound" in r.stderr
-    r = run("scan", "no-such-process-xyz")
-    assert r.returncode == 2 and "ProcessNotFound" in r.stderr
+    r = run("regions", "999999999")  # above any pid Linux hands out: a usage error
+    assert r.returncode == 2 and r.stderr.startswith("memscan: error: ")
+    assert "not a pid" in r.stderr and "Traceback" not in r.stderr
+    r = run("scan", "no-such-process-xyz")  # a runtime error
+    assert r.returncode == 1 and r.stderr.startswith("memscan: error: no process is named")
+    assert len(r.stderr.splitlines()) == 1
     assert memscan.__version__

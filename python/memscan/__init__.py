@@ -21,8 +21,8 @@ from ._native import find_processes as _find_processes
 from ._native import list_processes as _list_processes
 from .errors import (
     AccessDenied,
-    InvalidAddress,
     InternalError,
+    InvalidAddress,
     InvalidArgument,
     InvalidFile,
     InvalidValue,
@@ -55,8 +55,8 @@ __all__ = [
     "ChangeMap",
     "Dataset",
     "History",
-    "InvalidAddress",
     "InternalError",
+    "InvalidAddress",
     "InvalidArgument",
     "InvalidFile",
     "InvalidValue",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDenied",
+    "InternalError",
     "InvalidAddress",
     "InvalidArgument",
     "InvalidFile",
     "InvalidValue",
-    "InternalError",
     "MemoryBudgetExceeded",
     "MemscanError",
     "ProcessExited",

@@ -3,7 +3,6 @@ analyses that find which address tracks what."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,7 +61,8 @@ class History:
     # -- frames -----------------------------------------------------------------------------
 
     def to_wide(self) -> polars.DataFrame:
-        """One row per sample: sample, timestamp, label, then a column per address (hex name)."""
+        """One row per sample: sample, timestamp, label, unreadable, then a column per address
+        (hex name)."""
         import polars as pl
 
         per_sample = self._per_sample()
@@ -72,7 +72,10 @@ class History:
         return per_sample.hstack(pl.DataFrame(cols))
 
     def to_long(self) -> polars.DataFrame:
-        """One row per (sample, address): sample, timestamp, label, address, value."""
+        """One row per (sample, address): sample, timestamp, label, unreadable, address, value.
+
+        ``unreadable`` is the sample's count of addresses that could not be read (their value
+        is 0); it is null on every row when the count is not known."""
         import polars as pl
 
         n, m = self.values.shape
@@ -82,14 +85,30 @@ class History:
             pl.Series("value", self.values.reshape(-1)),
         )
 
+    def _check_shape(self) -> None:
+        n, m = self.samples, len(self.addresses)
+        if self.values.shape != (n, m):
+            raise InvalidArgument(
+                f"values have shape {self.values.shape}, not {n} samples x {m} addresses"
+            )
+        if len(self.labels) != n:
+            raise InvalidArgument(f"{len(self.labels)} labels for {n} samples")
+        if len(self.unreadable) not in (0, n):
+            raise InvalidArgument(f"{len(self.unreadable)} unreadable counts for {n} samples")
+
     def _per_sample(self) -> polars.DataFrame:
         import polars as pl
 
+        self._check_shape()
+        known = len(self.unreadable) == self.samples
         return pl.DataFrame(
             {
                 "sample": np.arange(self.samples, dtype=np.uint32),
                 "timestamp": pl.Series(self.timestamps_ns, dtype=pl.Int64).cast(pl.Datetime("ns")),
                 "label": pl.Series(self.labels, dtype=pl.String),
+                "unreadable": pl.Series(
+                    self.unreadable if known else [None] * self.samples, dtype=pl.UInt32
+                ),
             }
         )
 
@@ -104,7 +123,16 @@ class History:
 
     def change_stats(self) -> polars.DataFrame:
         """Per address: changes, first/last change sample, monotonic increase/decrease, and the
-        constant step when every change is the same (counters, timers)."""
+        constant step when every change is the same (counters, timers).
+
+        Integer values are compared and subtracted exactly, so 64-bit values are exact at any
+        magnitude (a u64 counter near 2**64 stepping by 1 has ``constant_step`` 1).
+        ``constant_step`` is Int64 for integer types: null when the address never changed or
+        its changes differ, and also when the one step does not fit in Int64 (a step of 2**63
+        or more either way, possible only for i64/u64 values; two such steps in one direction
+        would leave the type's range, so the address then changed exactly once and the step
+        is ``last - first``). For f32/f64 it is Float64, the difference in float64 arithmetic
+        (rounded as floats round), and null when a change involves NaN or infinities."""
         import polars as pl
 
         if self.samples < 2:
@@ -117,12 +145,10 @@ class History:
         v = self.values
         up = (v[1:] >= v[:-1]).all(axis=0) & any_ch
         down = (v[1:] <= v[:-1]).all(axis=0) & any_ch
-        # The step of every change, when all changes are equal (as float64: exact below 2**53).
-        diffs = np.where(ch, np.diff(v.astype(np.float64), axis=0), np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = np.nanmin(diffs, axis=0), np.nanmax(diffs, axis=0)
-        step = np.where(any_ch & (lo == hi), lo, np.nan)
+        if v.dtype.kind in "iu":
+            step = pl.Series("constant_step", self._integer_step(ch, any_ch), dtype=pl.Int64)
+        else:
+            step = pl.Series("constant_step", self._float_step(ch, any_ch)).fill_nan(None)
         return pl.DataFrame(
             {
                 "address": self.addresses,
@@ -131,21 +157,53 @@ class History:
                 "last_change": pl.Series(last).cast(pl.Int64).replace(-1, None),
                 "increasing": up,
                 "decreasing": down,
-                "constant_step": pl.Series(step).fill_nan(None),
+                "constant_step": step,
                 "first": v[0],
                 "last": v[-1],
             }
         )
 
+    def _integer_step(self, ch: np.ndarray, any_ch: np.ndarray) -> list[int | None]:
+        """The common step of integer columns, exact: differences are taken modulo 2**64
+        (wrapping, never overflowing) together with their direction; two differences are equal
+        exactly when both agree, since a true difference lies in (-2**64, 2**64)."""
+        v = self.values
+        wide = v.astype(np.int64 if v.dtype.kind == "i" else np.uint64, copy=False)
+        bits = wide.view(np.uint64)
+        residue = bits[1:] - bits[:-1]  # modulo 2**64
+        rising = v[1:] > v[:-1]
+        full = np.uint64(2**64 - 1)
+        lo = np.where(ch, residue, full).min(axis=0)
+        hi = np.where(ch, residue, np.uint64(0)).max(axis=0)
+        all_up = (rising | ~ch).all(axis=0)
+        all_down = (~rising | ~ch).all(axis=0)
+        constant = any_ch & (lo == hi) & (all_up | all_down)
+        # As int64, the residue is the true step exactly when its sign is the direction.
+        as_i64 = lo.view(np.int64)
+        fits = np.where(all_up, as_i64 > 0, as_i64 < 0)
+        return [int(x) if ok else None for x, ok in zip(as_i64, constant & fits, strict=True)]
+
+    def _float_step(self, ch: np.ndarray, any_ch: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            diffs = np.diff(self.values.astype(np.float64), axis=0)
+            finite = np.isfinite(diffs) | ~ch
+            lo = np.where(ch, diffs, np.inf).min(axis=0)
+            hi = np.where(ch, diffs, -np.inf).max(axis=0)
+        ok = any_ch & finite.all(axis=0) & (lo == hi)
+        return np.where(ok, lo, np.nan)
+
     def correlate(self, series: Sequence[float] | np.ndarray) -> polars.DataFrame:
         """Pearson correlation of each address's values with ``series`` (one number per sample,
-        e.g. the health shown on screen), best first."""
+        e.g. the health shown on screen), best first. Integer values are first shifted by their
+        column's minimum in exact integer arithmetic, so 64-bit values near the ends of their
+        range (u64 counters near 2**64) keep their differences; r is null for a constant
+        address or series."""
         import polars as pl
 
         y = np.asarray(series, dtype=np.float64)
         if y.shape != (self.samples,):
             raise InvalidArgument(f"series has {y.size} values, the history {self.samples} samples")
-        x = self.values.astype(np.float64)
+        x = self._shifted()
         xc = x - x.mean(axis=0)
         yc = y - y.mean()
         denom = np.sqrt((xc**2).sum(axis=0) * (yc**2).sum())
@@ -156,6 +214,16 @@ class History:
             .with_columns(pl.col("r").fill_nan(None))
             .sort("r", descending=True, nulls_last=True)
         )
+
+    def _shifted(self) -> np.ndarray:
+        """The values as float64, integer columns minus their minimum (computed modulo 2**64,
+        exact since the result lies in [0, 2**64))."""
+        v = self.values
+        if v.dtype.kind not in "iu" or v.shape[0] == 0:
+            return v.astype(np.float64)
+        wide = v.astype(np.int64 if v.dtype.kind == "i" else np.uint64, copy=False)
+        low = wide.min(axis=0)
+        return (wide.view(np.uint64) - low.view(np.uint64)).astype(np.float64)
 
     def changed_with(self, label: str, window: int = 0) -> polars.DataFrame:
         """Addresses that changed at every sample labelled ``label`` and at no other sample (a
@@ -181,10 +249,23 @@ class History:
     # -- persistence ------------------------------------------------------------------------
 
     def to_parquet(self, path: str, **metadata: str) -> None:
-        """Writes the long form with metadata (pid, value type, ...); see :func:`memscan.load`."""
-        from .io import write_parquet
+        """Writes the long form with metadata (pid, value type, shape, ...); ``memscan.load(path)
+        .history()`` gives back this history exactly, ``unreadable`` counts included (a history
+        with no samples or no addresses comes back empty)."""
+        from .io import canonical_value_type, write_parquet
 
-        meta = {**self.metadata, **metadata, "kind": "history", "value_type": self.value_type}
+        vt = canonical_value_type(self.value_type)
+        if vt is None:
+            raise InvalidArgument(f"unknown value type {self.value_type!r}")
+        self._check_shape()
+        meta = {
+            **self.metadata,
+            **metadata,
+            "kind": "history",
+            "value_type": vt,
+            "samples": str(self.samples),
+            "addresses": str(len(self.addresses)),
+        }
         write_parquet(self.to_long(), path, meta)
 
 
