@@ -6,6 +6,8 @@ functions of the original design (:func:`open_process`, :func:`create_interactiv
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import demo, errors
 from ._native import (
     DEBUG_BUILD,
@@ -35,6 +37,7 @@ from .errors import (
 from .history import History, Recorder
 from .io import Dataset, load
 from .multiscan import MultiScan
+from .options import RegionOptions, ScanOptions, SnapshotOptions
 from .process import Process, Region
 from .scanner import Scanner
 from .snapshots import ChangeMap, Snapshot
@@ -68,8 +71,11 @@ __all__ = [
     "ProcessNotFound",
     "Recorder",
     "Region",
+    "RegionOptions",
+    "ScanOptions",
     "Scanner",
     "Snapshot",
+    "SnapshotOptions",
     "Table",
     "WriteFailed",
     "__version__",
@@ -105,7 +111,10 @@ def find_processes(name: str, *, exact: bool = False) -> Table:
 
 
 def create_interactive_scanner(
-    process: Process, regions: list[Region] | None, value_type: str, **options: object
+    process: Process,
+    regions: list[Region] | None,
+    value_type: str,
+    **options: Any,
 ) -> Scanner:
     """A scanner over ``regions`` (all writable regions when None), as in the original design:
     call ``initial_scan(value)`` then ``filter_*``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from ._progress import ProgressArg, progress_callback
 from .errors import InvalidArgument
 from .history import Recorder
 from .multiscan import MultiScan
+from .options import RegionOptions, ScanOptions, SnapshotOptions
 from .scanner import Scanner, fits, scan_types
 from .snapshots import Snapshot
 from .table import Table
@@ -35,16 +36,10 @@ class Process(_native.Process):
         """Every mapped region as a table (start, end, size, perms, ..., path, kind)."""
         return Table(self.regions_table())
 
-    def scanner(
-        self, value_type: str, regions: list[Region] | None = None, **options: Any
-    ) -> Scanner:
-        """A scanner for ``value_type`` over ``regions`` (default: every writable region).
-
-        Options: ``kinds`` (heap stack executable library anonymous file), ``writable_only``,
-        ``executable``, ``paths`` (substrings of region paths), ``address_range`` (lo, hi),
-        ``alignment`` (1 for unaligned), ``memory_budget`` (bytes).
-        """
-        return Scanner(self, value_type, regions, **options)
+    def scanner(self, value_type: str, **options: Unpack[ScanOptions]) -> Scanner:
+        """A scanner for ``value_type`` (default regions: every writable one); the options are
+        those of :class:`memscan.options.ScanOptions`."""
+        return Scanner(self, value_type, **options)
 
     def scan(
         self,
@@ -54,24 +49,27 @@ class Process(_native.Process):
         op: str = "eq",
         high: Any = None,
         tolerance: float | None = None,
-        regions: list[Region] | None = None,
-        **options: Any,
+        **options: Unpack[ScanOptions],
     ) -> Scanner:
         """First scan: ``scan("i32", 100)``; ``scan("f32", 1.5, op="near", tolerance=0.01)``;
         ``scan("i32", 10, op="between", high=20)``; ``scan("i32")`` (unknown initial value)."""
-        s = self.scanner(value_type, regions, **options)
+        s = self.scanner(value_type, **options)
         if value is None:
             return s.first("any")
         values = [value] if high is None else [value, high]
         return s.first(op, *values, tolerance=tolerance)
 
-    def scan_any(self, value: Any, family: str = "number", **options: Any) -> MultiScan:
+    def scan_any(
+        self, value: Any, family: str = "number", **options: Unpack[ScanOptions]
+    ) -> MultiScan:
         """Scans for ``value`` in every type of ``family`` ("int" or "number") it fits; each
         candidate keeps its type."""
         types = fits(value, scan_types(family))
         return MultiScan({t: self.scan(t, value, **options) for t in types})
 
-    def group_scan(self, members: list[tuple[int, str, Any]], **options: Any) -> Scanner:
+    def group_scan(
+        self, members: list[tuple[int, str, Any]], **options: Unpack[ScanOptions]
+    ) -> Scanner:
         """Finds values at fixed offsets, e.g. ``[(0, "i32", 100), (4, "i32", 100)]``; a member
         value may be ``("between", lo, hi)``. Candidates are the group starts."""
         if not members:
@@ -85,7 +83,7 @@ class Process(_native.Process):
         return s
 
     def find_bytes(
-        self, pattern: str | bytes, progress: ProgressArg = "auto", **regions: Any
+        self, pattern: str | bytes, progress: ProgressArg = "auto", **regions: Unpack[RegionOptions]
     ) -> np.ndarray:
         """Addresses of a byte pattern: hex text with ``??`` wildcards, or exact bytes."""
         cb = progress_callback(progress, "pattern")
@@ -94,7 +92,11 @@ class Process(_native.Process):
         return self.find_pattern(hex=pattern, progress=cb, **regions)
 
     def find_string(
-        self, text: str, encoding: str = "utf8", progress: ProgressArg = "auto", **regions: Any
+        self,
+        text: str,
+        encoding: str = "utf8",
+        progress: ProgressArg = "auto",
+        **regions: Unpack[RegionOptions],
     ) -> np.ndarray:
         """Addresses of ``text`` encoded as utf8 or utf16 (little-endian)."""
         cb = progress_callback(progress, "string")
@@ -140,7 +142,9 @@ class Process(_native.Process):
             self, addresses, value_type, interval=interval, count=count, duration=duration
         )
 
-    def snapshot(self, progress: ProgressArg = "auto", **regions: Any) -> Snapshot:
+    def snapshot(
+        self, progress: ProgressArg = "auto", **regions: Unpack[SnapshotOptions]
+    ) -> Snapshot:
         """Captures the bytes of the regions (default: every writable one)."""
         return Snapshot(self, progress, **regions)
 

@@ -3,10 +3,11 @@ moments."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from . import _native
 from ._progress import ProgressArg, progress_callback
+from .options import SnapshotOptions
 from .table import Table
 
 if TYPE_CHECKING:
@@ -20,7 +21,10 @@ class Snapshot:
     memory cost about N bytes. ``later.diff(earlier)`` gives a :class:`ChangeMap`."""
 
     def __init__(
-        self, process: _native.Process, progress: ProgressArg = "auto", **regions: Any
+        self,
+        process: _native.Process,
+        progress: ProgressArg = "auto",
+        **regions: Unpack[SnapshotOptions],
     ) -> None:
         cb = progress_callback(progress, "snapshot")
         self._native = _native.MemorySnapshot(process, progress=cb, **regions)

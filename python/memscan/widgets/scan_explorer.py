@@ -119,8 +119,8 @@ class ScanExplorer(MemscanWidget):
         if n == 0:
             self.rows = []
             return
-        addrs = self.scanner.addresses[lo:hi]
-        values = self.scanner.values[lo:hi]
+        # Only the visible page: a dense set of millions of candidates is never listed whole.
+        addrs, values = self.scanner.page(lo, hi - lo)
         current: list[Any] = [None] * (hi - lo)
         if read_current:
             try:

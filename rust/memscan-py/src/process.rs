@@ -153,7 +153,7 @@ impl PyProcess {
     /// Start addresses of a byte pattern: `hex` with `??` wildcards, or exact `data`, or `text`
     /// in `encoding` (utf8, utf16). Regions as for a scanner (default: readable, any kind but
     /// special, writable or not).
-    #[pyo3(signature = (*, hex=None, data=None, text=None, encoding="utf8", regions=None, kinds=None, writable_only=false, executable=None, paths=None, address_range=None, progress=None))]
+    #[pyo3(signature = (*, hex=None, data=None, text=None, encoding="utf8", regions=None, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn find_pattern<'py>(
         &self,
@@ -164,7 +164,7 @@ impl PyProcess {
         encoding: &str,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
         kinds: Option<Vec<String>>,
-        writable_only: bool,
+        writable_only: Option<bool>,
         executable: Option<bool>,
         paths: Option<Vec<String>>,
         address_range: Option<(u64, u64)>,
@@ -180,7 +180,7 @@ impl PyProcess {
         let source = region_source(
             regions,
             kinds,
-            Some(writable_only),
+            Some(writable_only.unwrap_or(false)),
             executable,
             paths,
             address_range,
