@@ -9,7 +9,7 @@ use memscan_core::scan::{
     find_group, Against, CandidateSet, GroupMember, OpName, RegionFilter, RegionSource,
     ScanOptions, Session, MAX_GROUP_OFFSET,
 };
-use memscan_core::{Process, RegionKind, Value, ValueType};
+use memscan_core::{Number, Process, RegionKind, Value, ValueType};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 
@@ -92,10 +92,10 @@ impl PyScanner {
     /// The operands of `op` in the scanner's type (`near`'s centre in f64: it need not be a
     /// value of the type, e.g. 3.14 for an f32).
     fn typed_values(&self, op: OpName, values: &[Bound<'_, PyAny>]) -> PyResult<Vec<Value>> {
-        let ty = match op {
-            OpName::Near => ValueType::F64,
-            _ => self.session().value_type(),
-        };
+        if op == OpName::Near {
+            return values.iter().map(near_centre).collect();
+        }
+        let ty = self.session().value_type();
         values.iter().map(|v| value(v, ty)).collect()
     }
 
@@ -125,6 +125,14 @@ impl PyScanner {
             None => self.current()?.columns().0.to_vec(),
         })
     }
+}
+
+/// `near`'s centre: any number, as the f64 the distance is measured in (rounded if need be).
+fn near_centre(v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    Ok(Value::F64(match crate::values::number(v)? {
+        Number::Int(i) => i as f64,
+        Number::Float(x) => x,
+    }))
 }
 
 /// The current candidates of a locked session, or an error before the first scan.

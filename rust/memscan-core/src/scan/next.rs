@@ -156,7 +156,13 @@ fn next_typed<T: Scalar>(
     let mut offsets = vec![0usize; segments.len()];
     for ((outcome, _, _), (seg, n)) in results.into_iter().zip(job_meta) {
         match (outcome, seg) {
-            (Outcome::Piece(p), _) => pieces.push(p),
+            (Outcome::Piece(p), seg) => {
+                // Its candidates are consumed too: a later all-kept job starts after them.
+                if let Some(seg) = seg {
+                    offsets[seg] += n;
+                }
+                pieces.push(p);
+            }
             (Outcome::AllKept, Some(seg)) if all_kept[seg] => {
                 if offsets[seg] == 0 {
                     let Segment::Sparse { addresses, .. } = &segments[seg] else {
