@@ -370,3 +370,25 @@ def test_bad_input_is_a_clear_typed_error(target):
         proc.scanner("i32", address_range=(base + 64, base))
     with pytest.raises(memscan.InvalidArgument, match="tolerance"):
         proc.scanner("f32").first("near", 1.5)
+
+
+# -- nothing is lost ------------------------------------------------------------------------------
+# (A write the kernel stops part way is rolled back: rust/memscan-core/tests/live_process.rs.)
+
+
+def test_allocation_limits_are_errors_not_aborts(target):
+    # memscan itself under RLIMIT_AS: a read the allocator refuses is an error, not an abort.
+    size = 3 << 30
+    start = target.run(f"out = libc.mmap(None, {size}, 3, 0x22 | 0x4000, -1, 0)")
+    code = (
+        "import resource, memscan\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        f"p = memscan.Process({target.pid})\n"
+        "try:\n"
+        f"    p.read({start}, {size})\n"
+        "except memscan.MemoryBudgetExceeded:\n"
+        "    print('refused')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "refused"

@@ -282,3 +282,59 @@ fn unreadable_pages_are_skipped_and_counted() {
     unsafe { libc::munmap(base, 3 * 4096) };
     let _ = std::fs::remove_file(path);
 }
+
+/// A write that passes every check but that the kernel stops part way (the second page turned
+/// read-only after the regions were listed) is rolled back: nothing changes.
+#[test]
+fn a_write_stopped_part_way_is_rolled_back() {
+    const PAGE: usize = 4096;
+    // SAFETY: a fresh private mapping of two pages, inherited by the child.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    // SAFETY: the mapping holds two pages.
+    unsafe { std::ptr::write_bytes(base as *mut u8, 0x11, 2 * PAGE) };
+    // SAFETY: the child calls only async-signal-safe functions.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 300_000_000,
+            };
+            libc::nanosleep(&pause, std::ptr::null_mut());
+            libc::mprotect(
+                (base as usize + PAGE) as *mut libc::c_void,
+                PAGE,
+                libc::PROT_READ,
+            );
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    let p = Process::open(pid).unwrap();
+    let stale = p.regions().unwrap(); // both pages writable still
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let at = base as u64 + PAGE as u64 - 4;
+    let r = p.write_within(&stale, at, &[0xff; 8], false);
+    assert!(
+        matches!(r, Err(Error::WriteFailed { written: 4, .. })),
+        "{r:?}"
+    );
+    assert_eq!(p.read(at, 8).unwrap(), vec![0x11; 8]);
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
