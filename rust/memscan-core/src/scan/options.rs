@@ -124,3 +124,67 @@ impl ScanOptions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{classify, Perms};
+
+    fn region(start: u64, path: &str, write: bool) -> Region {
+        Region {
+            start,
+            end: start + 0x1000,
+            perms: Perms {
+                read: true,
+                write,
+                exec: false,
+                shared: false,
+            },
+            offset: 0,
+            dev: (0, 0),
+            inode: 0,
+            path: path.into(),
+            kind: classify(path, None),
+        }
+    }
+
+    #[test]
+    fn eight_byte_values_default_to_four_byte_slots() {
+        let o = ScanOptions::default();
+        assert_eq!([1, 2, 4, 8].map(|s| o.stride(s).unwrap()), [1, 2, 4, 4]);
+        let natural = ScanOptions {
+            alignment: Some(8),
+            ..Default::default()
+        };
+        assert_eq!(natural.stride(8).unwrap(), 8);
+        for bad in [0, 4097] {
+            let o = ScanOptions {
+                alignment: Some(bad),
+                ..Default::default()
+            };
+            assert!(o.stride(4).is_err());
+        }
+    }
+
+    #[test]
+    fn given_regions_are_kept_unless_an_option_excludes_them() {
+        let given = [region(0x1000, "[vvar]", false), region(0x3000, "", true)];
+        let keep_all = RegionFilter {
+            writable_only: false,
+            ..Default::default()
+        };
+        assert_eq!(keep_all.select_given(&given).len(), 2);
+        assert_eq!(
+            keep_all.select(&given).len(),
+            1,
+            "the default filter drops [vvar]"
+        );
+        let clipped = RegionFilter {
+            writable_only: false,
+            address_range: Some((0x3800, 0x9000)),
+            ..Default::default()
+        };
+        let r = clipped.select_given(&given);
+        assert_eq!((r.len(), r[0].start, r[0].end), (1, 0x3800, 0x4000));
+    }
+}

@@ -338,3 +338,59 @@ pub fn moved_by<T: Scalar>(old: T, new: T, delta: T, up: bool) -> bool {
         old.checked_sub(delta) == Some(new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_constants_mean_is_nan_or_are_refused() {
+        assert!(matches!(
+            Predicate::Eq(Value::F64(f64::NAN)).typed::<f64>(),
+            Ok(Typed::IsNan)
+        ));
+        assert!(matches!(
+            Predicate::Ne(Value::F32(f32::NAN)).typed::<f32>(),
+            Ok(Typed::NotNan)
+        ));
+        for p in [
+            Predicate::Lt(Value::F64(f64::NAN)),
+            Predicate::Ge(Value::F64(f64::NAN)),
+            Predicate::Between(Value::F64(0.0), Value::F64(f64::NAN)),
+            Predicate::Near(Value::F64(f64::NAN), 1.0),
+        ] {
+            assert!(p.typed::<f64>().is_err(), "{p} was accepted");
+        }
+        assert!(NextOp::IncreasedBy(Value::F64(f64::NAN))
+            .typed::<f64>()
+            .is_err());
+    }
+
+    #[test]
+    fn near_takes_any_centre_and_needs_a_tolerance() {
+        let p = OpName::Near
+            .predicate(&[Value::F64(2.5)], Some(0.01))
+            .unwrap();
+        assert!(matches!(p.typed::<f32>(), Ok(Typed::Near(c, t)) if c == 2.5 && t == 0.01));
+        assert!(OpName::Near.predicate(&[Value::F64(2.5)], None).is_err());
+        assert!(OpName::Near
+            .predicate(&[Value::F64(2.5)], Some(-1.0))
+            .is_err());
+    }
+
+    #[test]
+    fn ranges_must_not_be_empty_and_constants_match_the_type() {
+        assert!(Predicate::Between(Value::I32(5), Value::I32(1))
+            .typed::<i32>()
+            .is_err());
+        assert!(Predicate::Eq(Value::I64(5)).typed::<i32>().is_err());
+        assert!(Predicate::Eq(Value::I32(5)).typed::<i32>().is_ok());
+    }
+
+    #[test]
+    fn moves_by_are_checked_for_overflow() {
+        assert!(moved_by(250u8, 255, 5, true));
+        assert!(!moved_by(251u8, 0, 5, true), "a wrapped add is no move");
+        assert!(moved_by(3i8, -2, 5, false));
+    }
+}
