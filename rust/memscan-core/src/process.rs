@@ -171,27 +171,15 @@ impl Process {
         if len <= CHECKED_READ_BYTES {
             return Ok(());
         }
-        let regions = self.regions()?;
-        let end = addr + len as u64;
-        let mut at = addr;
-        for r in &regions[regions.partition_point(|r| r.end <= addr)..] {
-            if at >= end || r.start > at || (readable && !r.perms.read) {
-                break;
+        self.check_covered(&self.regions()?, addr, len, |r| {
+            if readable && !r.perms.read {
+                return Err(format!(
+                    "region {:#x}-{:#x} ({}) is not readable",
+                    r.start, r.end, r.perms
+                ));
             }
-            at = r.end;
-        }
-        if at < end {
-            return Err(Error::InvalidAddress {
-                pid: self.pid(),
-                addr,
-                len,
-                reason: format!(
-                    "{at:#x} is not in any {}mapped region",
-                    if readable { "readable " } else { "" }
-                ),
-            });
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Reads what it can of `[addr, addr + buf.len())`, page by page past faults; unreadable
@@ -271,33 +259,43 @@ impl Process {
         len: usize,
         force: bool,
     ) -> Result<()> {
+        self.check_covered(regions, addr, len, |r| {
+            if !force && !r.perms.write {
+                return Err(format!(
+                    "region {:#x}-{:#x} ({}) is not writable; pass force=True to write through /proc/PID/mem",
+                    r.start, r.end, r.perms
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// Fails with `InvalidAddress` unless contiguous `regions` cover `[addr, addr+len)` and each
+    /// of them passes `allow` (whose error says why not).
+    fn check_covered(
+        &self,
+        regions: &[Region],
+        addr: u64,
+        len: usize,
+        allow: impl Fn(&Region) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidAddress {
+            pid: self.pid(),
+            addr,
+            len,
+            reason,
+        };
         let end = addr + len as u64;
         let mut at = addr;
-        let first = regions.partition_point(|r| r.end <= addr);
-        for r in &regions[first..] {
+        for r in &regions[regions.partition_point(|r| r.end <= addr)..] {
             if at >= end || r.start > at {
                 break;
             }
-            if !force && !r.perms.write {
-                return Err(Error::InvalidAddress {
-                    pid: self.pid(),
-                    addr,
-                    len,
-                    reason: format!(
-                        "region {:#x}-{:#x} ({}) is not writable; pass force=True to write through /proc/PID/mem",
-                        r.start, r.end, r.perms
-                    ),
-                });
-            }
+            allow(r).map_err(invalid)?;
             at = r.end;
         }
         if at < end {
-            return Err(Error::InvalidAddress {
-                pid: self.pid(),
-                addr,
-                len,
-                reason: format!("{at:#x} is not in any mapped region"),
-            });
+            return Err(invalid(format!("{at:#x} is not in any mapped region")));
         }
         Ok(())
     }
