@@ -319,10 +319,11 @@ impl PyScanner {
                 let s = self.session();
                 (s.regions(), s.options().stride(ty.size()))
             };
-            let set = find_group(&proc, &regions?, &parsed, stride?, p)?;
+            let regions = regions?;
+            let set = find_group(&proc, &regions, &parsed, stride?, p)?;
             let n = set.len();
-            self.session()
-                .start_with(set, format!("group scan ({} members)", parsed.len()))?;
+            let description = format!("group scan ({} members)", parsed.len());
+            self.session().start_with(regions, set, description)?;
             Ok(n)
         })
     }

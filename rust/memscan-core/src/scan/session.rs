@@ -220,9 +220,10 @@ impl Session {
         Ok(set)
     }
 
-    /// Starts the history from a set made elsewhere (a pattern or group search).
+    /// Starts the history from a set made elsewhere (a pattern or group search of `regions`).
     pub fn start_with(
         &mut self,
+        regions: Vec<Region>,
         set: CandidateSet,
         description: String,
     ) -> Result<Arc<CandidateSet>> {
@@ -232,11 +233,13 @@ impl Session {
             ));
         }
         let set = Arc::new(set);
-        self.regions = self.source.resolve(&self.process)?;
-        self.history = vec![Step {
-            description,
-            set: set.clone(),
-        }];
+        self.commit_first(
+            regions,
+            Step {
+                description,
+                set: set.clone(),
+            },
+        );
         Ok(set)
     }
 
