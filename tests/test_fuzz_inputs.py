@@ -498,7 +498,7 @@ def render(tokens: list[int | None], style: str, seps: list[str], prefix: list[b
 )
 def test_valid_hex_patterns_mean_their_bytes(tokens, style, seps, prefix):
     text = render(tokens, style, seps, prefix)
-    data, mask = memscan.parse_hex_pattern(text)
+    data, mask = memscan.hex_pattern_bytes(text)
     assert list(mask) == [0 if t is None else 0xFF for t in tokens], text
     assert list(data) == [0 if t is None else t for t in tokens], text
 
@@ -518,7 +518,7 @@ INVALID_PATTERNS = st.one_of(
 @given(text=INVALID_PATTERNS)
 def test_invalid_hex_patterns_are_refused(demo, dproc, text):
     with pytest.raises(memscan.InvalidArgument):
-        memscan.parse_hex_pattern(text)
+        memscan.hex_pattern_bytes(text)
     with pytest.raises(memscan.InvalidArgument):
         dproc.find_bytes(text, progress=None, address_range=(demo.base, demo.base + 256))
 
@@ -526,7 +526,7 @@ def test_invalid_hex_patterns_are_refused(demo, dproc, text):
 def test_multi_byte_tokens_in_a_list_mean_their_bytes():
     # Every token is whole bytes: "4D53 00" is 4D 53 00, as "4D5300" and "4D 53 00" are.
     for text in ("4D 5300", "4D53 00", "4D5300", "0x4D,0x5300"):
-        data, mask = memscan.parse_hex_pattern(text)
+        data, mask = memscan.hex_pattern_bytes(text)
         assert (list(data), list(mask)) == ([0x4D, 0x53, 0x00], [0xFF] * 3), text
 
 
@@ -539,7 +539,7 @@ def test_multi_byte_tokens_in_a_list_mean_their_bytes():
 def test_any_text_as_a_hex_pattern(demo, dproc, text):
     span = {"progress": None, "address_range": (demo.base, demo.base + 64)}
     try:
-        data, mask = memscan.parse_hex_pattern(text)
+        data, mask = memscan.hex_pattern_bytes(text)
     except memscan.InvalidArgument:
         with pytest.raises(memscan.InvalidArgument):
             dproc.find_bytes(text, **span)

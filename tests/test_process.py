@@ -233,12 +233,15 @@ def test_find_processes_and_system_info(game):
 
 
 def test_parse_hex_pattern():
-    data, mask = memscan.parse_hex_pattern("DE AD ?? EF")
+    data, mask = memscan.hex_pattern_bytes("DE AD ?? EF")
     assert data == b"\xde\xad\x00\xef" and mask == b"\xff\xff\x00\xff"
-    assert memscan.parse_hex_pattern("dead??ef") == (data, mask)
+    assert memscan.hex_pattern_bytes("dead??ef") == (data, mask)
+    assert memscan.parse_hex_pattern("DE AD ?? EF") == [0xDE, 0xAD, None, 0xEF]
     for bad in ("", "?? ??", "XYZ", "ABC", "1 2 345"):
         with pytest.raises(memscan.InvalidArgument):
             memscan.parse_hex_pattern(bad)
+        with pytest.raises(memscan.InvalidArgument):
+            memscan.hex_pattern_bytes(bad)
 
 
 def test_demo_target_dies_with_its_parent(tmp_path):

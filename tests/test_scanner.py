@@ -128,7 +128,8 @@ def test_checkpoints(game, proc):
     game.tick(1)
     s.checkpoint("t2")
     game.set("xp", 10)
-    assert [n for n, _ in s.list_checkpoints()] == ["start", "t1", "t2"]
+    assert s.list_checkpoints() == ["start", "t1", "t2"]
+    assert [n for n, _ in s.checkpoint_counts()] == ["start", "t1", "t2"]
     assert s.filter_checkpoint_relative("start", "t1", "t2", 10.0) >= 1
     assert addr_in(game, "ticks", s)
     s.undo()
@@ -148,10 +149,12 @@ def test_seed_explicit_api(game):
     game.damage(3)
     assert scanner.filter_decreased() >= 1
     assert scanner.filter_eq(97) >= 1
-    matches = dict(scanner.get_matches())
-    assert matches[game.address("health")] == 97
+    matches = {m.address: m for m in scanner.get_matches()}
+    assert matches[game.address("health")].current_value == 97
+    assert matches[game.address("health")].previous_value == 97  # before eq 97: after damage
     scanner.save_checkpoint("a")
-    assert ("a", scanner.match_count()) in scanner.list_checkpoints()
+    assert scanner.list_checkpoints() == ["a"]
+    assert ("a", scanner.match_count()) in scanner.checkpoint_counts()
     scanner.set_value_at(game.address("health"), 50)
     assert game.value("health") == 50
     assert scanner.filter_checkpoint("a", "decreased") >= 1

@@ -11,9 +11,11 @@ from typing import Any
 from . import demo, errors
 from ._native import (
     DEBUG_BUILD,
+    SystemInfo,
     __version__,
     find_process_by_name,
     get_process_module_regions,
+    hex_pattern_bytes,
     parse_hex_pattern,
     query_system_info,
     read_process_memory,
@@ -39,9 +41,16 @@ from .io import Dataset, load
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
 from .process import Process, Region
-from .scanner import Scanner
+from .scanner import MatchedAddress, Scanner
 from .snapshots import ChangeMap, Snapshot
 from .table import Table
+
+# The original bindings' class names: the same classes under a second name.
+PyProcessHandle = Process
+PyMemoryRegion = Region
+PySystemInfo = SystemInfo
+PyInteractiveScanner = Scanner
+PyMatchedAddress = MatchedAddress
 
 if DEBUG_BUILD:
     import warnings
@@ -63,12 +72,18 @@ __all__ = [
     "InvalidArgument",
     "InvalidFile",
     "InvalidValue",
+    "MatchedAddress",
     "MemoryBudgetExceeded",
     "MemscanError",
     "MultiScan",
     "Process",
     "ProcessExited",
     "ProcessNotFound",
+    "PyInteractiveScanner",
+    "PyMatchedAddress",
+    "PyMemoryRegion",
+    "PyProcessHandle",
+    "PySystemInfo",
     "Recorder",
     "Region",
     "RegionOptions",
@@ -76,6 +91,7 @@ __all__ = [
     "Scanner",
     "Snapshot",
     "SnapshotOptions",
+    "SystemInfo",
     "Table",
     "WriteFailed",
     "__version__",
@@ -85,6 +101,7 @@ __all__ = [
     "find_process_by_name",
     "find_processes",
     "get_process_module_regions",
+    "hex_pattern_bytes",
     "list_processes",
     "load",
     "open_process",

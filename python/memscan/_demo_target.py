@@ -171,10 +171,16 @@ class Game:
             return describe(s)
 
 
+#: `prctl` option naming the calling thread (the process name, `comm`), and the demo's name.
+PR_SET_NAME = 15
+DEMO_NAME = b"memscan-demo"
+
+
 def main() -> None:
     try:
         libc = ctypes.CDLL(None)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(PR_SET_NAME, DEMO_NAME)  # so that find_process_by_name("memscan-demo") finds it
     except (OSError, AttributeError):
         pass
     tick_hz = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 import numpy as np
 
@@ -18,7 +18,27 @@ if TYPE_CHECKING:
 
     from .history import Recorder
 
-__all__ = ["Scanner", "Selection"]
+__all__ = ["MatchedAddress", "Scanner", "Selection"]
+
+#: Next-scan operators that compare with each candidate's earlier value.
+RELATIVE_OPS = ("changed", "unchanged", "increased", "decreased")
+
+
+class MatchedAddress(NamedTuple):
+    """One candidate, as the original bindings' ``get_matches()`` gives it: its address, its
+    value at the last scan, and its value in the step before (``None`` until a relative filter
+    such as ``filter_increased`` has run)."""
+
+    address: int
+    current_value: int | float
+    previous_value: int | float | None
+
+    def __repr__(self) -> str:
+        return (
+            f"MatchedAddress(addr={self.address:#x}, current={self.current_value!r}, "
+            f"previous={self.previous_value!r})"
+        )
+
 
 #: Indices, a boolean mask, or addresses (NumPy u64 array or list of ints) of candidates.
 Selection = Sequence[int] | np.ndarray | None
@@ -236,10 +256,22 @@ class Scanner(_native.Scanner):
     def match_count(self) -> int:
         return len(self)
 
-    def get_matches(self, limit: int | None = None) -> list[tuple[int, int | float]]:
-        """(address, value) pairs as exact Python numbers (``limit`` caps the list)."""
-        n = len(self) if limit is None else min(limit, len(self))
-        return list(zip(self.addresses[:n].tolist(), self.values[:n].tolist(), strict=True))
+    def get_matches(self, limit: int | None = None) -> list[MatchedAddress]:
+        """The candidates as :class:`MatchedAddress` (address, current_value, previous_value),
+        exact Python numbers; ``limit`` caps the list."""
+        n = len(self) if limit is None else max(0, min(limit, len(self)))
+        addresses, values = self.page(0, n)
+        relative = any(d.startswith(RELATIVE_OPS) for d, _ in self.history()[1:])
+        previous = self.previous_page(0, n) if relative else None
+        before = [None] * n if previous is None else previous.tolist()
+        return [
+            MatchedAddress(a, v, p)
+            for a, v, p in zip(addresses.tolist(), values.tolist(), before, strict=True)
+        ]
+
+    def list_checkpoints(self) -> list[str]:
+        """The checkpoint names (their candidate counts: :meth:`checkpoint_counts`)."""
+        return [name for name, _ in self.checkpoint_counts()]
 
     def set_value(self, value: Any) -> int:
         return self.set(value)

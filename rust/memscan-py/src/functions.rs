@@ -33,19 +33,89 @@ pub fn list_processes(py: Python<'_>) -> PyResult<Py<PyAny>> {
     table(py, memscan_core::tables::processes_batch(&all).py()?)
 }
 
-/// Page size, CPU count, address-space bounds, memory and ptrace policy.
+/// Facts about this machine: the original bindings' `SystemInfo` (address-space bounds, page size
+/// and allocation granularity) plus CPU count, memory and ptrace policy. Also readable as a
+/// mapping (`info["page_size"]`).
+#[pyclass(name = "SystemInfo", module = "memscan._native", frozen)]
+pub struct PySystemInfo {
+    inner: platform::SystemInfo,
+}
+
+#[pymethods]
+impl PySystemInfo {
+    /// Lowest address a process may map.
+    #[getter]
+    fn min_app_addr(&self) -> u64 {
+        self.inner.min_address
+    }
+    /// Highest user-space address.
+    #[getter]
+    fn max_app_addr(&self) -> u64 {
+        self.inner.max_address
+    }
+    #[getter]
+    fn page_size(&self) -> usize {
+        self.inner.page_size
+    }
+    /// The allocation granularity: on Linux, the page size.
+    #[getter]
+    fn granularity(&self) -> usize {
+        self.inner.page_size
+    }
+    #[getter]
+    fn cpu_count(&self) -> usize {
+        self.inner.cpu_count
+    }
+    #[getter]
+    fn total_memory(&self) -> u64 {
+        self.inner.total_memory
+    }
+    #[getter]
+    fn ptrace_scope(&self) -> Option<u32> {
+        self.inner.ptrace_scope
+    }
+    #[getter]
+    fn has_cap_sys_ptrace(&self) -> bool {
+        self.inner.has_cap_sys_ptrace
+    }
+    /// The fields by name, as a dict (`min_address`/`max_address` are the bounds).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner;
+        let d = PyDict::new(py);
+        d.set_item("page_size", s.page_size)?;
+        d.set_item("granularity", s.page_size)?;
+        d.set_item("cpu_count", s.cpu_count)?;
+        d.set_item("min_address", s.min_address)?;
+        d.set_item("max_address", s.max_address)?;
+        d.set_item("min_app_addr", s.min_address)?;
+        d.set_item("max_app_addr", s.max_address)?;
+        d.set_item("total_memory", s.total_memory)?;
+        d.set_item("ptrace_scope", s.ptrace_scope)?;
+        d.set_item("has_cap_sys_ptrace", s.has_cap_sys_ptrace)?;
+        Ok(d)
+    }
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.to_dict(py)?
+            .get_item(key)?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_owned()))
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "SystemInfo(min_addr={:#x}, max_addr={:#x}, page_size={}, granularity={})",
+            self.inner.min_address,
+            self.inner.max_address,
+            self.inner.page_size,
+            self.inner.page_size
+        )
+    }
+}
+
+/// Facts about this machine (see `SystemInfo`).
 #[pyfunction]
-pub fn query_system_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let s = platform::system_info();
-    let d = PyDict::new(py);
-    d.set_item("page_size", s.page_size)?;
-    d.set_item("cpu_count", s.cpu_count)?;
-    d.set_item("min_address", s.min_address)?;
-    d.set_item("max_address", s.max_address)?;
-    d.set_item("total_memory", s.total_memory)?;
-    d.set_item("ptrace_scope", s.ptrace_scope)?;
-    d.set_item("has_cap_sys_ptrace", s.has_cap_sys_ptrace)?;
-    Ok(d)
+pub fn query_system_info(py: Python<'_>) -> PySystemInfo {
+    PySystemInfo {
+        inner: py.detach(platform::system_info),
+    }
 }
 
 /// Regions of the process's executable and shared libraries.
@@ -57,9 +127,21 @@ pub fn get_process_module_regions(py: Python<'_>, process: &PyProcess) -> PyResu
         .collect())
 }
 
+/// Parses hex with `??` wildcards into a list of bytes, `None` at each wildcard (the original
+/// bindings' form): `"4D 5A ?? 00"` gives `[0x4D, 0x5A, None, 0x00]`.
+#[pyfunction]
+pub fn parse_hex_pattern(pattern: &str) -> PyResult<Vec<Option<u8>>> {
+    let p = BytePattern::parse_hex(pattern).py()?;
+    Ok(p.bytes()
+        .iter()
+        .zip(p.fixed())
+        .map(|(&b, &f)| f.then_some(b))
+        .collect())
+}
+
 /// Parses hex with `??` wildcards into `(bytes, mask)`; mask is 0xFF where the byte must match.
 #[pyfunction]
-pub fn parse_hex_pattern<'py>(
+pub fn hex_pattern_bytes<'py>(
     py: Python<'py>,
     pattern: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {

@@ -20,8 +20,9 @@ mod _native {
     use crate::arrays::BufferOwner;
     #[pymodule_export]
     use crate::functions::{
-        find_process_by_name, find_processes, get_process_module_regions, list_processes,
-        parse_hex_pattern, query_system_info, read_process_memory, write_process_memory,
+        find_process_by_name, find_processes, get_process_module_regions, hex_pattern_bytes,
+        list_processes, parse_hex_pattern, query_system_info, read_process_memory,
+        write_process_memory, PySystemInfo,
     };
     #[pymodule_export]
     use crate::process::{PyProcess, PyRegion};

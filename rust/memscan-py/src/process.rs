@@ -2,7 +2,7 @@
 
 use memscan_core::scan::{encode_text, find_pattern};
 use memscan_core::value::Column;
-use memscan_core::{BytePattern, Process, Region};
+use memscan_core::{BytePattern, Process, Region, RegionKind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt};
@@ -270,6 +270,33 @@ impl PyRegion {
     #[getter]
     fn kind(&self) -> &'static str {
         self.inner.kind.name()
+    }
+    /// The original bindings' name for `start`.
+    #[getter]
+    fn base_address(&self) -> u64 {
+        self.inner.start
+    }
+    /// The original bindings' region type: `image` (the executable and libraries), `mapped`
+    /// (other files) or `private` (anonymous memory, heap, stacks, kernel pages).
+    #[getter]
+    fn region_type(&self) -> &'static str {
+        match self.inner.kind {
+            RegionKind::Executable | RegionKind::Library => "image",
+            RegionKind::File => "mapped",
+            RegionKind::Heap | RegionKind::Stack | RegionKind::Anonymous | RegionKind::Special => {
+                "private"
+            }
+        }
+    }
+    /// The original bindings' state: every region listed is mapped, so `commit`.
+    #[getter]
+    fn state(&self) -> &'static str {
+        "commit"
+    }
+    /// The original bindings' protection: the permissions as in `/proc/PID/maps` (`rw-p`).
+    #[getter]
+    fn protect(&self) -> String {
+        self.inner.perms.to_string()
     }
     fn __repr__(&self) -> String {
         format!(

@@ -396,7 +396,8 @@ impl PyScanner {
         })
     }
 
-    fn list_checkpoints(&self) -> Vec<(String, usize)> {
+    /// Checkpoint names with their candidate counts.
+    fn checkpoint_counts(&self) -> Vec<(String, usize)> {
         self.session().checkpoints()
     }
 
@@ -444,6 +445,41 @@ impl PyScanner {
         let set = self.current()?;
         let (_, v) = py.detach(|| set.columns());
         numpy_view(py, v)
+    }
+
+    /// The values the candidates `offset..offset + count` had in the step before the current
+    /// one (None after a first scan): next scans only narrow, so each has one.
+    fn previous_page<'py>(
+        &self,
+        py: Python<'py>,
+        offset: usize,
+        count: usize,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let (set, prev) = {
+            let s = self.session();
+            let h = s.history();
+            let prev = h.len().checked_sub(2).map(|i| h[i].set.clone());
+            (current_of(&s)?, prev)
+        };
+        let Some(prev) = prev else {
+            return Ok(None);
+        };
+        let column = detached(py, || {
+            let (addrs, _) = set.page(offset, count);
+            memscan_core::value::dispatch!(set.value_type(), T => {
+                let mut cursor = prev.cursor::<T>(addrs.first().copied().unwrap_or(0));
+                let vals = addrs
+                    .iter()
+                    .map(|&a| {
+                        cursor.get(a).ok_or_else(|| {
+                            memscan_core::Error::Internal(format!("{a:#x} has no previous value"))
+                        })
+                    })
+                    .collect::<memscan_core::Result<Vec<T>>>()?;
+                Ok(memscan_core::value::Column::from_vec(vals))
+            })
+        })?;
+        Ok(Some(numpy_view(py, column)?))
     }
 
     /// Candidates `offset..offset + count` as (addresses, values) NumPy arrays, without building
