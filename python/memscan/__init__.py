@@ -11,6 +11,7 @@ from typing import Any
 from . import demo, errors
 from ._native import (
     DEBUG_BUILD,
+    Address,
     SystemInfo,
     __version__,
     find_process_by_name,
@@ -63,6 +64,7 @@ if DEBUG_BUILD:
 
 __all__ = [
     "DEBUG_BUILD",
+    "Address",
     "AccessDenied",
     "ChangeMap",
     "Dataset",

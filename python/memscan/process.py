@@ -36,6 +36,12 @@ class Process(_native.Process):
         """Every mapped region as a table (start, end, size, perms, ..., path, kind)."""
         return Table(self.regions_table())
 
+    def modules(self) -> Table:
+        """Every loaded object (executable, libraries, mapped files, vdso): name, path, base (the
+        lowest address mapped from it: what ``game+0x4140`` is relative to), end (``.bss``
+        included), size, kind, regions."""
+        return Table(self.modules_table())
+
     def scanner(self, value_type: str, **options: Unpack[ScanOptions]) -> Scanner:
         """A scanner for ``value_type`` (default regions: every writable one); the options are
         those of :class:`memscan.options.ScanOptions`."""

@@ -3,11 +3,13 @@
 //! The crate has no Python in it. [`Process`] opens a process and reads and writes it exactly;
 //! [`platform`] is the only module that talks to the operating system.
 
+pub mod address;
 pub mod analysis;
 pub mod edit;
 pub mod error;
 pub mod freeze;
 pub mod mem;
+pub mod modules;
 pub mod pattern;
 pub mod platform;
 pub mod process;
@@ -16,9 +18,10 @@ pub mod scan;
 pub mod tables;
 pub mod value;
 
+pub use address::Address;
 pub use error::{Error, Result};
 pub use pattern::BytePattern;
 pub use platform::{ProcessInfo, SystemInfo};
 pub use process::{find_processes, Process, ReadReport};
-pub use region::{Perms, Region, RegionKind};
+pub use region::{ModuleRef, Perms, Region, RegionKind};
 pub use value::{Number, Scalar, Value, ValueType};

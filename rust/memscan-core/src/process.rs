@@ -112,18 +112,44 @@ impl Process {
         self.check().is_ok()
     }
 
-    /// The current regions, in address order.
+    /// The current regions, in address order, each with the module it belongs to (`.bss`
+    /// tails included: see [`crate::modules`]).
     pub fn regions(&self) -> Result<Vec<Region>> {
-        let regions = platform::read_regions(self.pid(), self.info.exe.as_deref())
+        let raw = platform::read_regions(self.pid(), self.info.exe.as_deref())
             .map_err(|e| self.exited_if_gone(e))?;
+        let regions = self.attribute(raw);
         self.check()?;
         Ok(regions)
     }
 
+    /// The loaded objects: the executable, libraries, mapped files and the vdso, with their load
+    /// bases and extents (`.bss` included).
+    pub fn modules(&self) -> Result<Vec<crate::modules::Module>> {
+        Ok(crate::modules::modules(&self.regions()?))
+    }
+
+    fn attribute(&self, raw: Vec<Region>) -> Vec<Region> {
+        let page = platform::page_size() as u64;
+        crate::modules::attribute(raw, page, |base| {
+            let mut header = vec![0u8; crate::modules::HEADER_BYTES];
+            let n = platform::read_memory(self.pid(), base, &mut header).ok()?;
+            header.truncate(n);
+            Some(header)
+        })
+    }
+
     /// The regions with their resident, private dirty and swapped bytes (`/proc/PID/smaps`).
     pub fn region_usage(&self) -> Result<Vec<RegionUsage>> {
-        let usage = platform::read_region_usage(self.pid(), self.info.exe.as_deref())
+        let mut usage = platform::read_region_usage(self.pid(), self.info.exe.as_deref())
             .map_err(|e| self.exited_if_gone(e))?;
+        // Attribute modules as `regions()` does (no `.bss` split: usage is per mapping).
+        let attributed = self.attribute(usage.iter().map(|u| u.region.clone()).collect());
+        for u in &mut usage {
+            if let Some(r) = attributed.iter().find(|r| r.start == u.region.start) {
+                u.region.module = r.module.clone();
+                u.region.kind = r.kind;
+            }
+        }
         self.check()?;
         Ok(usage)
     }

@@ -103,6 +103,29 @@ pub struct Region {
     /// Backing file or pseudo-path (`[heap]`); empty for anonymous memory.
     pub path: String,
     pub kind: RegionKind,
+    /// The loaded object (executable, library, mapped file, vdso) the region belongs to,
+    /// including the zero-filled `.bss` tail after an ELF object's file mappings.
+    pub module: Option<ModuleRef>,
+}
+
+/// The module a region belongs to: its path and load base (the lowest address mapped from it,
+/// the base that `nm` offsets and "game+0x1234" addresses are relative to).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModuleRef {
+    pub path: std::sync::Arc<str>,
+    pub base: u64,
+}
+
+impl ModuleRef {
+    /// The file name (`libc.so.6`), or the pseudo-path (`[vdso]`).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// `addr`'s offset from the load base.
+    pub fn offset(&self, addr: u64) -> u64 {
+        addr - self.base
+    }
 }
 
 impl Region {

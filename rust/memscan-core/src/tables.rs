@@ -45,6 +45,51 @@ pub fn regions_batch(regions: &[Region]) -> Result<RecordBatch, ArrowError> {
         ("inode", u64s(|r| r.inode)),
         ("path", strings(&|r| r.path.clone())),
         ("kind", strings(&|r| r.kind.name().to_owned())),
+        (
+            "module",
+            Arc::new(
+                regions
+                    .iter()
+                    .map(|r| r.module.as_ref().map(|m| m.name().to_owned()))
+                    .collect::<StringArray>(),
+            ) as ArrayRef,
+        ),
+        (
+            "module_base",
+            Arc::new(
+                regions
+                    .iter()
+                    .map(|r| r.module.as_ref().map(|m| m.base))
+                    .collect::<UInt64Array>(),
+            ),
+        ),
+    ])
+}
+
+/// One row per module: name, path, base, end, size, kind, regions.
+pub fn modules_batch(modules: &[crate::modules::Module]) -> Result<RecordBatch, ArrowError> {
+    let u64s = |f: fn(&crate::modules::Module) -> u64| {
+        Arc::new(modules.iter().map(f).collect::<UInt64Array>()) as ArrayRef
+    };
+    let strings = |f: &dyn Fn(&crate::modules::Module) -> String| {
+        Arc::new(modules.iter().map(|m| Some(f(m))).collect::<StringArray>()) as ArrayRef
+    };
+    RecordBatch::try_from_iter([
+        ("name", strings(&|m| m.module.name().to_owned())),
+        ("path", strings(&|m| m.module.path.to_string())),
+        ("base", u64s(|m| m.module.base)),
+        ("end", u64s(|m| m.end)),
+        ("size", u64s(|m| m.end - m.module.base)),
+        ("kind", strings(&|m| m.kind.name().to_owned())),
+        (
+            "regions",
+            Arc::new(
+                modules
+                    .iter()
+                    .map(|m| m.regions as u32)
+                    .collect::<UInt32Array>(),
+            ),
+        ),
     ])
 }
 
@@ -106,8 +151,9 @@ pub fn column_array(column: &Column) -> ArrayRef {
 }
 
 /// Candidates as a table: address, value, previous value (from `previous`, null where it has
-/// none), and the stable location of each address: its region's start and kind, the backing
-/// module's path and the offset into it (file-backed regions), comparable across runs.
+/// none), and the stable location of each address: its region's start and kind, the module it
+/// belongs to (file name; `.bss` included) and its offset from the module's load base, which
+/// stay the same across runs of the target despite ASLR.
 pub fn candidates_batch(
     set: &CandidateSet,
     previous: Option<&CandidateSet>,
@@ -135,13 +181,15 @@ pub fn candidates_batch(
             Some(reg) => {
                 region_start.push(Some(reg.start));
                 kind.append_value(reg.kind.name());
-                let file_backed = reg.inode != 0 && !reg.path.is_empty();
-                if file_backed {
-                    module.append_value(&reg.path);
-                    module_offset.push(Some(a - reg.start + reg.offset));
-                } else {
-                    module.append_null();
-                    module_offset.push(None);
+                match &reg.module {
+                    Some(m) => {
+                        module.append_value(m.name());
+                        module_offset.push(Some(m.offset(a)));
+                    }
+                    None => {
+                        module.append_null();
+                        module_offset.push(None);
+                    }
                 }
             }
             None => {

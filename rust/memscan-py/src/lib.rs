@@ -25,7 +25,7 @@ mod _native {
         write_process_memory, PySystemInfo,
     };
     #[pymodule_export]
-    use crate::process::{PyProcess, PyRegion};
+    use crate::process::{PyAddress, PyProcess, PyRegion};
     #[pymodule_export]
     use crate::run::_panic_in_worker;
     #[pymodule_export]

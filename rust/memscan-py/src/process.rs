@@ -2,7 +2,7 @@
 
 use memscan_core::scan::{encode_text, find_pattern};
 use memscan_core::value::Column;
-use memscan_core::{BytePattern, Process, Region, RegionKind};
+use memscan_core::{Address, BytePattern, Process, Region, RegionKind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt};
@@ -71,6 +71,20 @@ impl PyProcess {
     fn regions_table(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let regions = detached(py, || self.inner.regions())?;
         table(py, memscan_core::tables::regions_batch(&regions).py()?)
+    }
+
+    /// The loaded objects (executable, libraries, mapped files, vdso) as an Arrow table: name,
+    /// path, base, end, size, kind, regions.
+    fn modules_table(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let modules = detached(py, || self.inner.modules())?;
+        table(py, memscan_core::tables::modules_batch(&modules).py()?)
+    }
+
+    /// Resolves an address expression (`0x7f..`, `game+0x4140`, `[[game+0x4140]+0x10]+0x8`)
+    /// in this process now.
+    fn address(&self, py: Python<'_>, expression: &str) -> PyResult<u64> {
+        let expr = Address::parse(expression).py()?;
+        detached(py, || expr.resolve(&self.inner))
     }
 
     /// All regions with their memory use (rss, private_dirty, swap) as an Arrow table.
@@ -271,6 +285,16 @@ impl PyRegion {
     fn kind(&self) -> &'static str {
         self.inner.kind.name()
     }
+    /// The module the region belongs to (file name; `.bss` tails included), if any.
+    #[getter]
+    fn module(&self) -> Option<&str> {
+        self.inner.module.as_ref().map(|m| m.name())
+    }
+    /// The load base of that module.
+    #[getter]
+    fn module_base(&self) -> Option<u64> {
+        self.inner.module.as_ref().map(|m| m.base)
+    }
     /// The original bindings' name for `start`.
     #[getter]
     fn base_address(&self) -> u64 {
@@ -303,5 +327,43 @@ impl PyRegion {
             "Region({:#x}-{:#x} {} {} {:?})",
             self.inner.start, self.inner.end, self.inner.perms, self.inner.kind, self.inner.path
         )
+    }
+}
+
+/// An address expression kept for later: `Address.parse("[[game+0x4140]+0x10]+0x8")`, then
+/// `resolve(process)` in any run of the program.
+#[pyclass(name = "Address", module = "memscan._native", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PyAddress {
+    inner: Address,
+}
+
+#[pymethods]
+impl PyAddress {
+    /// Parses an expression (typed error naming the position on malformed input).
+    #[staticmethod]
+    fn parse(expression: &str) -> PyResult<Self> {
+        Ok(Self {
+            inner: Address::parse(expression).py()?,
+        })
+    }
+
+    /// The address it names in `process` now.
+    fn resolve(&self, py: Python<'_>, process: &PyProcess) -> PyResult<u64> {
+        detached(py, || self.inner.resolve(&process.inner))
+    }
+
+    /// How many pointers it reads.
+    #[getter]
+    fn depth(&self) -> usize {
+        self.inner.depth()
+    }
+
+    fn __str__(&self) -> String {
+        self.inner.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Address({:?})", self.inner.to_string())
     }
 }

@@ -144,6 +144,7 @@ mod tests {
             dev: (0, 0),
             inode: 0,
             path: path.into(),
+            module: None,
             kind: classify(path, None),
         }
     }

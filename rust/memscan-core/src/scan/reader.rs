@@ -113,6 +113,7 @@ mod tests {
             dev: (0, 0),
             inode: 0,
             path: String::new(),
+            module: None,
             kind: classify("", None),
         }
     }

@@ -12,4 +12,4 @@ pub use memory::{
     pages_untouched, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
 };
 pub use procfs::{list_processes, process_info, read_region_usage, read_regions};
-pub use system::{available_memory, system_info};
+pub use system::{available_memory, page_size, system_info};

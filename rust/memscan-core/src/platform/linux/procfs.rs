@@ -127,6 +127,7 @@ fn parse_maps(
                 inode: m.inode,
                 path,
                 kind,
+                module: None,
             };
             (region, m.extension.map)
         })

@@ -2,6 +2,12 @@
 
 use crate::platform::SystemInfo;
 
+/// The page size (one syscall).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
+}
+
 /// Reads the facts once; cheap enough to call per scan.
 pub fn system_info() -> SystemInfo {
     // SAFETY: sysconf has no preconditions.

@@ -1,0 +1,327 @@
+//! Address expressions, one grammar for every API that takes an address: absolute (`0x7f12ab`),
+//! module-relative (`game+0x4140`, `libc.so.6+1d2000`, `"libstdc++.so.6"+0x10`), and pointer
+//! paths in Cheat Engine's bracket form (`[[game+0x4140]+0x10]+0x8`: read a pointer, add an
+//! offset, repeat). Numbers are hexadecimal, with or without `0x`, as in Cheat Engine; a module
+//! whose name reads as a hex number is quoted.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::process::Process;
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expr {
+    Number(u64),
+    Module(String),
+    /// The pointer stored at the inner address.
+    Deref(Box<Expr>),
+    Sum(Box<Expr>, Box<Expr>),
+    Difference(Box<Expr>, Box<Expr>),
+}
+
+/// An address expression, kept to be resolved later (after a restart, in another process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    text: String,
+    expr: Expr,
+}
+
+impl Address {
+    /// Parses `text`; errors name the position and what was expected there.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut p = Parser {
+            text,
+            chars: text.char_indices().collect(),
+            at: 0,
+        };
+        let expr = p.sum()?;
+        p.skip_spaces();
+        if p.at < p.chars.len() {
+            return Err(p.error("an operator (+ or -) or the end"));
+        }
+        Ok(Self {
+            text: text.trim().to_owned(),
+            expr,
+        })
+    }
+
+    /// Resolves the expression in `process` now: modules by their current load base, pointers
+    /// read from memory (8 bytes, 4 in a 32-bit process).
+    pub fn resolve(&self, process: &Process) -> Result<u64> {
+        let modules = process.modules()?;
+        let exe_is_32 = modules
+            .iter()
+            .find(|m| m.kind == crate::RegionKind::Executable)
+            .and_then(|m| process.read(m.module.base, 5).ok())
+            .is_some_and(|h| h[4] == 1);
+        let ctx = Resolver {
+            process,
+            modules: &modules,
+            pointer: if exe_is_32 { 4 } else { 8 },
+            text: &self.text,
+        };
+        ctx.eval(&self.expr).map(|(a, _)| a)
+    }
+
+    /// How many pointers the expression reads.
+    pub fn depth(&self) -> usize {
+        fn depth(e: &Expr) -> usize {
+            match e {
+                Expr::Number(_) | Expr::Module(_) => 0,
+                Expr::Deref(inner) => 1 + depth(inner),
+                Expr::Sum(a, b) | Expr::Difference(a, b) => depth(a).max(depth(b)),
+            }
+        }
+        depth(&self.expr)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    chars: Vec<(usize, char)>,
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, expected: &str) -> Error {
+        let pos = self.chars.get(self.at).map_or(self.text.len(), |c| c.0);
+        Error::invalid_argument(format!(
+            "bad address expression {:?}: expected {expected} at position {pos}",
+            self.text
+        ))
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.at).map(|c| c.1)
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn sum(&mut self) -> Result<Expr> {
+        let mut left = self.term()?;
+        loop {
+            self.skip_spaces();
+            match self.peek() {
+                Some('+') => {
+                    self.at += 1;
+                    left = Expr::Sum(Box::new(left), Box::new(self.term()?));
+                }
+                Some('-') => {
+                    self.at += 1;
+                    left = Expr::Difference(Box::new(left), Box::new(self.term()?));
+                }
+                _ => return Ok(left),
+            }
+        }
+    }
+
+    fn term(&mut self) -> Result<Expr> {
+        self.skip_spaces();
+        match self.peek() {
+            Some('[') => {
+                self.at += 1;
+                let inner = self.sum()?;
+                self.skip_spaces();
+                if self.peek() != Some(']') {
+                    return Err(self.error("']'"));
+                }
+                self.at += 1;
+                Ok(Expr::Deref(Box::new(inner)))
+            }
+            Some('"') => {
+                self.at += 1;
+                let start = self.at;
+                while self.peek().is_some_and(|c| c != '"') {
+                    self.at += 1;
+                }
+                if self.peek() != Some('"') {
+                    return Err(self.error("a closing '\"'"));
+                }
+                let name: String = self.chars[start..self.at].iter().map(|c| c.1).collect();
+                self.at += 1;
+                if name.is_empty() {
+                    return Err(self.error("a module name inside the quotes"));
+                }
+                Ok(Expr::Module(name))
+            }
+            _ => {
+                let start = self.at;
+                while self
+                    .peek()
+                    .is_some_and(|c| !c.is_whitespace() && !"+-[]\"".contains(c))
+                {
+                    self.at += 1;
+                }
+                if start == self.at {
+                    self.at = start;
+                    return Err(self.error("a number, a module name or '['"));
+                }
+                let token: String = self.chars[start..self.at].iter().map(|c| c.1).collect();
+                let digits = token
+                    .strip_prefix("0x")
+                    .or_else(|| token.strip_prefix("0X"))
+                    .unwrap_or(&token);
+                if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return u64::from_str_radix(digits, 16)
+                        .map(Expr::Number)
+                        .map_err(|_| {
+                            self.at = start;
+                            self.error("a number below 2**64")
+                        });
+                }
+                if token.contains('!') {
+                    return Err(Error::invalid_argument(format!(
+                        "symbols ({token:?} in {:?}) are not resolved yet: use module+offset",
+                        self.text
+                    )));
+                }
+                Ok(Expr::Module(token))
+            }
+        }
+    }
+}
+
+struct Resolver<'a> {
+    process: &'a Process,
+    modules: &'a [crate::modules::Module],
+    pointer: usize,
+    text: &'a str,
+}
+
+impl Resolver<'_> {
+    /// The value of `e` and the pointer level reached inside it.
+    fn eval(&self, e: &Expr) -> Result<(u64, usize)> {
+        match e {
+            Expr::Number(n) => Ok((*n, 0)),
+            Expr::Module(name) => self.module(name).map(|b| (b, 0)),
+            Expr::Sum(a, b) | Expr::Difference(a, b) => {
+                let ((x, la), (y, lb)) = (self.eval(a)?, self.eval(b)?);
+                let v = if matches!(e, Expr::Sum(..)) {
+                    x.checked_add(y)
+                } else {
+                    x.checked_sub(y)
+                };
+                let v = v.ok_or_else(|| {
+                    Error::invalid_value(format!(
+                        "address expression {:?} leaves the address space ({x:#x} {} {y:#x})",
+                        self.text,
+                        if matches!(e, Expr::Sum(..)) { "+" } else { "-" }
+                    ))
+                })?;
+                Ok((v, la.max(lb)))
+            }
+            Expr::Deref(inner) => {
+                let (at, below) = self.eval(inner)?;
+                let level = below + 1;
+                let unreadable = |why: String| Error::InvalidAddress {
+                    pid: self.process.pid(),
+                    addr: at,
+                    len: self.pointer,
+                    reason: format!("pointer level {level} of {:?}: {why}", self.text),
+                };
+                if at == 0 {
+                    return Err(unreadable("null pointer".into()));
+                }
+                let bytes = self.process.read(at, self.pointer).map_err(|e| match e {
+                    Error::InvalidAddress { .. } => unreadable("not readable".into()),
+                    other => other,
+                })?;
+                let mut word = [0u8; 8];
+                word[..self.pointer].copy_from_slice(&bytes);
+                Ok((u64::from_le_bytes(word), level))
+            }
+        }
+    }
+
+    fn module(&self, name: &str) -> Result<u64> {
+        self.modules
+            .iter()
+            .find(|m| m.module.name() == name || &*m.module.path == name)
+            .map(|m| m.module.base)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .modules
+                    .iter()
+                    .take(12)
+                    .map(|m| m.module.name())
+                    .collect();
+                Error::invalid_argument(format!(
+                    "unknown module {name:?} in {:?}; loaded: {}{}",
+                    self.text,
+                    known.join(", "),
+                    if self.modules.len() > known.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    }
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms() {
+        let a = Address::parse("[[game+0x4140]+10] + 8").unwrap();
+        assert_eq!(a.depth(), 2);
+        assert_eq!(a.to_string(), "[[game+0x4140]+10] + 8");
+        assert_eq!(
+            Address::parse("7fff0000").unwrap().expr,
+            Expr::Number(0x7fff_0000)
+        );
+        assert_eq!(
+            Address::parse("\"libstdc++.so.6\"+0x10").unwrap().expr,
+            Expr::Sum(
+                Box::new(Expr::Module("libstdc++.so.6".into())),
+                Box::new(Expr::Number(0x10))
+            )
+        );
+        assert_eq!(
+            Address::parse("libc.so.6-1").unwrap().expr,
+            Expr::Difference(
+                Box::new(Expr::Module("libc.so.6".into())),
+                Box::new(Expr::Number(1))
+            )
+        );
+    }
+
+    #[test]
+    fn malformed_expressions_are_errors_naming_the_place() {
+        for bad in [
+            "",
+            "[game+1",
+            "game+",
+            "+1",
+            "[]",
+            "\"\"",
+            "a b",
+            "1]",
+            "0x1ffffffffffffffff",
+            "\"open",
+        ] {
+            let e = Address::parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("address expression") || e.contains("symbols"),
+                "{bad:?}: {e}"
+            );
+        }
+        assert!(Address::parse("libc.so.6!environ")
+            .unwrap_err()
+            .to_string()
+            .contains("symbols"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Loaded objects: the executable, its libraries, other mapped files and the vdso. Each gets the
+//! regions mapped from it, a load base (its lowest mapped address) and, for ELF objects, the
+//! zero-filled tail of its writable segment (`.bss`), which the kernel maps as anonymous memory
+//! after the file mappings: its extent comes from the ELF program headers, read from memory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use object::elf::{FileHeader32, FileHeader64, PT_LOAD};
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::Endianness;
+
+use crate::region::{is_device_mapping, ModuleRef, Region, RegionKind};
+
+/// Bytes read at a module's base to find its ELF and program headers.
+pub const HEADER_BYTES: usize = 4096;
+
+/// One loaded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    pub module: ModuleRef,
+    /// One past its last byte, `.bss` tail included.
+    pub end: u64,
+    /// Executable, library, file (a mapped data file) or special (the vdso).
+    pub kind: RegionKind,
+    /// How many regions belong to it.
+    pub regions: usize,
+}
+
+/// The memory size of an ELF image, from the start of its first `PT_LOAD` page to the end of its
+/// last segment's memory (`.bss` included), or `None` if `header` is not an ELF header.
+pub fn image_size(header: &[u8], page: u64) -> Option<u64> {
+    fn span<H: FileHeader<Endian = Endianness>>(header: &[u8]) -> Option<(u64, u64)> {
+        let h = H::parse(header).ok()?;
+        let endian = h.endian().ok()?;
+        let loads = h.program_headers(endian, header).ok()?;
+        let mut lo = u64::MAX;
+        let mut hi = 0u64;
+        for ph in loads.iter().filter(|p| p.p_type(endian) == PT_LOAD) {
+            let vaddr: u64 = ph.p_vaddr(endian).into();
+            let memsz: u64 = ph.p_memsz(endian).into();
+            lo = lo.min(vaddr);
+            hi = hi.max(vaddr.checked_add(memsz)?);
+        }
+        (lo < hi).then_some((lo, hi))
+    }
+    let (lo, hi) = match header.get(4) {
+        Some(1) => span::<FileHeader32<Endianness>>(header)?,
+        Some(2) => span::<FileHeader64<Endianness>>(header)?,
+        _ => return None,
+    };
+    Some((hi - (lo - lo % page)).div_ceil(page) * page)
+}
+
+/// Attributes regions to modules: file mappings by file, and the anonymous regions that an ELF
+/// object's program headers say it spans (its `.bss`), which take the module's kind. A region
+/// that reaches past the image (merged by the kernel with a later anonymous mapping) is split
+/// there. `read_header(base)` returns the first bytes mapped at a module's base.
+pub fn attribute(
+    regions: Vec<Region>,
+    page: u64,
+    read_header: impl Fn(u64) -> Option<Vec<u8>>,
+) -> Vec<Region> {
+    // Files by identity: (device, inode, path) → lowest start.
+    let mut bases: BTreeMap<((i32, i32), u64, &str), u64> = BTreeMap::new();
+    for r in regions.iter().filter(|r| is_file(r) || r.path == "[vdso]") {
+        let base = bases.entry((r.dev, r.inode, &r.path)).or_insert(r.start);
+        *base = (*base).min(r.start);
+    }
+    let mut images: Vec<(ModuleRef, u64, RegionKind)> = Vec::new(); // (module, image end, kind)
+    let mut by_file = BTreeMap::new();
+    for (&(dev, inode, path), &base) in &bases {
+        let module = ModuleRef {
+            path: Arc::from(path.strip_suffix(" (deleted)").unwrap_or(path)),
+            base,
+        };
+        let first = regions.iter().find(|r| r.start == base);
+        let readable = first.is_some_and(|r| r.perms.read && !is_device_mapping(&r.path));
+        if let Some(size) = readable
+            .then(|| read_header(base))
+            .flatten()
+            .and_then(|h| image_size(&h, page))
+        {
+            let kind = first.map_or(RegionKind::File, |r| r.kind);
+            images.push((module.clone(), base + size, kind));
+        }
+        by_file.insert((dev, inode, path.to_owned()), module);
+    }
+    let mut out = Vec::with_capacity(regions.len());
+    for mut r in regions {
+        if let Some(m) = by_file.get(&(r.dev, r.inode, r.path.clone())) {
+            r.module = Some(m.clone());
+            out.push(r);
+            continue;
+        }
+        let tail = is_anonymous(&r)
+            .then(|| {
+                images
+                    .iter()
+                    .find(|(m, end, _)| m.base < r.start && r.start < *end)
+            })
+            .flatten();
+        match tail {
+            Some((m, end, kind)) => {
+                if r.end > *end {
+                    let mut rest = r.clone();
+                    rest.start = *end;
+                    r.end = *end;
+                    r.module = Some(m.clone());
+                    r.kind = *kind;
+                    out.push(r);
+                    out.push(rest);
+                } else {
+                    r.module = Some(m.clone());
+                    r.kind = *kind;
+                    out.push(r);
+                }
+            }
+            None => out.push(r),
+        }
+    }
+    out
+}
+
+/// The modules of attributed regions, in address order.
+pub fn modules(regions: &[Region]) -> Vec<Module> {
+    let mut found: BTreeMap<u64, Module> = BTreeMap::new();
+    for r in regions {
+        let Some(m) = &r.module else { continue };
+        let e = found.entry(m.base).or_insert_with(|| Module {
+            module: m.clone(),
+            end: r.end,
+            kind: r.kind,
+            regions: 0,
+        });
+        e.end = e.end.max(r.end);
+        e.regions += 1;
+        if r.start == m.base {
+            e.kind = r.kind;
+        }
+    }
+    found.into_values().collect()
+}
+
+fn is_file(r: &Region) -> bool {
+    r.inode != 0 && !r.path.is_empty() && !r.path.starts_with('[')
+}
+
+fn is_anonymous(r: &Region) -> bool {
+    r.inode == 0 && r.path.is_empty() && !r.perms.shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{classify, Perms};
+
+    fn region(start: u64, end: u64, path: &str, inode: u64, offset: u64) -> Region {
+        Region {
+            start,
+            end,
+            perms: Perms {
+                read: true,
+                write: true,
+                exec: false,
+                shared: false,
+            },
+            offset,
+            dev: (8, 1),
+            inode,
+            path: path.into(),
+            kind: classify(path, Some("/usr/bin/game")),
+            module: None,
+        }
+    }
+
+    /// The ELF header of this test binary: a real image to measure.
+    fn own_header() -> Vec<u8> {
+        let exe = std::fs::read("/proc/self/exe").unwrap();
+        exe[..HEADER_BYTES.min(exe.len())].to_vec()
+    }
+
+    #[test]
+    fn image_size_covers_every_load_segment() {
+        let size = image_size(&own_header(), 4096).unwrap();
+        assert!(size > 0 && size % 4096 == 0);
+        assert_eq!(image_size(b"not an elf file at all", 4096), None);
+    }
+
+    #[test]
+    fn the_bss_tail_belongs_to_its_module_and_a_merged_tail_is_split() {
+        let size = image_size(&own_header(), 4096).unwrap();
+        let base = 0x5555_0000_0000;
+        let regions = vec![
+            region(base, base + 0x1000, "/usr/bin/game", 7, 0),
+            region(
+                base + 0x1000,
+                base + size - 0x1000,
+                "/usr/bin/game",
+                7,
+                0x1000,
+            ),
+            // The .bss tail, merged with a later anonymous mapping.
+            region(base + size - 0x1000, base + size + 0x5000, "", 0, 0),
+        ];
+        let out = attribute(regions, 4096, |b| (b == base).then(own_header));
+        assert_eq!(out.len(), 4);
+        let tail = &out[2];
+        assert_eq!((tail.start, tail.end), (base + size - 0x1000, base + size));
+        assert_eq!(tail.kind, RegionKind::Executable);
+        assert_eq!(tail.module.as_ref().unwrap().base, base);
+        assert_eq!(out[3].module, None);
+        assert_eq!(out[3].kind, RegionKind::Anonymous);
+        let m = modules(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].module.name(), m[0].end, m[0].regions),
+            ("game", base + size, 3)
+        );
+    }
+}

@@ -1,0 +1,133 @@
+"""Stable addresses: modules with their `.bss`, module offsets as `nm` gives them, and address
+expressions, against a C target built here (and a program from Debian's packages)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import memscan
+
+SOURCE = Path(__file__).parent / "targets" / "chain.c"
+
+
+@pytest.fixture(scope="module")
+def chain_binary(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed to build the C target")
+    out = tmp_path_factory.mktemp("chain") / "chaingame"
+    subprocess.run(["gcc", "-O0", "-g", "-o", str(out), str(SOURCE)], check=True)
+    return out
+
+
+@pytest.fixture
+def chain(chain_binary):
+    p = subprocess.Popen(
+        [str(chain_binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout is not None
+    _, score, health = p.stdout.readline().split()
+    yield p, int(score, 16), int(health, 16)
+    p.kill()
+    p.wait()
+
+
+def nm(binary: Path, symbol: str) -> int:
+    out = subprocess.run(["nm", str(binary)], capture_output=True, text=True, check=True).stdout
+    return next(
+        int(line.split()[0], 16) for line in out.splitlines() if line.endswith(f" {symbol}")
+    )
+
+
+def test_a_bss_global_belongs_to_the_executable_at_its_nm_offset(chain, chain_binary):
+    p, score, _ = chain
+    proc = memscan.Process(p.pid)
+    s = proc.scan("i32", 1234567)
+    assert score in s.addresses.tolist()
+    row = s.to_polars().filter(address=score).row(0, named=True)
+    assert row["module"] == "chaingame"
+    assert row["region_kind"] == "executable"
+    assert row["module_offset"] == nm(chain_binary, "score")
+    modules = proc.modules().to_polars()
+    exe = modules.filter(name="chaingame").row(0, named=True)
+    assert exe["kind"] == "executable" and exe["base"] <= score < exe["end"]
+    # The seed workflow: module regions reach the .bss global.
+    regions = memscan.get_process_module_regions(proc)
+    scanner = memscan.create_interactive_scanner(proc, regions, "i32")
+    scanner.initial_scan(1234567)
+    assert score in [m.address for m in scanner.get_matches()]
+
+
+def test_address_expressions_resolve_modules_and_pointer_paths(chain, chain_binary):
+    p, score, health = chain
+    proc = memscan.Process(p.pid)
+    off = nm(chain_binary, "score")
+    assert proc.address(f"chaingame+{off:x}") == score
+    assert proc.address(f"chaingame + 0x{off:x}") == score
+    assert proc.address(hex(score)) == score
+    root = nm(chain_binary, "root")
+    path = memscan.Address.parse(f"[[chaingame+{root:x}]+10]+18")  # a.b at 0x10, b.health at 0x18
+    assert path.depth == 2
+    assert path.resolve(proc) == health
+    assert proc.read_value(health, "i32") == 777777
+    with pytest.raises(memscan.InvalidArgument, match="unknown module"):
+        proc.address("nosuchmodule+10")
+    with pytest.raises(memscan.InvalidAddress, match="pointer level 1"):
+        proc.address("[0]+8")
+    for bad in ["[chaingame+10", "chaingame+", "]", "a b"]:
+        with pytest.raises(memscan.InvalidArgument, match="address expression"):
+            memscan.Address.parse(bad)
+
+
+def test_the_same_expression_survives_a_restart(chain_binary):
+    root = nm(chain_binary, "root")
+    path = memscan.Address.parse(f"[[chaingame+{root:x}]+10]+18")
+    seen = set()
+    for _ in range(2):
+        p = subprocess.Popen(
+            [str(chain_binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert p.stdout is not None
+            _, _, health = p.stdout.readline().split()
+            assert path.resolve(memscan.Process(p.pid)) == int(health, 16)
+            seen.add(int(health, 16))
+        finally:
+            p.kill()
+            p.wait()
+    assert len(seen) == 2  # the heap moved, the expression followed
+
+
+def image_end(binary: str) -> int:
+    """The end of the ELF image (all PT_LOAD memory, .bss included), as readelf gives it,
+    relative to the first segment's page."""
+    out = subprocess.run(["readelf", "-lW", binary], capture_output=True, text=True, check=True)
+    loads = [line.split() for line in out.stdout.splitlines() if line.strip().startswith("LOAD")]
+    first = min(int(f[2], 16) for f in loads) & ~0xFFF
+    end = max(int(f[2], 16) + int(f[5], 16) for f in loads)
+    return (end - first + 0xFFF) & ~0xFFF
+
+
+def test_a_debian_program_has_its_bss_attributed():
+    # bash (Debian's package) keeps its globals in a .bss tail mapped as anonymous memory.
+    p = subprocess.Popen(["/usr/bin/bash", "-c", "read x"], stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.2)
+        proc = memscan.Process(p.pid)
+        regions = proc.regions().to_polars()
+        mine = regions.filter(module="bash")
+        tail = mine.filter(path="")
+        assert len(tail) >= 1, "the .bss tail is attributed to bash"
+        assert (tail["kind"] == "executable").all()
+        base = mine["module_base"][0]
+        assert tail["end"].max() == base + image_end("/usr/bin/bash")
+        assert proc.address("bash") == base
+        modules = proc.modules().to_polars().filter(name="bash")
+        assert modules["end"][0] == base + image_end("/usr/bin/bash")
+    finally:
+        p.kill()
+        p.wait()
