@@ -64,8 +64,8 @@ if DEBUG_BUILD:
 
 __all__ = [
     "DEBUG_BUILD",
-    "Address",
     "AccessDenied",
+    "Address",
     "ChangeMap",
     "Dataset",
     "History",
