@@ -36,6 +36,10 @@ def chain(chain_binary):
     p.wait()
 
 
+def start(binary: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
 def nm(binary: Path, symbol: str) -> int:
     out = subprocess.run(["nm", str(binary)], capture_output=True, text=True, check=True).stdout
     return next(
@@ -131,3 +135,44 @@ def test_a_debian_program_has_its_bss_attributed():
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary):
+    root = nm(chain_binary, "root")
+    true_chain = f"[[chaingame+{root:x}]+10]+18"
+    p = start(chain_binary)
+    try:
+        assert p.stdout is not None
+        _, _, health = p.stdout.readline().split()
+        proc = memscan.Process(p.pid)
+        pm = proc.pointer_map(progress=None)
+        assert len(pm) > 0 and pm.width == 8
+        chains = proc.pointer_scan(int(health, 16), max_depth=3, pointer_map=pm)
+        assert true_chain in chains.expressions()
+        row = chains.to_polars().filter(expression=true_chain).row(0, named=True)
+        assert (row["module"], row["base_offset"], row["offsets"], row["depth"]) == (
+            "chaingame",
+            root,
+            [0x10, 0x18],
+            2,
+        )
+        resolved = chains.resolve(proc)
+        assert resolved.filter(expression=true_chain)["address"][0] == int(health, 16)
+        with pytest.raises(memscan.InvalidArgument, match="max_depth"):
+            proc.pointer_scan(int(health, 16), max_depth=0, pointer_map=pm)
+        with pytest.raises(memscan.InvalidArgument, match="max_depth"):
+            proc.pointer_scan(int(health, 16), max_depth=50, pointer_map=pm)
+    finally:
+        p.kill()
+        p.wait()
+    q = start(chain_binary)
+    try:
+        assert q.stdout is not None
+        _, _, health2 = q.stdout.readline().split()
+        assert health2 != health  # the heap moved
+        kept = chains.rescan(memscan.Process(q.pid), int(health2, 16))
+        assert true_chain in kept.expressions()
+        assert 0 < len(kept) <= len(chains)
+    finally:
+        q.kill()
+        q.wait()

@@ -41,6 +41,7 @@ from .history import History, Recorder
 from .io import Dataset, load
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
+from .pointers import PointerChains, PointerMap
 from .process import Process, Region
 from .scanner import MatchedAddress, Scanner
 from .snapshots import ChangeMap, Snapshot
@@ -78,6 +79,8 @@ __all__ = [
     "MemoryBudgetExceeded",
     "MemscanError",
     "MultiScan",
+    "PointerChains",
+    "PointerMap",
     "Process",
     "ProcessExited",
     "ProcessNotFound",

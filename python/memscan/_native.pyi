@@ -13,6 +13,7 @@ __all__ = [
     "BufferOwner",
     "History",
     "MemorySnapshot",
+    "PointerMap",
     "Process",
     "Recorder",
     "Region",
@@ -28,6 +29,7 @@ __all__ = [
     "parse_hex_pattern",
     "query_system_info",
     "read_process_memory",
+    "resolve_chains",
     "write_process_memory",
 ]
 
@@ -90,6 +92,27 @@ class Region:
     def state(self) -> str: ...
     @property
     def protect(self) -> str: ...
+
+@final
+class PointerMap:
+    def __new__(cls, process: Process, *, progress: _ProgressCallback | None = None) -> Self: ...
+    def __len__(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    def chains(
+        self,
+        targets: npt.NDArray[np.uint64],
+        *,
+        max_depth: int = 5,
+        max_offset: int = 4096,
+        max_negative_offset: int = 0,
+        max_chains: int = 100_000,
+        modules: list[str] | None = None,
+    ) -> _ArrowTable: ...
+
+def resolve_chains(
+    process: Process, modules: list[str], base_offsets: list[int], offsets: list[list[int]]
+) -> list[int | None]: ...
 
 @final
 class Address:

@@ -13,6 +13,7 @@ from .errors import InvalidArgument
 from .history import Recorder
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
+from .pointers import PointerChains, PointerMap, pointer_scan
 from .scanner import Scanner, fits, scan_types
 from .snapshots import Snapshot
 from .table import Table
@@ -41,6 +42,37 @@ class Process(_native.Process):
         lowest address mapped from it: what ``game+0x4140`` is relative to), end (``.bss``
         included), size, kind, regions."""
         return Table(self.modules_table())
+
+    def pointer_map(self, progress: ProgressArg = "auto") -> PointerMap:
+        """Captures every pointer of the process now, sorted by the value it holds (reusable
+        by several :meth:`pointer_scan` calls)."""
+        return PointerMap(self, progress=progress_callback(progress, "pointer map"))
+
+    def pointer_scan(
+        self,
+        targets: int | list[int] | np.ndarray,
+        *,
+        max_depth: int = 5,
+        max_offset: int = 4096,
+        max_negative_offset: int = 0,
+        max_chains: int = 100_000,
+        modules: list[str] | None = None,
+        pointer_map: PointerMap | None = None,
+    ) -> PointerChains:
+        """Pointer chains from static bases (module memory) to ``targets``: at most
+        ``max_depth`` pointers, offsets up to ``max_offset`` (and down to
+        ``-max_negative_offset``), bases only in ``modules`` when given."""
+        pm = pointer_map if pointer_map is not None else self.pointer_map()
+        return pointer_scan(
+            self,
+            targets,
+            max_depth=max_depth,
+            max_offset=max_offset,
+            max_negative_offset=max_negative_offset,
+            max_chains=max_chains,
+            modules=modules,
+            pointer_map=pm,
+        )
 
     def scanner(self, value_type: str, **options: Unpack[ScanOptions]) -> Scanner:
         """A scanner for ``value_type`` (default regions: every writable one); the options are

@@ -12,6 +12,7 @@ pub mod mem;
 pub mod modules;
 pub mod pattern;
 pub mod platform;
+pub mod pointer;
 pub mod process;
 pub mod region;
 pub mod scan;

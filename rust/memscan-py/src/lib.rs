@@ -4,6 +4,7 @@ mod analysis;
 mod arrays;
 mod errors;
 mod functions;
+mod pointer;
 mod process;
 mod run;
 mod scanner;
@@ -24,6 +25,8 @@ mod _native {
         list_processes, parse_hex_pattern, query_system_info, read_process_memory,
         write_process_memory, PySystemInfo,
     };
+    #[pymodule_export]
+    use crate::pointer::{resolve_chains, PyPointerMap};
     #[pymodule_export]
     use crate::process::{PyAddress, PyProcess, PyRegion};
     #[pymodule_export]
