@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -176,3 +177,25 @@ def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary):
     finally:
         q.kill()
         q.wait()
+
+
+def test_thread_stacks_are_stacks():
+    code = (
+        "import threading, time, sys\n"
+        "t = threading.Thread(target=time.sleep, args=(60,), daemon=True); t.start()\n"
+        "print(t.native_id, flush=True); sys.stdin.read()\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout is not None
+        tid = int(p.stdout.readline())
+        time.sleep(0.1)
+        regions = memscan.Process(p.pid).regions().to_polars()
+        stack = regions.filter(path=f"[stack:{tid}]")
+        assert len(stack) == 1 and stack["kind"][0] == "stack"
+        assert len(regions.filter(path="[stack]")) == 1  # the main thread's
+    finally:
+        p.kill()
+        p.wait()

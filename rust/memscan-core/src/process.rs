@@ -128,14 +128,27 @@ impl Process {
         Ok(crate::modules::modules(&self.regions()?))
     }
 
+    /// Attributes regions to modules (`.bss` tails included) and marks the anonymous regions
+    /// that hold a thread's stack pointer as that thread's stack (`[stack:TID]`).
     fn attribute(&self, raw: Vec<Region>) -> Vec<Region> {
         let page = platform::page_size() as u64;
-        crate::modules::attribute(raw, page, |base| {
+        let mut regions = crate::modules::attribute(raw, page, |base| {
             let mut header = vec![0u8; crate::modules::HEADER_BYTES];
             let n = platform::read_memory(self.pid(), base, &mut header).ok()?;
             header.truncate(n);
             Some(header)
-        })
+        });
+        for (tid, sp) in platform::thread_stack_pointers(self.pid()) {
+            let i = regions.partition_point(|r| r.end <= sp);
+            if let Some(r) = regions
+                .get_mut(i)
+                .filter(|r| r.start <= sp && r.kind == RegionKind::Anonymous && r.path.is_empty())
+            {
+                r.kind = RegionKind::Stack;
+                r.path = format!("[stack:{tid}]");
+            }
+        }
+        regions
     }
 
     /// The regions with their resident, private dirty and swapped bytes (`/proc/PID/smaps`).

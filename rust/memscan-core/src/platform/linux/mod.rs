@@ -11,5 +11,7 @@ pub use identity::{process_state, Identity, ProcessState};
 pub use memory::{
     pages_untouched, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
 };
-pub use procfs::{list_processes, process_info, read_region_usage, read_regions};
+pub use procfs::{
+    list_processes, process_info, read_region_usage, read_regions, thread_stack_pointers,
+};
 pub use system::{available_memory, page_size, system_info};

@@ -134,6 +134,25 @@ fn parse_maps(
         .collect())
 }
 
+/// The stack pointer of each thread of `pid` that is blocked in a system call, as
+/// `/proc/PID/task/TID/syscall` gives it: `(tid, sp)`. Running threads have none.
+pub fn thread_stack_pointers(pid: i32) -> Vec<(i32, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| {
+            let tid: i32 = t.ok()?.file_name().to_str()?.parse().ok()?;
+            let line = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+            // "nr arg1 .. arg6 sp pc" while in a system call.
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let sp = fields.get(fields.len().checked_sub(2)?)?;
+            let sp = u64::from_str_radix(sp.strip_prefix("0x")?, 16).ok()?;
+            (fields.len() == 9).then_some((tid, sp))
+        })
+        .collect()
+}
+
 /// Maps an error opening `/proc/PID/<file>` to not-found, access-denied or I/O.
 fn proc_error(pid: i32, file: &str, e: io::Error) -> Error {
     match e.kind() {
