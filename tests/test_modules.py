@@ -199,3 +199,16 @@ def test_thread_stacks_are_stacks():
     finally:
         p.kill()
         p.wait()
+
+
+def test_symbols_resolve_in_the_executable_and_in_libraries(chain, chain_binary):
+    p, score, _ = chain
+    proc = memscan.Process(p.pid)
+    assert proc.address("chaingame!score") == score
+    assert proc.address("chaingame!score+4") == score + 4
+    libc = proc.modules().to_polars().filter(name="libc.so.6").row(0, named=True)
+    dynamic = subprocess.run(["nm", "-D", libc["path"]], capture_output=True, text=True).stdout
+    malloc = next(int(ln.split()[0], 16) for ln in dynamic.splitlines() if " malloc@@" in ln)
+    assert proc.address("libc.so.6!malloc") == libc["base"] + malloc
+    with pytest.raises(memscan.InvalidArgument, match="no symbol"):
+        proc.address("libc.so.6!no_such_symbol_here")

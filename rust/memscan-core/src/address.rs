@@ -1,7 +1,8 @@
 //! Address expressions, one grammar for every API that takes an address: absolute (`0x7f12ab`),
 //! module-relative (`game+0x4140`, `libc.so.6+1d2000`, `"libstdc++.so.6"+0x10`), and pointer
 //! paths in Cheat Engine's bracket form (`[[game+0x4140]+0x10]+0x8`: read a pointer, add an
-//! offset, repeat). Numbers are hexadecimal, with or without `0x`, as in Cheat Engine; a module
+//! offset, repeat), and symbols (`libc.so.6!environ`, from `.symtab` or `.dynsym`). Numbers are
+//! hexadecimal, with or without `0x`, as in Cheat Engine; a module
 //! whose name reads as a hex number is quoted.
 
 use std::fmt;
@@ -14,6 +15,8 @@ use crate::process::Process;
 enum Expr {
     Number(u64),
     Module(String),
+    /// `module!symbol`.
+    Symbol(String, String),
     /// The pointer stored at the inner address.
     Deref(Box<Expr>),
     Sum(Box<Expr>, Box<Expr>),
@@ -68,7 +71,7 @@ impl Address {
     pub fn depth(&self) -> usize {
         fn depth(e: &Expr) -> usize {
             match e {
-                Expr::Number(_) | Expr::Module(_) => 0,
+                Expr::Number(_) | Expr::Module(_) | Expr::Symbol(..) => 0,
                 Expr::Deref(inner) => 1 + depth(inner),
                 Expr::Sum(a, b) | Expr::Difference(a, b) => depth(a).max(depth(b)),
             }
@@ -180,11 +183,12 @@ impl Parser<'_> {
                             self.error("a number below 2**64")
                         });
                 }
-                if token.contains('!') {
-                    return Err(Error::invalid_argument(format!(
-                        "symbols ({token:?} in {:?}) are not resolved yet: use module+offset",
-                        self.text
-                    )));
+                if let Some((module, symbol)) = token.split_once('!') {
+                    if module.is_empty() || symbol.is_empty() {
+                        self.at = start;
+                        return Err(self.error("module!symbol"));
+                    }
+                    return Ok(Expr::Symbol(module.to_owned(), symbol.to_owned()));
                 }
                 Ok(Expr::Module(token))
             }
@@ -204,7 +208,21 @@ impl Resolver<'_> {
     fn eval(&self, e: &Expr) -> Result<(u64, usize)> {
         match e {
             Expr::Number(n) => Ok((*n, 0)),
-            Expr::Module(name) => self.module(name).map(|b| (b, 0)),
+            Expr::Module(name) => self.module(name).map(|m| (m.module.base, 0)),
+            Expr::Symbol(module, symbol) => {
+                let m = self.module(module)?;
+                let path = &*m.module.path;
+                let file = std::fs::read(format!("/proc/{}/root{path}", self.process.pid()))
+                    .or_else(|_| std::fs::read(path))
+                    .map_err(|e| Error::io(format!("reading {path} for {module}!{symbol}"), e))?;
+                let offset = crate::modules::symbol_offset(&file, symbol).ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "no symbol {symbol:?} in {module} (in {:?})",
+                        self.text
+                    ))
+                })?;
+                Ok((m.module.base + offset, 0))
+            }
             Expr::Sum(a, b) | Expr::Difference(a, b) => {
                 let ((x, la), (y, lb)) = (self.eval(a)?, self.eval(b)?);
                 let v = if matches!(e, Expr::Sum(..)) {
@@ -244,11 +262,10 @@ impl Resolver<'_> {
         }
     }
 
-    fn module(&self, name: &str) -> Result<u64> {
+    fn module(&self, name: &str) -> Result<&crate::modules::Module> {
         self.modules
             .iter()
             .find(|m| m.module.name() == name || &*m.module.path == name)
-            .map(|m| m.module.base)
             .ok_or_else(|| {
                 let known: Vec<&str> = self
                     .modules

@@ -52,6 +52,35 @@ pub fn image_size(header: &[u8], page: u64) -> Option<u64> {
     Some((hi - (lo - lo % page)).div_ceil(page) * page)
 }
 
+/// The offset from an ELF object's load base of its symbol `name` (from `.symtab`, else
+/// `.dynsym`), given the object's file bytes; `None` if there is no such defined symbol.
+pub fn symbol_offset(file: &[u8], name: &str) -> Option<u64> {
+    use object::read::elf::ElfFile;
+    use object::{Object, ObjectSymbol};
+    fn find<H: FileHeader<Endian = Endianness>>(file: &[u8], name: &str) -> Option<u64> {
+        let elf = ElfFile::<H>::parse(file).ok()?;
+        let endian = elf.endian();
+        let first = elf
+            .elf_program_headers()
+            .iter()
+            .filter(|p| p.p_type(endian) == PT_LOAD)
+            .map(|p| p.p_vaddr(endian).into())
+            .min()?;
+        let defined =
+            |s: &object::read::elf::ElfSymbol<'_, '_, H>| !s.is_undefined() && s.name() == Ok(name);
+        let sym = elf
+            .symbols()
+            .find(defined)
+            .or_else(|| elf.dynamic_symbols().find(defined))?;
+        sym.address().checked_sub(first & !0xfff)
+    }
+    match file.get(4) {
+        Some(1) => find::<FileHeader32<Endianness>>(file, name),
+        Some(2) => find::<FileHeader64<Endianness>>(file, name),
+        _ => None,
+    }
+}
+
 /// Attributes regions to modules: file mappings by file, and the anonymous regions that an ELF
 /// object's program headers say it spans (its `.bss`), which take the module's kind. A region
 /// that reaches past the image (merged by the kernel with a later anonymous mapping) is split
