@@ -24,6 +24,7 @@ from ._native import (
 )
 from ._native import find_processes as _find_processes
 from ._native import list_processes as _list_processes
+from .address_list import AddressList
 from .errors import (
     AccessDenied,
     InternalError,
@@ -67,6 +68,7 @@ __all__ = [
     "DEBUG_BUILD",
     "AccessDenied",
     "Address",
+    "AddressList",
     "ChangeMap",
     "Dataset",
     "History",
