@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,14 @@ def big_target() -> Iterator[subprocess.Popen[str]]:
     yield p
     p.kill()
     p.wait()
+
+
+@pytest.fixture(scope="session")
+def chain_binary(tmp_path_factory) -> Path:
+    """tests/targets/chain.c built here: a .bss global and a pointer chain to a heap value."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed to build the C target")
+    out = tmp_path_factory.mktemp("chain") / "chaingame"
+    source = Path(__file__).parent / "targets" / "chain.c"
+    subprocess.run(["gcc", "-O0", "-g", "-o", str(out), str(source)], check=True)
+    return out

@@ -21,23 +21,12 @@ import pytest
 import memscan
 from memscan import AddressList
 
-SOURCE = Path(__file__).parent / "targets" / "chain.c"
-
 
 class Target(NamedTuple):
     popen: subprocess.Popen[str]
     pid: int
     score: int  # address of the .bss global `score` (1234567)
     health: int  # address of root->b->health (777777), on the heap
-
-
-@pytest.fixture(scope="module")
-def chain_binary(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed to build the C target")
-    out = tmp_path_factory.mktemp("chain") / "chaingame"
-    subprocess.run(["gcc", "-O0", "-g", "-o", str(out), str(SOURCE)], check=True)
-    return out
 
 
 def start(binary: Path) -> Target:

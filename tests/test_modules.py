@@ -3,7 +3,6 @@ expressions, against a C target built here (and a program from Debian's packages
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -12,17 +11,6 @@ from pathlib import Path
 import pytest
 
 import memscan
-
-SOURCE = Path(__file__).parent / "targets" / "chain.c"
-
-
-@pytest.fixture(scope="module")
-def chain_binary(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed to build the C target")
-    out = tmp_path_factory.mktemp("chain") / "chaingame"
-    subprocess.run(["gcc", "-O0", "-g", "-o", str(out), str(SOURCE)], check=True)
-    return out
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -31,7 +30,12 @@ import numpy as np
 
 from . import _native
 from .errors import InvalidArgument, InvalidFile, InvalidValue, MemscanError, ProcessExited
-from .io import _host_token, canonical_value_type, remove_stale_temporaries
+from .io import (
+    _host_token,
+    canonical_value_type,
+    regular_file_stat,
+    remove_stale_temporaries,
+)
 
 if TYPE_CHECKING:
     import polars
@@ -890,13 +894,7 @@ def _entry_from_json(item: Any) -> Entry:
 
 def _read_limited(path: Path, where: str) -> bytes:
     """The bytes of a regular file of at most MAX_FILE_BYTES, or InvalidFile."""
-    try:
-        st = path.stat()
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise InvalidFile(f"{where}: {reason}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidFile(f"{where}: not a regular file")
+    st = regular_file_stat(path, where)
     if st.st_size > MAX_FILE_BYTES:
         raise InvalidFile(f"{where}: {st.st_size} bytes, more than the {MAX_FILE_BYTES} accepted")
     try:

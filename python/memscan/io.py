@@ -202,6 +202,18 @@ class Loaded:
         return self._history
 
 
+def regular_file_stat(path: Path, where: str) -> os.stat_result:
+    """The stat of ``path``, a regular file, else :class:`InvalidFile` saying why."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise InvalidFile(f"{where}: {reason}") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidFile(f"{where}: not a regular file")
+    return st
+
+
 def _where(path: Path | None) -> str:
     return f"cannot load {str(path)!r}" if path is not None else "cannot load this frame"
 
@@ -226,13 +238,7 @@ def load(path: str | os.PathLike[str]) -> Loaded:
 
     p = Path(path)
     where = _where(p)
-    try:
-        st = p.stat()
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise InvalidFile(f"{where}: {reason}") from e
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidFile(f"{where}: not a regular file")
+    regular_file_stat(p, where)
     try:
         raw = pl.read_parquet_metadata(p)
         frame = pl.read_parquet(p)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from . import _native
 from .table import Table
 
@@ -63,30 +61,3 @@ class PointerChains:
 
         kept = self.resolve(process).filter(pl.col("address") == address).drop("address")
         return PointerChains(kept)
-
-
-def pointer_scan(
-    process: _native.Process,
-    targets: int | list[int] | np.ndarray,
-    *,
-    max_depth: int = 5,
-    max_offset: int = 4096,
-    max_negative_offset: int = 0,
-    max_chains: int = 100_000,
-    modules: list[str] | None = None,
-    pointer_map: PointerMap | None = None,
-    progress: object = None,
-) -> PointerChains:
-    """Chains from static bases to ``targets`` (one address, or several, e.g. a scanner's
-    candidates). ``pointer_map`` reuses a captured map; otherwise one is captured now."""
-    pm = pointer_map if pointer_map is not None else PointerMap(process, progress=progress)
-    wanted = np.ascontiguousarray(np.atleast_1d(np.asarray(targets, dtype=np.uint64)))
-    table = pm.chains(
-        wanted,
-        max_depth=max_depth,
-        max_offset=max_offset,
-        max_negative_offset=max_negative_offset,
-        max_chains=max_chains,
-        modules=modules,
-    )
-    return PointerChains(Table(table))

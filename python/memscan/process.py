@@ -13,7 +13,7 @@ from .errors import InvalidArgument
 from .history import Recorder
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
-from .pointers import PointerChains, PointerMap, pointer_scan
+from .pointers import PointerChains, PointerMap
 from .scanner import Scanner, fits, scan_types
 from .snapshots import Snapshot
 from .table import Table
@@ -63,16 +63,16 @@ class Process(_native.Process):
         ``max_depth`` pointers, offsets up to ``max_offset`` (and down to
         ``-max_negative_offset``), bases only in ``modules`` when given."""
         pm = pointer_map if pointer_map is not None else self.pointer_map()
-        return pointer_scan(
-            self,
-            targets,
+        wanted = np.ascontiguousarray(np.atleast_1d(np.asarray(targets, dtype=np.uint64)))
+        table = pm.chains(
+            wanted,
             max_depth=max_depth,
             max_offset=max_offset,
             max_negative_offset=max_negative_offset,
             max_chains=max_chains,
             modules=modules,
-            pointer_map=pm,
         )
+        return PointerChains(Table(table))
 
     def scanner(self, value_type: str, **options: Unpack[ScanOptions]) -> Scanner:
         """A scanner for ``value_type`` (default regions: every writable one); the options are
