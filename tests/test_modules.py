@@ -200,3 +200,25 @@ def test_symbols_resolve_in_the_executable_and_in_libraries(chain, chain_binary)
     assert proc.address("libc.so.6!malloc") == libc["base"] + malloc
     with pytest.raises(memscan.InvalidArgument, match="no symbol"):
         proc.address("libc.so.6!no_such_symbol_here")
+
+
+def test_a_saved_pointer_map_is_searched_offline(chain, chain_binary, tmp_path):
+    p, _, health = chain
+    proc = memscan.Process(p.pid)
+    pm = proc.pointer_map(progress=None)
+    path = tmp_path / "game.ptrmap"
+    pm.save(path)
+    p.kill()
+    p.wait()  # the process is gone: the search runs on the file alone
+    loaded = memscan.PointerMap.load(path)
+    assert len(loaded) == len(pm) and loaded.width == pm.width
+    online = set(proc.pointer_scan(health, max_depth=3, pointer_map=pm).expressions())
+    offline = set(proc.pointer_scan(health, max_depth=3, pointer_map=loaded).expressions())
+    assert offline == online and f"[[chaingame+{nm(chain_binary, 'root'):x}]+10]+18" in offline
+    data = path.read_bytes()
+    for bad in (data[: len(data) // 2], b"not a pointer map", data + b"x", b""):
+        path.write_bytes(bad)
+        with pytest.raises(memscan.InvalidFile):
+            memscan.PointerMap.load(path)
+    with pytest.raises(memscan.InvalidFile):
+        memscan.PointerMap.load(tmp_path / "missing")

@@ -1,5 +1,6 @@
 """Type stubs of the native extension ``memscan._native`` (kept by hand, exact)."""
 
+import os
 from collections.abc import Callable
 from typing import Any, Final, Self, final
 
@@ -97,6 +98,9 @@ class Region:
 class PointerMap:
     def __new__(cls, process: Process, *, progress: _ProgressCallback | None = None) -> Self: ...
     def __len__(self) -> int: ...
+    def save(self, path: str | os.PathLike[str]) -> None: ...
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> PointerMap: ...
     @property
     def width(self) -> int: ...
     def chains(

@@ -48,6 +48,9 @@ pub enum Error {
     /// The operation would use more memory than the caller's budget.
     #[error("operation needs about {needed} bytes, over the memory budget of {budget} bytes")]
     MemoryBudget { needed: u64, budget: u64 },
+    /// A file memscan cannot load (truncated, foreign, corrupted); `reason` says what is wrong.
+    #[error("{path}: {reason}")]
+    InvalidFile { path: String, reason: String },
     /// A bug in memscan: a worker panicked. Carries the panic message and location.
     #[error("internal error (please report): {0}")]
     Internal(String),

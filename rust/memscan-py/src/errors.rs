@@ -37,10 +37,11 @@ enum Class {
     WriteFailed,
     MemoryBudgetExceeded,
     InternalError,
+    InvalidFile,
 }
 
 /// The names of the classes in `memscan.errors`, indexed by [`Class`].
-const CLASS_NAMES: [&str; 10] = [
+const CLASS_NAMES: [&str; 11] = [
     "MemscanError",
     "ProcessNotFound",
     "AccessDenied",
@@ -51,6 +52,7 @@ const CLASS_NAMES: [&str; 10] = [
     "WriteFailed",
     "MemoryBudgetExceeded",
     "InternalError",
+    "InvalidFile",
 ];
 
 /// Maps every core error variant to its exception (exhaustive: a new variant must be mapped).
@@ -66,6 +68,7 @@ pub fn to_pyerr(e: Error) -> PyErr {
         Error::Cancelled => return PyKeyboardInterrupt::new_err("memscan: cancelled"),
         Error::MemoryBudget { .. } => Class::MemoryBudgetExceeded,
         Error::Internal(_) => Class::InternalError,
+        Error::InvalidFile { .. } => Class::InvalidFile,
         Error::Io { .. } => Class::MemscanError,
     };
     Python::attach(|py| match classes(py) {

@@ -36,6 +36,20 @@ impl PyPointerMap {
         self.inner.len()
     }
 
+    /// Saves the map (atomically) to search it later, on any machine.
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        detached(py, || self.inner.save(&path))
+    }
+
+    /// Loads a map saved by `save`; a corrupted or foreign file is `InvalidFile`.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let map = detached(py, || PointerMap::load(&path))?;
+        Ok(Self {
+            inner: Arc::new(map),
+        })
+    }
+
     /// Bytes per pointer (8, or 4 in a 32-bit process).
     #[getter]
     fn width(&self) -> usize {
