@@ -9,11 +9,12 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_exist():
+def test_the_notebooks_exist():
     assert {p.stem for p in NOTEBOOKS} == {
         "quickstart",
         "snapshots-over-time",
         "parquet-and-duckdb",
+        "stable-addresses",
     }
 
 

@@ -11,13 +11,14 @@ struct b { char pad[24]; int32_t health; };
 struct a { char pad[16]; struct b *b; };
 
 int32_t score;            /* .bss: zero-filled, written at run time */
+void *volatile decoy;     /* keeps the decoy allocations from being optimised away */
 struct a *root;           /* .bss: the chain's static base */
 
 int main(void) {
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    for (int i = 0, n = rand() % 64; i < n; i++) malloc(16 + rand() % 4096);
+    for (int i = 0, n = rand() % 64; i < n; i++) decoy = malloc(16 + rand() % 4096);
     root = calloc(1, sizeof *root);
-    for (int i = 0, n = rand() % 64; i < n; i++) malloc(16 + rand() % 4096);
+    for (int i = 0, n = rand() % 64; i < n; i++) decoy = malloc(16 + rand() % 4096);
     root->b = calloc(1, sizeof *root->b);
     root->b->health = 777777;
     score = 1234567;
