@@ -55,6 +55,18 @@ def test_a_bss_global_belongs_to_the_executable_at_its_nm_offset(chain, chain_bi
     assert score in [m.address for m in scanner.get_matches()]
 
 
+def test_a_change_map_names_the_module_and_offset_of_a_bss_change(chain, chain_binary):
+    p, score, _ = chain
+    proc = memscan.Process(p.pid)
+    before = proc.snapshot()
+    proc.write_value(score, "i32", 1234568)  # only the low byte changes
+    changes = proc.snapshot().diff(before).to_polars().filter(start=score)
+    assert changes.height == 1
+    row = changes.row(0, named=True)
+    assert row["module"] == "chaingame"
+    assert row["module_offset"] == nm(chain_binary, "score")
+
+
 def test_address_expressions_resolve_modules_and_pointer_paths(chain, chain_binary):
     p, score, health = chain
     proc = memscan.Process(p.pid)

@@ -236,7 +236,7 @@ pub fn region_usage_batch(usage: &[RegionUsage]) -> Result<RecordBatch, ArrowErr
 
 /// The changed byte ranges between two snapshots, one row per range, with the region each lies
 /// in: region_start, region_end, region_kind, path (dictionary-encoded: one string per region),
-/// start, end, length, changed_bytes.
+/// module and module_offset (of `start`; null outside modules), start, end, length, changed_bytes.
 pub fn change_map_batch(
     after: &MemorySnapshot,
     ranges: &[ChangeRange],
@@ -258,6 +258,24 @@ pub fn change_map_batch(
         ("region_end", u64s(&|c| region(c).end)),
         ("region_kind", per_region(&|r| r.kind.name().to_owned())?),
         ("path", per_region(&|r| r.path.clone())?),
+        (
+            "module",
+            Arc::new(
+                ranges
+                    .iter()
+                    .map(|c| region(c).module.as_ref().map(|m| m.name().to_owned()))
+                    .collect::<StringArray>(),
+            ) as ArrayRef,
+        ),
+        (
+            "module_offset",
+            Arc::new(
+                ranges
+                    .iter()
+                    .map(|c| region(c).module.as_ref().map(|m| m.offset(c.start)))
+                    .collect::<UInt64Array>(),
+            ),
+        ),
         ("start", u64s(&|c| c.start)),
         ("end", u64s(&|c| c.end)),
         ("length", u64s(&|c| c.end - c.start)),
