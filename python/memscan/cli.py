@@ -1,20 +1,24 @@
-"""The ``memscan`` command: ``demo``, ``ps``, ``regions``, ``scan``.
+"""The memscan command: demo, ps, regions, scan and an interactive shell.
 
-Errors print one line, ``memscan: error: ...``, on stderr and exit with 2 for usage errors (bad
+Errors print one line, "memscan: error: ...", on stderr and exit with 2 for usage errors (bad
 arguments, an ambiguous process name) or 1 for runtime errors (no such process, access denied,
 the process exited, a failed write). Text that other programs control (process names, command
 lines, mapped paths, module names) is printed with control characters escaped repr-style
-(``\\x1b``), so it cannot move the cursor, clear the screen or retitle the terminal.
+("\\x1b"), so it cannot move the cursor, clear the screen or retitle the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
+import shutil
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +28,10 @@ from . import errors
 PID_MAX = 4_194_304
 #: Matching processes listed when a name is ambiguous.
 AMBIGUOUS_SHOWN = 20
+#: ``PF_KTHREAD`` in the flags of ``/proc/PID/stat``: a kernel thread.
+PF_KTHREAD = 0x00200000
+#: Next-scan and first-scan comparisons, as ``--op`` names them.
+OPS = ("eq", "ne", "lt", "le", "gt", "ge", "between", "near")
 
 
 class UsageError(Exception):
@@ -33,6 +41,9 @@ class UsageError(Exception):
     def __init__(self, message: str, details: list[str] | None = None) -> None:
         super().__init__(message)
         self.details = details or []
+
+
+# -- text --------------------------------------------------------------------------------------
 
 
 def clean(text: object, *, backslash: bool = True) -> str:
@@ -47,113 +58,145 @@ def clean(text: object, *, backslash: bool = True) -> str:
     )
 
 
-#: Characters :func:`clean` escapes, as a Rust regex (to find the rows that need it).
-_UNSAFE = r"[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\\]|[\p{Zs}&&[^ ]]"
+def plural(n: int, noun: str) -> str:
+    """``n`` with thousands separators and ``noun`` in the singular or plural."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _clean_frame(df: Any) -> Any:
-    """``df`` with its text columns escaped by :func:`clean` (only rows that need it)."""
-    import polars as pl
-
-    for name, dtype in df.schema.items():
-        if dtype == pl.List(pl.String):
-            col = df[name].list.join(" ")
-        elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
-            col = df[name].cast(pl.String)
-        else:
-            continue
-        unsafe = col.str.contains(_UNSAFE).fill_null(False)
-        if unsafe.any():
-            idx = unsafe.arg_true()
-            col = col.scatter(idx, [clean(x) for x in col.gather(idx).to_list()])
-        df = df.with_columns(col.alias(name))
-    return df
+def human_size(n: int) -> str:
+    """A byte count in binary units: ``512 B``, ``4.0 KiB``, ``132 MiB``."""
+    size, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            break
+        size /= 1024
+    if unit == "B":
+        return f"{n} B"
+    return f"{size:.1f} {unit}" if size < 10 else f"{size:,.0f} {unit}"
 
 
-def _print_frame(df: Any, rows: int = 20) -> None:
-    """Prints a polars frame with addresses in hex and text escaped."""
-    import polars as pl
-
-    hex_cols = [
-        pl.col(c).map_elements(hex, return_dtype=pl.String)
-        for c in ("address", "start", "end", "region_start")
-        if c in df.columns
-    ]
-    df = _clean_frame(df.with_columns(hex_cols) if hex_cols else df)
-    with pl.Config(tbl_rows=rows, tbl_cols=12, fmt_str_lengths=60, tbl_width_chars=160):
-        print(df)
-
-
-def _step(n: int, text: str) -> None:
-    print(f"\n[{n}] {text}")
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[str] = ()
+) -> None:
+    """Prints ``rows`` as columns aligned under ``headers`` (the ``right`` ones right-aligned);
+    the last column is not padded."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for row in [list(headers), *rows]:
+        cells = [
+            c.rjust(w) if h in right else c.ljust(w)
+            for c, w, h in zip(row, widths, headers, strict=True)
+        ]
+        print("  ".join(cells).rstrip())
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Walks through the scan-narrow-write loop against the built-in demo target."""
+def value_text(value: int | float) -> str:
+    """A value as Python writes it (exact: ``18446744073709551615``, ``1.5``, ``nan``)."""
+    return repr(value)
+
+
+# -- candidates --------------------------------------------------------------------------------
+
+
+class Locator:
+    """Says where addresses are: ``module+0xoffset`` inside a module (as address expressions
+    read it), else the region kind (``heap``, ``stack``, ``anonymous``)."""
+
+    def __init__(self, proc: Any) -> None:
+        self._proc = proc
+        regions = sorted(proc.region_list(), key=lambda r: r.start)
+        self._starts = [r.start for r in regions]
+        self._regions = regions
+
+    def __call__(self, addresses: list[int]) -> list[str]:
+        from bisect import bisect_right
+
+        from .address_list import _module_owners
+
+        out = []
+        owners = _module_owners(self._proc, addresses)
+        for address, (module, offset) in zip(addresses, owners, strict=True):
+            if module is not None:
+                out.append(f"{clean(module)}+{offset:#x}")
+                continue
+            k = bisect_right(self._starts, address) - 1
+            inside = k >= 0 and address < self._regions[k].end
+            out.append(self._regions[k].kind if inside else "?")
+        return out
+
+
+def print_candidates(s: Any, proc: Any, offset: int = 0, count: int = 20) -> int:
+    """Prints candidates ``offset`` .. ``offset + count`` of scanner ``s`` (index, address in
+    hex, value, the value before the last scan when there is one, module+offset or region
+    kind), reading only those rows. Returns how many were printed."""
+    addresses, values = s.page(offset, count)
+    if len(addresses) == 0:
+        return 0
+    previous = s.previous_page(offset, count) if len(s.history()) > 1 else None
+    where = Locator(proc)(addresses.tolist())
+    headers = ["#", "address", "value", *(["previous"] if previous is not None else []), "where"]
+    rows = []
+    for i, (address, value) in enumerate(zip(addresses.tolist(), values.tolist(), strict=True)):
+        before = [value_text(previous[i].item())] if previous is not None else []
+        rows.append([str(offset + i), f"{address:#x}", value_text(value), *before, where[i]])
+    print_table(headers, rows, right=("#", "value", "previous"))
+    return len(addresses)
+
+
+def describe_first_scan(s: Any) -> str:
+    """What the first scan did, in the engine's words (``i32 == 100``, ``f32 near 1 ± 0.1``)."""
+    steps = s.history()
+    what = steps[0][0].removeprefix("first scan ") if steps else "scan"
+    if what == "any":
+        return f"every {s.value_type} slot: unknown initial value"
+    return f"{s.value_type} {what}"
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    """One process as ``ps`` shows it; ``name`` is the whole ``comm`` (``memfd:x`` included)."""
+
+    pid: int
+    name: str
+    uid: int
+    exe: str | None
+    cmdline: list[str]
+    ppid: int
+    kernel_thread: bool
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.cmdline)
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(comm, ppid, flags) from ``/proc/PID/stat``, or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        close = stat.rindex(b")")
+        fields = stat[close + 2 :].split()
+        name = stat[stat.index(b"(") + 1 : close].decode("utf-8", "surrogateescape")
+        return name, int(fields[1]), int(fields[6])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def processes() -> list[ProcessRow]:
+    """Every process, sorted by pid, with its full name, parent and kernel-thread flag."""
     import memscan
 
-    with memscan.demo.start() as game:
-        print(f"memscan {memscan.__version__}: demo game started as pid {game.pid}")
-        proc = memscan.Process(game.pid)
-        health = game.address("health")
-
-        _step(1, "First scan: every i32 equal to the player's health (100)")
-        s = proc.scan("i32", 100)
-        print(f"    {len(s)} candidates in {s.stats()[3] * 1000:.1f} ms")
-
-        _step(2, "The player takes 7 damage; keep values that decreased, then those equal to 93")
-        game.damage(7)
-        s.decreased()
-        print(f"    decreased: {len(s)} candidates")
-        s.eq(93)
-        print(f"    == 93:     {len(s)} candidates")
-        _print_frame(s.to_polars())
-        if health not in s.addresses:
-            print("memscan: error: the demo's health was not found", file=sys.stderr)
-            return 1
-        print(f"    health is at {health:#x}")
-
-        _step(3, "Write 999 to the candidates; the game now reports:")
-        s.set(999)
-        print(f"    health = {game.value('health')}")
-
-        _step(4, "Unknown initial value: snapshot every u32, then the gold goes up by 25")
-        gold = proc.scan("u32")
-        print(f"    snapshot: {len(gold):,} slots, {gold.nbytes / 2**20:.1f} MiB")
-        game.gain_gold(25)
-        gold.increased(25)
-        print(f"    increased by 25: {len(gold)} candidates; gold at {game.address('gold'):#x}")
-        gold.set(1_000_000, gold.addresses == game.address("gold"))
-        print(f"    gold set to {game.value('gold'):,}")
-
-        _step(5, "Freeze health at 500 while the game keeps damaging the player")
-        s.hold(500)
-        for _ in range(3):
-            game.damage(50)
-            time.sleep(0.05)
-        print(f"    after 3 hits of 50: health = {game.value('health')}")
-        s.release()
-        s.stop_freezing()
-
-        _step(6, "Exact 64-bit values, byte signatures and strings")
-        u = proc.scan("u64", 2**64 - 1)
-        found = game.address("u64_max") in u.addresses
-        print(f"    u64 2**64-1: {len(u)} hits, includes u64_max: {found}")
-        sig = proc.find_bytes("4D 53 43 4E DE AD ?? EF")
-        print(f"    signature 4D 53 43 4E DE AD ?? EF at {[hex(a) for a in sig[:4]]}")
-        txt = proc.find_string("Hero of Memscan", "utf16")
-        print(f"    UTF-16 'Hero of Memscan' at {[hex(a) for a in txt[:4]]}")
-    print("\ndone: the demo target has exited.")
-    return 0
-
-
-def cmd_ps(args: argparse.Namespace) -> int:
-    import memscan
-
-    table = memscan.find_processes(args.name) if args.name else memscan.list_processes()
-    df = table.to_polars().select("pid", "name", "uid", "exe")
-    _print_frame(df, rows=args.limit)
-    return 0
+    rows = []
+    table = memscan.list_processes().to_polars()
+    for pid, uid, exe, cmdline in table.select("pid", "uid", "exe", "cmdline").iter_rows():
+        stat = _stat(pid)
+        if stat is not None:
+            name, ppid, flags = stat
+            kthread = bool(flags & PF_KTHREAD)
+            rows.append(ProcessRow(pid, name, uid, exe, cmdline or [], ppid, kthread))
+    return rows
 
 
 def _ancestors() -> set[int]:
@@ -161,24 +204,69 @@ def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
     while pid > 0 and pid not in pids:
         pids.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-            pid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        except (OSError, ValueError, IndexError):
+        stat = _stat(pid)
+        if stat is None:
             break
+        pid = stat[1]
     return pids
 
 
-def _shorten(text: str, width: int = 120) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _own(rows: list[ProcessRow]) -> set[int]:
+    """This memscan process and the ancestors that only launched it (``sudo memscan ...``,
+    ``uv run memscan ...``, ``bash -c "memscan ..."``): their command lines name memscan."""
+    mine = _ancestors()
+    return {
+        r.pid for r in rows if r.pid in mine and (r.pid == os.getpid() or "memscan" in r.command)
+    }
+
+
+@functools.cache
+def _user(uid: int) -> str:
+    """The user name of ``uid``, or the number when it has none."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 3, 0)] + "..."
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    """Lists processes as an aligned table."""
+    rows = processes()
+    if not args.all:
+        own = _own(rows)
+        rows = [r for r in rows if not r.kernel_thread and r.pid not in own]
+    if args.name:
+        needle = args.name.lower()
+        rows = [r for r in rows if needle in r.name.lower() or needle in r.command.lower()]
+    shown = rows if args.limit is None else rows[: args.limit]
+    table = [[str(r.pid), clean(_user(r.uid)), clean(r.name), clean(r.command)] for r in shown]
+    if sys.stdout.isatty() and table:  # keep one row per line on a terminal
+        used = sum(max(len(x[i]) for x in table) + 2 for i in range(3))
+        width = max(shutil.get_terminal_size().columns - used, 20)
+        table = [[*t[:3], _shorten(t[3], width)] for t in table]
+    if not table:
+        print(f"no process matches {clean(args.name)!r}" if args.name else "no processes")
+        return 0
+    print_table(["pid", "user", "name", "command"], table, right=("pid",))
+    _more(len(rows) - len(shown), "process", "processes")
+    return 0
+
+
+def _more(hidden: int, noun: str, nouns: str | None = None) -> None:
+    if hidden > 0:
+        what = noun if hidden == 1 else nouns or noun + "s"
+        print(f"... and {hidden:,} more {what} (--limit to show more)")
 
 
 def _resolve_pid(target: str) -> int:
     """A pid, or the one process named ``target`` (its name, executable or argv[0]). Several
     processes of that name are listed, and the user is asked for a pid."""
-    import memscan
-
     if re.fullmatch(r"[+-]?[0-9]+", target):
         pid = int(target)
         if not 1 <= pid <= PID_MAX:
@@ -187,38 +275,55 @@ def _resolve_pid(target: str) -> int:
     if not target:
         raise UsageError("give a pid or a process name")
     mine = _ancestors()
-    found = memscan.find_processes(target, exact=True).to_polars()
-    found = found.filter(~found["pid"].is_in(list(mine))).sort("pid")
-    if found.height == 1:
-        return int(found["pid"][0])
-    if found.height == 0:
+
+    def named(r: ProcessRow) -> bool:
+        exe = (r.exe or "").rsplit("/", 1)[-1]
+        arg0 = r.cmdline[0].rsplit("/", 1)[-1] if r.cmdline else ""
+        return target in (r.name, exe, arg0)
+
+    found = [r for r in processes() if not r.kernel_thread and r.pid not in mine and named(r)]
+    if len(found) == 1:
+        return found[0].pid
+    if not found:
         raise errors.ProcessNotFound(
             f"no process is named {target!r} (`memscan ps {target!r}` lists "
             "processes whose name or command line contains it)"
         )
     details = [
-        f"  {pid:>8}  {clean(name)}  {_shorten(clean(' '.join(cmd or [])))}"
-        for pid, name, cmd in found.head(AMBIGUOUS_SHOWN)
-        .select("pid", "name", "cmdline")
-        .iter_rows()
+        f"  {r.pid:>8}  {clean(r.name)}  {_shorten(clean(r.command), 120)}"
+        for r in found[:AMBIGUOUS_SHOWN]
     ]
-    if found.height > AMBIGUOUS_SHOWN:
-        details.append(f"  ... and {found.height - AMBIGUOUS_SHOWN} more")
+    if len(found) > AMBIGUOUS_SHOWN:
+        details.append(f"  ... and {len(found) - AMBIGUOUS_SHOWN} more")
     raise UsageError(
-        f"{found.height} processes are named {target!r}; give one of their pids:", details
+        f"{len(found)} processes are named {target!r}; give one of their pids:", details
     )
 
 
+# -- regions and scans -------------------------------------------------------------------------
+
+
 def cmd_regions(args: argparse.Namespace) -> int:
+    """Lists the mapped regions of one process."""
     import memscan
 
     proc = memscan.Process(_resolve_pid(args.target))
-    df = proc.regions().to_polars().select("start", "end", "size", "perms", "kind", "path")
-    _print_frame(df, rows=args.limit)
+    regions = sorted(proc.region_list(), key=lambda r: r.start)
+    shown = regions if args.limit is None else regions[: args.limit]
+    rows = [
+        [f"{r.start:#x}", f"{r.end:#x}", human_size(r.size), r.perms, r.kind, clean(r.path)]
+        for r in shown
+    ]
+    print_table(["start", "end", "size", "perms", "kind", "path"], rows, right=("size",))
+    _more(len(regions) - len(shown), "region")
     return 0
 
 
 def _check_scan_args(args: argparse.Namespace) -> None:
+    if args.value_option is not None:
+        if args.value is not None:
+            raise UsageError("give the value once: VALUE or --value")
+        args.value = args.value_option
     if args.out is not None:
         out = Path(args.out)
         if not args.out or "\0" in args.out:
@@ -230,7 +335,7 @@ def _check_scan_args(args: argparse.Namespace) -> None:
     op = args.op or "eq"
     if args.value is None:
         if args.op is not None or args.high is not None or args.tolerance is not None:
-            raise UsageError("--op, --high and --tolerance need --value")
+            raise UsageError("--op, --high and --tolerance need a value")
         return
     if (op == "between") != (args.high is not None):
         raise UsageError("--op between needs --high, and --high is only for --op between")
@@ -238,22 +343,12 @@ def _check_scan_args(args: argparse.Namespace) -> None:
         raise UsageError("--op near needs --tolerance, and --tolerance is only for --op near")
 
 
-def _describe(s: Any, value_type: str) -> str:
-    """What the first scan did, in the engine's words (``i32 == 100``, ``f32 near 1 ± 0.1``)."""
-    steps = s.history()
-    what = steps[-1][0] if steps else "scan"
-    what = what.removeprefix("first scan ")
-    if what == "any":
-        return f"every {value_type} slot: unknown initial value"
-    return f"{value_type} {what}"
-
-
 def cmd_scan(args: argparse.Namespace) -> int:
+    """A first scan: prints the count and the first ``--limit`` candidates (read page-wise)."""
     import memscan
 
     _check_scan_args(args)
-    pid = _resolve_pid(args.target)
-    proc = memscan.Process(pid)
+    proc = memscan.Process(_resolve_pid(args.target))
     kinds = args.kinds.split(",") if args.kinds is not None else None
     s = proc.scan(
         args.type,
@@ -266,12 +361,127 @@ def cmd_scan(args: argparse.Namespace) -> int:
         alignment=args.alignment,
     )
     secs = s.stats()[3]
-    print(f"{len(s)} candidates ({clean(_describe(s, s.value_type))}) in {secs * 1000:.1f} ms")
+    print(f"{plural(len(s), 'candidate')} ({clean(describe_first_scan(s))}) in {secs * 1e3:.1f} ms")
     if args.out:
         s.to_parquet(args.out)
         print(f"wrote {clean(args.out)}")
-    _print_frame(s.to_polars(), rows=args.limit)
+    shown = print_candidates(s, proc, 0, args.limit)
+    if len(s) > shown:
+        hint = "--limit to show more" + ("" if args.out else ", --out to save them all")
+        print(f"... and {len(s) - shown:,} more ({hint})")
     return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    """The interactive scan loop (see :mod:`memscan.shell`)."""
+    import memscan
+
+    from .shell import run
+
+    proc = memscan.Process(_resolve_pid(args.target))
+    return run(proc, args.type)
+
+
+# -- the demo ----------------------------------------------------------------------------------
+
+
+def _step(n: int, text: str, *calls: str) -> None:
+    print(f"\n[{n}] {text}")
+    for call in calls:
+        print(f"  >>> {call}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Walks through the scan-narrow-write loop against the built-in demo target, showing the
+    Python call behind each step."""
+    import memscan
+
+    with memscan.demo.start() as game:
+        print(f"memscan {memscan.__version__}: demo game started as pid {game.pid}")
+        print("  >>> import memscan")
+        print("  >>> game = memscan.demo.start(); proc = memscan.Process(game.pid)")
+        proc = memscan.Process(game.pid)
+        health = game.address("health")
+
+        _step(
+            1,
+            "First scan: every i32 equal to the player's health (100)",
+            "s = proc.scan('i32', 100)",
+        )
+        s = proc.scan("i32", 100)
+        print(f"    {plural(len(s), 'candidate')} in {s.stats()[3] * 1000:.1f} ms")
+
+        _step(
+            2,
+            "The player takes 7 damage; keep values that decreased, then those equal to 93",
+            "game.damage(7)",
+            "s.decreased(); len(s)",
+        )
+        game.damage(7)
+        s.decreased()
+        print(f"    {plural(len(s), 'candidate')}")
+        print("  >>> s.eq(93); s.to_polars()")
+        s.eq(93)
+        print(f"    {plural(len(s), 'candidate')}:")
+        print_candidates(s, proc, 0, 10)
+        if health not in s.addresses:
+            print("memscan: error: the demo's health was not found", file=sys.stderr)
+            return 1
+        print(f"    health is at {health:#x}")
+
+        _step(3, "Write 999 to the candidates; the game now reports:", "s.set(999)")
+        s.set(999)
+        print(f"    health = {game.value('health')}")
+
+        _step(
+            4,
+            "Unknown initial value: snapshot every u32, then the gold goes up by 25",
+            "gold = proc.scan('u32')",
+        )
+        gold = proc.scan("u32")
+        print(f"    snapshot: {plural(len(gold), 'slot')}, {human_size(gold.nbytes)}")
+        print("  >>> game.gain_gold(25); gold.increased(25)")
+        game.gain_gold(25)
+        gold.increased(25)
+        print(f"    {plural(len(gold), 'candidate')}; gold is at {game.address('gold'):#x}")
+        print("  >>> gold.set(1_000_000, gold.addresses == game.address('gold'))")
+        gold.set(1_000_000, gold.addresses == game.address("gold"))
+        print(f"    gold = {game.value('gold'):,}")
+
+        _step(
+            5,
+            "Freeze health at 500 while the game keeps damaging the player",
+            "s.hold(500)",
+            "game.damage(50)  # three times",
+        )
+        s.hold(500)
+        for _ in range(3):
+            game.damage(50)
+            time.sleep(0.05)
+        print(f"    after 3 hits of 50: health = {game.value('health')}")
+        print("  >>> s.release()")
+        s.release()
+        s.stop_freezing()
+
+        _step(
+            6,
+            "Exact 64-bit values, byte signatures and strings",
+            "u = proc.scan('u64', 2**64 - 1)",
+        )
+        u = proc.scan("u64", 2**64 - 1)
+        found = game.address("u64_max") in u.addresses
+        print(f"    {plural(len(u), 'hit')}, includes u64_max: {found}")
+        print("  >>> proc.find_bytes('4D 53 43 4E DE AD ?? EF')")
+        sig = proc.find_bytes("4D 53 43 4E DE AD ?? EF")
+        print(f"    at {', '.join(hex(a) for a in sig[:4])}")
+        print("  >>> proc.find_string('Hero of Memscan', 'utf16')")
+        txt = proc.find_string("Hero of Memscan", "utf16")
+        print(f"    at {', '.join(hex(a) for a in txt[:4])}")
+    print("\ndone: the demo target has exited. `memscan shell PID` runs this loop interactively.")
+    return 0
+
+
+# -- arguments ---------------------------------------------------------------------------------
 
 
 def number(text: str) -> int | float:
@@ -314,45 +524,115 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="memscan", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="scan session against the built-in demo target").set_defaults(
-        func=cmd_demo
+TYPES_HELP = "value type: i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 (default: i32)"
+EXAMPLES = """examples:
+  memscan demo                         the scan-narrow-write loop against a demo game
+  memscan ps game                      processes whose name or command line holds "game"
+  memscan regions 1234                 the memory regions of pid 1234
+  memscan scan mygame 100              every i32 equal to 100 in the process named mygame
+  memscan scan 1234 --type f32 1.5 --op near --tolerance 0.01
+  memscan shell 1234                   scan, narrow, list and write interactively
+"""
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``memscan`` parser and each command's parser."""
+    import memscan
+
+    parser = _Parser(
+        prog="memscan",
+        description="Scan and edit the memory of live Linux processes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ps = sub.add_parser("ps", help="list processes (optionally matching NAME)")
-    ps.add_argument("name", nargs="?")
-    ps.add_argument("--limit", type=count, default=50)
-    ps.set_defaults(func=cmd_ps)
-    rg = sub.add_parser("regions", help="list the regions of PID or NAME")
-    rg.add_argument("target")
-    rg.add_argument("--limit", type=count, default=100)
-    rg.set_defaults(func=cmd_regions)
-    sc = sub.add_parser("scan", help="one-shot first scan of PID or NAME")
-    sc.add_argument("target", help="a pid, or the name of exactly one process")
-    sc.add_argument("--type", default="i32")
-    sc.add_argument("--value", type=number, default=None, help="omit for unknown initial value")
+    parser.add_argument("--version", action="version", version=f"memscan {memscan.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+        p.set_defaults(func=func)
+        return p
+
+    command("demo", "walk through a scan session against the built-in demo game", cmd_demo)
+
+    ps = command("ps", "list processes, without kernel threads and memscan itself", cmd_ps)
+    ps.add_argument("name", nargs="?", help="only processes whose name or command line holds it")
+    ps.add_argument("--all", action="store_true", help="kernel threads and memscan itself too")
+    ps.add_argument("--limit", type=count, default=None, metavar="N", help="show N rows at most")
+
+    target_help = "a pid, or the name of exactly one process"
+    rg = command("regions", "list the memory regions of a process", cmd_regions)
+    rg.add_argument("target", metavar="PID|NAME", help=target_help)
+    rg.add_argument("--limit", type=count, default=None, metavar="N", help="show N rows at most")
+
+    sc = command(
+        "scan", "one first scan of a process: the count and the first candidates", cmd_scan
+    )
+    sc.add_argument("target", metavar="PID|NAME", help=target_help)
     sc.add_argument(
-        "--op",
-        choices=["eq", "ne", "lt", "le", "gt", "ge", "between", "near"],
+        "value",
+        nargs="?",
+        type=number,
+        metavar="VALUE",
+        help="the value to look for (100, -5, 0x1F, 1.5); omit for an unknown initial value",
+    )
+    sc.add_argument("--type", default="i32", help=TYPES_HELP)
+    sc.add_argument(
+        "--value",
+        dest="value_option",
+        type=number,
         default=None,
-        help="comparison with --value (default eq)",
+        metavar="VALUE",
+        help="same as VALUE",
     )
-    sc.add_argument("--high", type=number, default=None, help="upper bound for --op between")
     sc.add_argument(
-        "--tolerance", type=tolerance, default=None, help="allowed difference for --op near"
+        "--op", choices=OPS, default=None, help="how candidates compare with VALUE (default eq)"
     )
-    sc.add_argument("--kinds", help="comma-separated region kinds (heap,stack,anonymous,...)")
+    sc.add_argument("--high", type=number, default=None, help="the upper bound for --op between")
+    sc.add_argument(
+        "--tolerance", type=tolerance, default=None, help="the allowed difference for --op near"
+    )
+    sc.add_argument(
+        "--kinds", metavar="KIND,...", help="only these region kinds (heap,stack,anonymous,...)"
+    )
     sc.add_argument("--all-regions", action="store_true", help="read-only regions too")
-    sc.add_argument("--alignment", type=positive, default=None)
-    sc.add_argument("--out", help="write the candidates to this Parquet file (memscan.load)")
-    sc.add_argument("--limit", type=count, default=20)
-    sc.set_defaults(func=cmd_scan)
-    return parser
+    sc.add_argument(
+        "--alignment", type=positive, default=None, metavar="N", help="look every N bytes"
+    )
+    sc.add_argument(
+        "--out", metavar="FILE", help="write every candidate to this Parquet file (memscan.load)"
+    )
+    sc.add_argument(
+        "--limit", type=count, default=20, metavar="N", help="candidates shown (default 20)"
+    )
+
+    sh = command("shell", "scan, narrow, list and write interactively (type help)", cmd_shell)
+    sh.add_argument("target", metavar="PID|NAME", help=target_help)
+    sh.add_argument("--type", default="i32", help=TYPES_HELP)
+    return parser, sub.choices
 
 
-def _fail(message: object, status: int, details: list[str] | None = None) -> int:
-    print(f"memscan: error: {clean(message, backslash=False)}", file=sys.stderr)
+# -- running -----------------------------------------------------------------------------------
+
+
+def status_of(e: BaseException) -> int:
+    """The exit status for an error: 2 for a usage error or a bad value, else 1."""
+    usage = (UsageError, errors.InvalidArgument, errors.InvalidValue, OverflowError)
+    return 2 if isinstance(e, usage) else 1
+
+
+def message_of(e: BaseException) -> str:
+    """One escaped line saying what went wrong."""
+    if isinstance(e, OSError) and not isinstance(e, errors.MemscanError):
+        where = f"{e.filename}: " if e.filename else ""
+        return clean(f"{where}{e.strerror or e}", backslash=False)
+    if isinstance(e, UsageError | errors.MemscanError | OverflowError):
+        return clean(e, backslash=False)
+    return clean(f"{type(e).__name__}: {e}", backslash=False)
+
+
+def _fail(e: BaseException, status: int, details: list[str] | None = None) -> int:
+    print(f"memscan: error: {message_of(e)}", file=sys.stderr)
     for line in details or []:
         print(line, file=sys.stderr)
     return status
@@ -361,30 +641,28 @@ def _fail(message: object, status: int, details: list[str] | None = None) -> int
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     try:
-        args = _parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        parser, commands = _parser()
+        if argv and argv[0] in commands:  # options may come after VALUE: scan 1234 --type u8 7
+            args = commands[argv[0]].parse_intermixed_args(argv[1:])
+        else:
+            args = parser.parse_args(argv)
         return int(args.func(args))
     except UsageError as e:
         return _fail(e, 2, e.details)
-    except SystemExit as e:  # --help
+    except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
         print("memscan: interrupted", file=sys.stderr)
         return 130
-    except (errors.InvalidArgument, errors.InvalidValue, OverflowError) as e:
-        return _fail(e, 2)
-    except errors.MemscanError as e:
-        return _fail(e, 1)
     except BrokenPipeError:  # the reader went away (memscan ps | head): stop quietly
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
         return 1
-    except OSError as e:
-        where = f"{e.filename}: " if e.filename else ""
-        return _fail(f"{where}{e.strerror or e}", 1)
     except Exception as e:
-        return _fail(f"{type(e).__name__}: {e}", 1)
+        return _fail(e, status_of(e))
 
 
 if __name__ == "__main__":
