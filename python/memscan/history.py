@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
+from .display import card, count, esc, table
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
+    import altair
     import polars
 
 __all__ = ["History", "Recorder"]
@@ -52,11 +54,62 @@ class History:
     def __len__(self) -> int:
         return self.samples
 
-    def __repr__(self) -> str:
+    #: Addresses a history's HTML repr lists.
+    PREVIEW = 8
+
+    def _shape(self) -> str:
         return (
-            f"History({self.samples} samples x {len(self.addresses)} addresses of "
-            f"{self.value_type}, {sum(x is not None for x in self.labels)} labels)"
+            f"{count(self.samples, 'sample')} x "
+            f"{count(len(self.addresses), 'address', 'addresses')} of {self.value_type}"
         )
+
+    def _seconds(self) -> float:
+        t = self.timestamps_ns
+        return float(t[-1] - t[0]) / 1e9 if len(t) > 1 else 0.0
+
+    def _label_counts(self) -> str:
+        counts: dict[str, int] = {}
+        for lab in self.labels:
+            if lab is not None:
+                counts[lab] = counts.get(lab, 0) + 1
+        return ", ".join(f"{lab} x{n:,}" for lab, n in counts.items())
+
+    def __repr__(self) -> str:
+        labels = self._label_counts()
+        return f"History({self._shape()} over {self._seconds():.3g} s" + (
+            f"; labels: {labels})" if labels else ")"
+        )
+
+    def _repr_html_(self) -> str:
+        facts = [("time", esc(f"{self._seconds():.3g} s"))]
+        if self.samples:
+            start = np.datetime64(int(self.timestamps_ns[0]), "ns").astype("datetime64[ms]")
+            facts[0] = ("time", esc(f"{self._seconds():.3g} s from {start} UTC"))
+        labels = self._label_counts()
+        if labels:
+            facts.append(("labels", esc(labels)))
+        if len(self.unreadable) and self.unreadable.any():
+            facts.append(("unreadable", esc(count(int(self.unreadable.sum()), "failed read"))))
+        parts = []
+        m = min(len(self.addresses), self.PREVIEW)
+        if self.samples and m and self.values.shape == (self.samples, len(self.addresses)):
+            v = self.values[:, :m]
+            changes = self._changes()[:, :m].sum(axis=0) if self.samples > 1 else np.zeros(m)
+            rows = [
+                (
+                    f"{a:#x}",
+                    v[0, j].item(),
+                    v[-1, j].item(),
+                    v[:, j].min().item(),
+                    v[:, j].max().item(),
+                    int(changes[j]),
+                )
+                for j, a in enumerate(self.addresses[:m].tolist())
+            ]
+            more = f"the first {m} of {len(self.addresses):,}" if len(self.addresses) > m else ""
+            cols = ["address", "first", "last", "min", "max", "changes"]
+            parts.append(table(cols, rows, numeric=range(6), caption=more))
+        return card("History", self._shape(), facts, *parts)
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -245,6 +298,103 @@ class History:
         ).all(axis=0)
         exact = hit_each & ~(ch & ~near[:, None]).any(axis=0)
         return pl.DataFrame({"address": self.addresses[exact], "changes": ch[:, exact].sum(axis=0)})
+
+    # -- plots ------------------------------------------------------------------------------
+
+    def plot(
+        self,
+        addresses: Sequence[int] | None = None,
+        *,
+        names: dict[int, str] | None = None,
+        process: _native.Process | None = None,
+        x: str = "time",
+        max_series: int = 10,
+        max_rows: int = 5000,
+    ) -> altair.LayerChart:
+        """Value over time, one line per address, with labelled samples (``rec.mark``) as
+        dashed rules: an Altair (Vega-Lite) chart, shown by Jupyter, saved by ``.save()``.
+
+        ``addresses`` defaults to the ``max_series`` that changed most. Lines are named by
+        ``names`` (address -> name), else ``module+0x...`` when ``process`` is given and the
+        address lies in a module, else hex. ``x`` is ``"time"`` (seconds from the first
+        sample) or ``"sample"``. Long recordings are thinned evenly to ``max_rows`` points
+        (labelled samples are kept)."""
+        import altair as alt
+        import polars as pl
+
+        from .display import Locator
+
+        if x not in ("time", "sample"):
+            raise InvalidArgument(f"x is 'time' or 'sample', not {x!r}")
+        self._check_shape()
+        columns = self._plotted(addresses, max_series)
+        where = Locator(process.region_list()) if process is not None else None
+        names = names or {}
+        series = [
+            names.get(a) or (where(a) if where is not None else f"{a:#x}")
+            for a in self.addresses[columns].tolist()
+        ]
+        rows = self._thinned(max(1, max_rows // max(1, len(columns))))
+        seconds = (self.timestamps_ns[rows] - self.timestamps_ns[0]) / 1e9 if len(rows) else rows
+        labels = [self.labels[i] for i in rows.tolist()]
+        frame = pl.DataFrame(
+            {
+                "sample": np.repeat(rows, len(columns)),
+                "seconds": np.repeat(seconds, len(columns)),
+                "series": np.tile(np.array(series, dtype=object), len(rows)).tolist(),
+                "value": self.values[np.ix_(rows, columns)].astype(np.float64).reshape(-1),
+                "label": np.repeat(np.array(labels, dtype=object), len(columns)).tolist(),
+            },
+            schema_overrides={"series": pl.String, "label": pl.String},
+        )
+        field = "seconds" if x == "time" else "sample"
+        axis = alt.X(f"{field}:Q", title="time (s)" if x == "time" else "sample")
+        lines = (
+            alt.Chart(frame)
+            .mark_line(point=len(rows) <= 200)
+            .encode(
+                axis,
+                alt.Y("value:Q", title=self.value_type, scale=alt.Scale(zero=False)),
+                alt.Color("series:N", title="address", sort=series),
+                tooltip=["series", "sample", "seconds", "value", "label"],
+            )
+        )
+        marks = frame.filter(pl.col("label").is_not_null()).unique("sample", maintain_order=True)
+        rules = (
+            alt.Chart(marks)
+            .mark_rule(strokeDash=[4, 3], opacity=0.6)
+            .encode(axis, tooltip=["label", "sample", "seconds"])
+        )
+        text = (
+            alt.Chart(marks)
+            .mark_text(angle=270, align="right", baseline="bottom", dy=-2, fontSize=10)
+            .encode(axis, y=alt.value(4), text="label:N")
+        )
+        return alt.layer(lines, rules, text).properties(width=560, height=260, title=self._shape())
+
+    def _plotted(self, addresses: Sequence[int] | None, max_series: int) -> np.ndarray:
+        """Column indices to plot: the given addresses, else those that changed most."""
+        if addresses is not None:
+            index = {a: j for j, a in enumerate(self.addresses.tolist())}
+            missing = [a for a in addresses if a not in index]
+            if missing:
+                raise InvalidArgument(f"{missing[0]:#x} is not an address of this history")
+            return np.array([index[a] for a in addresses], dtype=np.intp)
+        changes = self._changes().sum(axis=0) if self.samples > 1 else np.zeros(0)
+        if len(changes) == 0:
+            changes = np.zeros(len(self.addresses))
+        order = np.argsort(-changes, kind="stable")[:max_series]
+        return np.sort(order)
+
+    def _thinned(self, most: int) -> np.ndarray:
+        """At most about ``most`` sample indices, evenly spaced, plus every labelled sample."""
+        n = self.samples
+        if n <= most:
+            return np.arange(n)
+        keep = np.zeros(n, dtype=bool)
+        keep[np.linspace(0, n - 1, most).astype(np.intp)] = True
+        keep[[i for i, lab in enumerate(self.labels) if lab is not None]] = True
+        return np.flatnonzero(keep)
 
     # -- persistence ------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import _native
 from ._progress import ProgressArg, progress_callback
-from .errors import InvalidArgument
+from .display import card, count, esc, human_bytes, mono
+from .errors import InvalidArgument, MemscanError
 from .history import Recorder
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
@@ -191,3 +192,30 @@ class Process(_native.Process):
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+    # -- display ----------------------------------------------------------------------------
+
+    def _memory(self) -> str:
+        """Its mappings in a few words, or why they cannot be listed (it exited)."""
+        try:
+            regions = self.region_list()
+        except MemscanError as e:
+            return str(e).splitlines()[0]
+        mapped = sum(r.size for r in regions)
+        writable = sum(r.size for r in regions if r.writable)
+        return (
+            f"{count(len(regions), 'region')}, {human_bytes(mapped)} mapped, "
+            f"{human_bytes(writable)} writable"
+        )
+
+    def __repr__(self) -> str:
+        return f"Process(pid={self.pid}, name={self.name!r}, exe={self.exe!r}, {self._memory()})"
+
+    def _repr_html_(self) -> str:
+        facts = [
+            ("pid", mono(self.pid)),
+            ("name", esc(self.name)),
+            ("executable", mono(self.exe or "unknown")),
+            ("memory", esc(self._memory())),
+        ]
+        return card("Process", f"{self.pid} {self.name}", facts)

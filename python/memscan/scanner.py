@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _native
 from ._progress import ProgressArg, progress_callback
+from .display import Locator, card, count, esc, human_bytes, mono, table
 from .errors import InvalidArgument
 from .table import Table
 
@@ -47,14 +48,21 @@ Selection = Sequence[int] | np.ndarray | None
 class Scanner(_native.Scanner):
     """A scan session over one process and value type.
 
-    >>> s = proc.scan("i32", 100)        # first scan
-    >>> s.next("decreased")              # or s.decreased(), s.eq(95), s.between(1, 10)
-    >>> s.addresses, s.values            # NumPy arrays viewing Rust's buffers
-    >>> s.set(999)                       # write every candidate (checked, all or nothing)
+    Example:
+        ```python
+        s = proc.scan("i32", 100)   # first scan
+        s.next("decreased")         # or s.decreased(), s.eq(95), s.between(1, 10)
+        s.addresses, s.values       # NumPy arrays viewing Rust's buffers
+        s.set(999)                  # write every candidate (checked, all or nothing)
+        ```
 
     Relative filters compare with the last scan, or ``against="first"`` or a checkpoint name.
     Every next scan can be undone. Scans release the GIL, show progress and stop on Ctrl-C.
+    Shown in a notebook, a scanner lists its steps with their counts and its first candidates.
     """
+
+    #: Candidates a scanner's HTML repr lists.
+    PREVIEW = 5
 
     progress: ProgressArg = "auto"
 
@@ -311,7 +319,7 @@ class Scanner(_native.Scanner):
             raise InvalidArgument("a selection is indices, a boolean mask, or u64 addresses")
         idx = sel.astype(np.int64, copy=False)
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
-            raise InvalidArgument(f"candidate index out of range (have {len(self)})")
+            raise InvalidArgument(f"candidate index out of range (have {len(self):,})")
         return np.ascontiguousarray(self.addresses[idx])
 
     def __enter__(self) -> Self:
@@ -319,6 +327,54 @@ class Scanner(_native.Scanner):
 
     def __exit__(self, *exc: object) -> None:
         self.stop_freezing()
+
+    # -- display ----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        steps = self.history()
+        width = max((len(d) for d, _ in steps), default=0)
+        lines = [
+            f"Scanner(pid={self.pid}, {self.value_type}, {count(len(self), 'candidate')}, "
+            f"{human_bytes(self.nbytes)})"
+        ]
+        lines += [f"  {i}. {d:<{width}}  {n:>12,}" for i, (d, n) in enumerate(steps, 1)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        n = len(self)
+        steps = self.history()
+        storage = "dense snapshot" if self.is_dense else "sparse list"
+        facts = [
+            ("process", mono(self.pid)),
+            ("type", f"{esc(self.value_type)}, every {self.alignment} bytes"),
+            ("memory", esc(f"{human_bytes(self.nbytes)} ({storage})")),
+        ]
+        checkpoints = self.checkpoint_counts()
+        if checkpoints:
+            named = ", ".join(f"{name} ({count(k, 'candidate')})" for name, k in checkpoints)
+            facts.append(("checkpoints", esc(named)))
+        frozen = len(self.frozen())
+        if frozen:
+            facts.append(("frozen", esc(count(frozen, "address", "addresses"))))
+        parts = []
+        if steps:
+            rows = [(i, d, k) for i, (d, k) in enumerate(steps, 1)]
+            parts.append(table(["#", "step", "candidates"], rows, numeric=[0, 2]))
+        if n:
+            parts.append(self._preview_html(n))
+        subtitle = f"{self.value_type}, {count(n, 'candidate')}" if steps else "no scan yet"
+        return card("Scanner", subtitle, facts, *parts)
+
+    def _preview_html(self, n: int) -> str:
+        """The first candidates: address, value, and module+offset or region kind."""
+        addresses, values = self.page(0, min(n, self.PREVIEW))
+        where = Locator(self.region_list())
+        rows = [
+            (f"{a:#x}", v, where.describe(a))
+            for a, v in zip(addresses.tolist(), values.tolist(), strict=True)
+        ]
+        more = f"the first {len(rows)} of {n:,}" if n > len(rows) else ""
+        return table(["address", "value", "where"], rows, numeric=[0, 1], caption=more)
 
 
 def scan_types(kind: str) -> list[str]:

@@ -4,22 +4,89 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from .display import count, frame_html, hex_strings
+
 if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow
 
-__all__ = ["Table"]
+__all__ = ["Table", "hex_addresses"]
 
-#: Columns holding addresses: shown in hex when a table is printed.
-ADDRESS_COLUMNS = ("address", "start", "end", "region_start")
+#: Columns holding addresses (u64): shown in ``0x`` hex by :func:`hex_addresses`.
+ADDRESS_COLUMNS = frozenset(
+    (
+        "address",
+        "start",
+        "end",
+        "region_start",
+        "region_end",
+        "base",
+        "module_base",
+        "page",
+        "first_change",
+        "last_change",
+    )
+)
+
+#: Rows a table's repr shows: the first and the last half of these.
+DISPLAY_ROWS = 10
+
+
+def hex_addresses(df: Any) -> Any:
+    """A copy of a polars or pandas frame for display: u64 address columns (``address``,
+    ``start``, ``end``, ``region_start``, ...) as ``0x`` hex strings, and ``module`` with
+    ``module_offset`` joined into one ``module+offset`` column (``libc.so.6+0x1f40``, null
+    where no module is known). memscan's frames keep u64 addresses; this is only for showing
+    them, e.g. ``hex_addresses(h.correlate(shown).head())``."""
+    if hasattr(df, "iloc"):
+        return _hex_pandas(df)
+    import polars as pl
+
+    out = df.with_columns(
+        _hex_series(df[c]) for c in df.columns if c in ADDRESS_COLUMNS and df[c].dtype == pl.UInt64
+    )
+    if "module" in df.columns and "module_offset" in df.columns:
+        joined = pl.col("module") + "+" + _hex_series(df["module_offset"])
+        out = (
+            out.with_columns(joined.alias("module"))
+            .drop("module_offset")
+            .rename({"module": "module+offset"})
+        )
+    return out
+
+
+def _hex_series(s: polars.Series) -> polars.Series:
+    import polars as pl
+
+    text = pl.Series(s.name, hex_strings(s.fill_null(0).to_numpy()), dtype=pl.String)
+    return text.set(s.is_null(), None) if s.null_count() else text  # type: ignore[arg-type]
+
+
+def _hex_pandas(df: pandas.DataFrame) -> pandas.DataFrame:
+    out = df.copy()
+    for c in df.columns:
+        if c in ADDRESS_COLUMNS and df[c].dtype.kind in "uif":
+            valid = df[c].notna().to_numpy()
+            text = hex_strings(df[c].fillna(0).to_numpy().astype(np.uint64)).astype(object)
+            text[~valid] = None
+            out[c] = text
+    if "module" in df.columns and "module_offset" in df.columns:
+        offsets = _hex_pandas(df[["module_offset"]].rename(columns={"module_offset": "start"}))
+        joined = df["module"] + "+" + offsets["start"]
+        out = out.drop(columns="module_offset").rename(columns={"module": "module+offset"})
+        out["module+offset"] = joined.where(df["module"].notna() & offsets["start"].notna(), None)
+    return out
 
 
 class Table:
     """A table produced in Rust, exported without copies through the Arrow PyCapsule interface.
 
     ``polars.DataFrame(t)``, ``pyarrow.table(t)`` and ``duckdb.sql("select * from t")`` all read
-    it directly; :meth:`to_polars` and :meth:`to_pandas` are shortcuts.
+    it directly; :meth:`to_polars` and :meth:`to_pandas` are shortcuts. Shown in a notebook,
+    its first and last rows appear with addresses in ``0x`` hex (the columns stay u64).
     """
 
     __slots__ = ("_native",)
@@ -67,25 +134,31 @@ class Table:
         """Rows as dicts (for small tables)."""
         return self.to_polars().to_dicts()
 
-    def _display_frame(self) -> polars.DataFrame:
+    def _shown(self) -> tuple[polars.DataFrame, int | None, polars.Schema]:
+        """The rows a repr shows, formatted (only those: a repr of millions of rows formats
+        ten), how many of them are the head when rows were left out, and the types before
+        formatting."""
         import polars as pl
 
         df = self.to_polars()
-        hex_cols = [
-            pl.col(c).map_elements(hex, return_dtype=pl.String)
-            for c in ADDRESS_COLUMNS
-            if c in df.columns and df.schema[c] == pl.UInt64
-        ]
-        return df.with_columns(hex_cols) if hex_cols else df
+        if df.height <= DISPLAY_ROWS:
+            return hex_addresses(df), None, df.schema
+        half = DISPLAY_ROWS // 2
+        return hex_addresses(pl.concat([df.head(half), df.tail(half)])), half, df.schema
 
     def __repr__(self) -> str:
         try:
-            return f"memscan.Table\n{self._display_frame()!r}"
+            shown, head, _ = self._shown()
         except ImportError:
-            return f"memscan.Table({len(self)} rows, columns={self.columns})"
+            return f"memscan.Table({count(len(self), 'row')}: {', '.join(self.columns)})"
+        cut = f" (the first and last {head} shown)" if head else ""
+        body = repr(shown).split("\n", 1)[1]  # polars' table without its "shape:" line
+        return f"memscan.Table: {count(len(self), 'row')}{cut}\n{body}"
 
     def _repr_html_(self) -> str | None:
         try:
-            return self._display_frame()._repr_html_()
+            shown, head, schema = self._shown()
         except ImportError:
             return None
+        dtypes = [str(schema.get(c, shown.schema[c])) for c in shown.columns]
+        return frame_html(shown, dtypes=dtypes, total=len(self), head=head)
