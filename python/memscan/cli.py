@@ -124,22 +124,37 @@ class Locator:
         return out
 
 
-def print_candidates(s: Any, proc: Any, offset: int = 0, count: int = 20) -> int:
+def print_candidates(
+    s: Any, proc: Any, offset: int = 0, count: int = 20, *, now: bool = False
+) -> int:
     """Prints candidates ``offset`` .. ``offset + count`` of scanner ``s`` (index, address in
-    hex, value, the value before the last scan when there is one, module+offset or region
-    kind), reading only those rows. Returns how many were printed."""
+    hex, value at the last scan, the value before it when there is one, with ``now`` the value
+    read now, and module+offset or region kind), reading only those rows. Returns how many were
+    printed."""
     addresses, values = s.page(offset, count)
     if len(addresses) == 0:
         return 0
     previous = s.previous_page(offset, count) if len(s.history()) > 1 else None
     where = Locator(proc)(addresses.tolist())
-    headers = ["#", "address", "value", *(["previous"] if previous is not None else []), "where"]
+    headers = ["#", "address", "value"]
+    headers += ["previous"] * (previous is not None) + ["now"] * now + ["where"]
     rows = []
     for i, (address, value) in enumerate(zip(addresses.tolist(), values.tolist(), strict=True)):
-        before = [value_text(previous[i].item())] if previous is not None else []
-        rows.append([str(offset + i), f"{address:#x}", value_text(value), *before, where[i]])
-    print_table(headers, rows, right=("#", "value", "previous"))
+        row = [str(offset + i), f"{address:#x}", value_text(value)]
+        if previous is not None:
+            row.append(value_text(previous[i].item()))
+        if now:
+            row.append(_read_now(proc, address, s.value_type))
+        rows.append([*row, where[i]])
+    print_table(headers, rows, right=("#", "value", "previous", "now"))
     return len(addresses)
+
+
+def _read_now(proc: Any, address: int, value_type: str) -> str:
+    try:
+        return value_text(proc.read_value(address, value_type))
+    except errors.MemscanError:
+        return "unreadable"
 
 
 def describe_first_scan(s: Any) -> str:
