@@ -217,7 +217,7 @@ def test_snapshot_and_change_map_reprs_and_heatmap(game, proc):
     assert int(heat["changed_bytes"].sum()) == total
     assert heat["region"].n_unique() == regions and heat["bin"].max() < 32
     spec = changes.plot(bins=32, mark={"gold": gold}).to_dict()
-    cells, pins, names = spec["layer"]
+    cells, pins, _ = spec["layer"]
     assert cells["mark"]["type"] == "rect"
     assert cells["encoding"]["x"]["scale"]["domain"] == list(range(32))
     assert cells["encoding"]["color"]["field"] == "changed_bytes"
