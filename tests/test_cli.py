@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
+import pytest
+
 import memscan
+from memscan.cli import PF_KTHREAD, _parser, human_size, main, plural
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -14,19 +19,137 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_walks_through_the_scan_loop():
+def rows(out: str) -> list[list[str]]:
+    """The table rows of ``out`` (lines after the header, before any ``...`` line)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] in (["#", "address"],))
+    return [line.split() for line in lines[start + 1 :] if not line.startswith("...")]
+
+
+def test_demo_walks_through_the_scan_loop_and_shows_the_python_calls():
     r = run("demo")
     assert r.returncode == 0, r.stderr
     assert "health = 999" in r.stdout
     assert "after 3 hits of 50: health = 500" in r.stdout
     assert "includes u64_max: True" in r.stdout
+    calls = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith(">>> ")]
+    assert ">>> s = proc.scan('i32', 100)" in calls and ">>> s.set(999)" in calls
+    assert ">>> gold = proc.scan('u32')" in calls and ">>> s.hold(500)" in calls
+    assert len(calls) >= 12
+    assert re.search(r"snapshot: [\d,]{9,} slots", r.stdout)  # separators on counts
 
 
-def test_ps_and_regions(game):
-    r = run("ps", "memscan._demo_target")
-    assert r.returncode == 0 and str(game.pid) in r.stdout
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout == f"memscan {memscan.__version__}\n"
+
+
+def test_every_command_and_option_has_plain_help(capsys):
+    parser, commands = _parser()
+    assert set(commands) == {"demo", "ps", "regions", "scan", "shell"}
+    for name, command in [("memscan", parser), *commands.items()]:
+        for action in command._actions:
+            assert action.help, (name, action.dest)
+        argv = ["--help"] if name == "memscan" else [name, "--help"]
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert "`" not in text and ":class:" not in text, name
+        if name != "memscan":
+            assert f"usage: memscan {name}" in text
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"    {name}  " in listing for name in commands)
+
+
+def test_ps_is_a_plain_table_without_memscan_itself(game):
+    # sh stays the parent (the `; exit` keeps it from exec-ing): it launched memscan, so it
+    # is hidden too, like `sudo memscan ...`.
+    command = f"{sys.executable} -m memscan.cli ps memscan; exit 0"
+    r = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["pid", "user", "name", "command"]
+    assert "shape:" not in r.stdout and "---" not in r.stdout and "\u2502" not in r.stdout
+    listed = {int(line.split()[0]): line.split()[2] for line in lines[1:]}
+    assert listed.get(game.pid) == "memscan-demo"  # its command line holds memscan._demo_target
+    assert not [line for line in lines if "memscan.cli ps memscan" in line]
+
+
+def kernel_threads() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and int(stat[stat.rindex(b")") + 2 :].split()[6]) & PF_KTHREAD:
+            found.append(int(entry))
+    return found
+
+
+def test_ps_hides_kernel_threads_unless_all():
+    threads = kernel_threads()
+    if not threads:
+        pytest.skip("no kernel threads are visible here (a pid namespace)")
+    pids = {int(line.split()[0]) for line in run("ps").stdout.splitlines()[1:]}
+    everything = {int(line.split()[0]) for line in run("ps", "--all").stdout.splitlines()[1:]}
+    assert not pids & set(threads)
+    assert set(threads) & everything and pids < everything
+
+
+def test_regions_in_hex_with_sizes(game):
     r = run("regions", str(game.pid))
     assert r.returncode == 0 and "[stack]" in r.stdout and "heap" in r.stdout
+    header, first = r.stdout.splitlines()[:2]
+    assert header.split() == ["start", "end", "size", "perms", "kind", "path"]
+    start, end, _, unit = first.split()[:4]
+    assert start.startswith("0x") and end.startswith("0x") and unit in ("B", "KiB", "MiB", "GiB")
+
+
+def test_scan_shows_hex_addresses_and_module_offsets_that_resolve(game):
+    value = game.set("u64_value", 0x1234_5678_9ABC_DEF1)
+    r = run("scan", str(game.pid), "--type", "u64", hex(value))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"1 candidate (u64 == {value}) in ")  # singular
+    assert rows(r.stdout) == [["0", f"{game.address('u64_value'):#x}", str(value), "anonymous"]]
+    r = run("scan", str(game.pid), "--type", "u32", "--limit", "5")  # starts in the executable
+    assert r.returncode == 0, r.stderr
+    proc = memscan.Process(game.pid)
+    located = [(int(addr, 16), where) for _, addr, _, where in rows(r.stdout)]
+    assert len(located) == 5
+    for address, where in located:
+        assert re.fullmatch(r".+\+0x[0-9a-f]+", where), where
+        assert proc.address(where) == address
+
+
+def test_scan_reads_only_the_rows_it_shows(game, capsys, monkeypatch):
+    def everything(*args, **kwargs):
+        raise AssertionError("the CLI read every candidate")
+
+    for name in ("to_arrow", "to_polars", "table", "get_matches"):
+        monkeypatch.setattr(memscan.Scanner, name, everything)
+    for name in ("addresses", "values"):
+        monkeypatch.setattr(memscan.Scanner, name, property(everything))
+    assert main(["scan", str(game.pid), "--type", "u32", "0", "--limit", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    found = int(lines[0].split()[0].replace(",", ""))
+    assert found > 1_000_000 and lines[0].startswith(f"{found:,} candidates (u32 == 0) in ")
+    assert len(lines) == 1 + 1 + 3 + 1  # count, header, 3 rows, the rest
+    assert [row[2] for row in rows("\n".join(lines))] == ["0", "0", "0"]
+    assert lines[-1].startswith(f"... and {found - 3:,} more (--limit to show more")
+
+
+def test_counts_and_sizes_read_as_words():
+    assert plural(1, "candidate") == "1 candidate"
+    assert plural(0, "candidate") == "0 candidates"
+    assert plural(25_712_343, "candidate") == "25,712,343 candidates"
+    assert [human_size(n) for n in (512, 4096, 136_314_880, 3 << 30)] == [
+        "512 B",
+        "4.0 KiB",
+        "130 MiB",
+        "3.0 GiB",
+    ]
 
 
 def test_scan_writes_parquet(game, tmp_path):
@@ -47,4 +170,3 @@ def test_errors_are_reported_not_raised():
     r = run("scan", "no-such-process-xyz")  # a runtime error
     assert r.returncode == 1 and r.stderr.startswith("memscan: error: no process is named")
     assert len(r.stderr.splitlines()) == 1
-    assert memscan.__version__

@@ -116,6 +116,16 @@ def test_a_unique_name_is_resolved(spawn, cli):
     assert child.poll() is None
 
 
+def test_names_with_colons_are_shown_and_resolved_whole(spawn, cli):
+    child = spawn("ms:colon:7f3a")
+    r = cli("ps", "ms:colon")
+    assert r.returncode == 0, r.stderr
+    [row] = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert row[0] == str(child.pid) and row[2] == "ms:colon:7f3a"
+    r = cli("regions", "ms:colon:7f3a")
+    assert r.returncode == 0 and "[stack]" in r.stdout
+
+
 def test_an_ambiguous_name_lists_the_processes_and_asks_for_a_pid(spawn):
     a, b = spawn(ESC_NAME), spawn(ESC_NAME)
     r = run("scan", ESC_NAME, "--value", "1")
