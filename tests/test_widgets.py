@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
+
+import memscan
 
 widgets = pytest.importorskip("memscan.widgets")
 
@@ -17,35 +20,116 @@ def close_widgets():
     ipywidgets.Widget.close_all()
 
 
-def test_scan_explorer_runs_next_scans_and_writes(game, proc):
-    w = widgets.ScanExplorer(proc.scan("i32", 100), page_size=5)
+def click(w, **content):
+    """What a button does: a message from the frontend, run in the widget's worker."""
+    w._handle_custom_msg(content, [])
+    w.settle(10)
+
+
+def row_of(w, address):
+    return next(r for r in w.rows if r["address"] == hex(address))
+
+
+def test_scan_explorer_scan_window(game, proc):
+    w = widgets.ScanExplorer(proc, page_size=5)
+    assert not w.scanned and w.count == 0 and w.rows == []
+    click(w, action="first", type="i32", op="eq", values=["100"])
     first = w.count
-    assert first > 1 and len(w.rows) == min(5, first)
-    assert {"index", "address", "value", "current", "previous", "region"} <= set(w.rows[0])
+    assert w.scanned and first > 1 and len(w.rows) == min(5, first)
+    assert w.steps == [{"description": "first scan == 100", "count": first}]
+    assert w.busy == "" and w.status_kind == "ok" and f"{first:,} candidates" in w.status
+    assert set(w.rows[0]) == {
+        "index", "address", "module", "region", "value", "current", "previous", "frozen",
+    }  # fmt: skip
+    assert all(r["address"].startswith("0x") for r in w.rows)
+    assert "previous values appear after a next scan" in w.notes
+
+    # The value box does not change what "decreased" means: no "decreased by 999".
     game.damage(3)
-    w._handle_custom_msg({"action": "next", "op": "decreased", "value": ""}, [])
-    w.settle(10)
-    assert 1 <= w.count < first
-    w.value = "97"
-    w.next()
-    assert hex(game.address("health")) in [r["address"] for r in w.rows]
-    i = next(r["index"] for r in w.rows if r["address"] == hex(game.address("health")))
-    w._handle_custom_msg({"action": "write", "index": i, "value": "55"}, [])
-    w.settle(10)
-    assert game.value("health") == 55 and w.status.startswith("wrote")
-    w._handle_custom_msg({"action": "freeze", "index": i, "value": "77"}, [])
-    w.settle(10)
+    w.value = "999"
+    click(w, action="next", op="decreased", values=[])
+    assert 1 <= w.count < first and w.status.startswith("decreased: ")
+    assert row_of(w, game.address("health"))["previous"] == "100"
+    game.damage(3)
+    click(w, action="next", op="decreased_by", values=["3"])
+    assert row_of(w, game.address("health"))["value"] == "94"
+    n = w.count
+    click(w, action="next", op="between", values=["90", "94"])
+    assert w.count == n and len(w.steps) == 4
+    click(w, action="next", op="le", values=["94"])
+    click(w, action="next", op="near", values=["94", "0.5"])
+    assert w.count == n and [s["description"] for s in w.steps][-2:] == ["<= 94", "near 94 ± 0.5"]
+
+    # Errors read as messages, never as Python internals; nothing changes.
+    click(w, action="next", op="eq", values=["abc"])
+    assert w.status_kind == "error" and '"abc" is not a number' in w.status
+    assert "convert" not in w.status and w.count == n
+    click(w, action="next", op="between", values=["1"])
+    assert w.status == "between needs two values"
+    click(w, action="next", op="roughly", values=[])
+    assert w.status.startswith("unknown operator") and w.busy == ""
+
+    # Undo to any step.
+    click(w, action="undo", to_step=1)
+    assert len(w.steps) == 2 and w.status.startswith("back to step 2")
+    click(w, action="undo")
+    assert w.count == first and len(w.steps) == 1
+    click(w, action="undo")
+    assert w.status == "nothing to undo" and w.status_kind == "error"
+
+
+def test_scan_explorer_write_freeze_and_list(game, proc):
+    al = memscan.AddressList()
+    w = widgets.ScanExplorer(proc.scan("i32", 100), address_list=al)
+    game.damage(3)
+    w.next("decreased")
+    health = game.address("health")
+    i = row_of(w, health)["index"]
+    click(w, action="write", indices=[i], value="55")
+    assert game.value("health") == 55 and w.status == "wrote 55 to 1 address"
+    click(w, action="write", indices=[], value="1")
+    assert w.status == "select rows first" and game.value("health") == 55
+    click(w, action="freeze", indices=[i], value="77")
+    assert row_of(w, health)["frozen"] == "77"
     game.damage(10)
     time.sleep(0.05)
     assert game.value("health") == 77
-    w.release()
-    w.next("roughly", 1)
-    assert w.status.startswith("InvalidArgument")
-    w.undo()
-    assert w.count >= 1
+    click(w, action="release", indices=[])
+    assert row_of(w, health)["frozen"] == "" and w.status == "released"
+    click(w, action="add", indices=[i])
+    assert len(al) == 1 and al[0].expression == hex(health) and w.list_size == 1
+    click(w, action="write", indices=[i], value="99999999999")
+    assert w.status_kind == "error" and game.value("health") != 99999999999 % 2**32
     bundle = w._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
-    assert "<table>" in data["text/html"] and "candidates" in data["text/plain"] + repr(w)
+    assert "<table>" in data["text/html"] and "1 candidate (i32)" in data["text/html"]
+
+
+def test_scan_explorer_sorts_and_pages_dense_sets(game, proc):
+    w = widgets.ScanExplorer(proc.scan("i32", 50, op="between", high=150), page_size=10)
+    assert w.sortable
+    w.sort = "-value"
+    top = [int(r["value"]) for r in w.rows]
+    assert top == sorted(top, reverse=True) and top[0] == int(w.scanner.values.max())
+    w.hex = True  # display only: the Python rows stay decimal
+    assert w.rows[0]["value"] == str(top[0])
+
+    dense = widgets.ScanExplorer(proc.scan("u32"), page_size=50)
+    assert dense.scanner.is_dense and not dense.sortable and dense.count > 1_000_000
+    dense.page = 20_000
+    assert len(dense.rows) == 50 and dense.rows[0]["index"] == 1_000_000
+    addrs, _ = dense.scanner.page(1_000_000, 1)
+    assert dense.rows[0]["address"] == hex(int(addrs[0]))
+    dense.sort = "value"
+    assert dense.sort == "" and "sorting needs" in dense.status
+    dense.page = 10**9  # past the end: the last page
+    assert dense.page == -(-dense.count // 50) - 1 and dense.rows
+    dense.page = 0
+    first = int(dense.rows[0]["address"], 16)
+    mod = next(
+        m for m in proc.modules().to_polars().iter_rows(named=True) if m["base"] <= first < m["end"]
+    )
+    assert dense.rows[0]["module"] == f"{mod['name']}+{first - mod['base']:#x}"
 
 
 def test_scan_explorer_live_refresh(game, proc):
@@ -63,7 +147,7 @@ def test_scan_explorer_live_refresh(game, proc):
     deadline = time.time() + 2
     while time.time() < deadline and w.live:
         time.sleep(0.02)
-    assert not w.live and "stopped" in w.status
+    assert not w.live and "stopped" in w.status and w.status_kind == "error"
 
 
 def test_history_view(game, proc):
@@ -71,16 +155,43 @@ def test_history_view(game, proc):
     rec.sample()
     game.damage(5)
     rec.sample("hit")
-    w = widgets.HistoryView(rec.stop())
-    assert w.samples == 2 and w.labels == [{"sample": 1, "label": "hit"}]
+    h = rec.stop()
+    w = widgets.HistoryView(h, names={game.address("health"): "health"})
+    assert w.samples == 2 and [(lab["sample"], lab["label"]) for lab in w.labels] == [(1, "hit")]
+    assert w.series[0] == {"address": hex(game.address("health")), "name": "health"}
+    values = np.frombuffer(w.values, "<f8").reshape(len(w.series), w.samples)
+    assert values[0].tolist() == [100.0, 95.0]
+    assert np.frombuffer(w.times, "<f8")[0] == 0.0
     w.position = 1
     assert w.readout["label"] == "hit" and w.readout["values"][hex(game.address("health"))] == 95
+    w.zoom(0.0, 1e-3)
+    assert w.x_range == [0.0, 1e-3]
+    assert "2 samples" in w.to_html() and repr(w) == "HistoryView(2 series, 2 samples, 1 label)"
 
 
-def test_memory_view_highlights_changes(game, proc):
+def test_history_view_streams_a_running_recorder(game, proc):
+    rec = proc.record([game.address("ticks")], "u64", interval=0.01)
+    al = memscan.AddressList()
+    al.add("ticks", hex(game.address("ticks")), "u64")
+    al.attach(proc)
+    w = widgets.HistoryView(rec, [game.address("ticks")], names=al)
+    assert w.live and w.series[0]["name"] == "ticks"
+    game.tick(3)
+    deadline = time.time() + 3
+    while time.time() < deadline and (w.samples < 5 or w.readout["values"] is None):
+        time.sleep(0.05)
+    assert w.samples >= 5
+    rec.stop()
+    deadline = time.time() + 3
+    while time.time() < deadline and w.live:
+        time.sleep(0.05)
+    assert not w.live and w.status.startswith("recording finished")
+    assert w.samples == rec.samples
+
+
+def test_memory_view_navigates_and_edits(game, proc):
     w = widgets.MemoryView(proc, game.base, 32)
-    assert w.data[:4] == list((100).to_bytes(4, "little"))
-    assert not any(w.changed)
+    assert w.data[:4] == list((100).to_bytes(4, "little")) and not any(w.changed)
     w.checkpoint()
     game.damage(1)
     w.refresh()
@@ -90,16 +201,48 @@ def test_memory_view_highlights_changes(game, proc):
     w.selection = 0
     assert w.interpretations["i32"] == "99"
 
+    w.write_byte(0, "2a")
+    assert game.value("health") == 42 and w.data[0] == 0x2A and w.status_kind == "ok"
+    w.write_byte(0, "zz")
+    assert w.status == "'zz' is not a hex byte (00 to ff)" and game.value("health") == 42
+    w._handle_custom_msg({"action": "write_value", "type": "i32", "value": "1234"}, [])
+    assert game.value("health") == 1234 and w.interpretations["i32"] == "1234"
+    w.write_value("i32", "lots")
+    assert w.status_kind == "error" and "not a number" in w.status
 
-def test_region_map(game, proc):
+    assert w.page_down() and w.address == game.base + 32
+    assert w.back() and w.address == game.base
+    w._handle_custom_msg({"action": "goto", "to": "no_such_module+0x10"}, [])
+    assert w.status_kind == "error" and w.address == game.base
+    mod = proc.modules().to_polars().row(0, named=True)
+    assert w.goto(f"{mod['name']}+0x10") and w.address == mod["base"] + 0x10
+    assert w.location == f"{mod['name']}+0x10"
+    w.data = list((game.base).to_bytes(8, "little")) + w.data[8:]  # a pointer at offset 0
+    w.selection = 0
+    assert w.follow() and w.address == game.base
+
+
+def test_memory_view_text_is_printable_ascii(game, proc):
+    proc.write(game.base, b"Hi\xff\x01\xc3\xa9!\0")
+    w = widgets.MemoryView(proc, game.base, 16)
+    assert w.interpretations["text"] == "Hi....!"
+
+
+def test_region_map_opens_a_region(game, proc):
     before = proc.snapshot(progress=False)
     game.gain_gold(1)
     cm = proc.snapshot(progress=False).diff(before)
     w = widgets.RegionMap(proc, cm)
-    holder = next(
-        r
-        for r in w.regions
-        if int(r["start"], 16) <= game.address("gold") < int(r["start"], 16) + r["size"]
+    gold = game.address("gold")
+    i, holder = next(
+        (i, r) for i, r in enumerate(w.regions) if int(r["start"], 16) <= gold < int(r["end"], 16)
     )
-    assert holder["changed"] >= 1
-    assert "<table>" in w.to_html()
+    assert holder["changed"] >= 1 and holder["size_text"].endswith(("B", "KiB", "MiB", "GiB"))
+    assert w.memory_view is None
+    w._handle_custom_msg({"action": "open", "index": i}, [])
+    mv = w.memory_view
+    assert w.opened == i and int(holder["start"], 16) <= mv.address < int(holder["end"], 16)
+    assert w.status.startswith(f"opened the {holder['kind']} region at {holder['start']}")
+    w.open_region(0)
+    assert w.memory_view is mv and mv.address >= int(w.regions[0]["start"], 16)
+    assert "<table>" in w.to_html() and "regions" in repr(w)

@@ -1,7 +1,9 @@
-"""What every memscan widget shares: ESM loading, HTML/text fallbacks, a live refresh loop."""
+"""What every memscan widget shares: ESM and CSS loading, HTML/text fallbacks, address and
+count formatting, a status line, and a live refresh loop."""
 
 from __future__ import annotations
 
+import bisect
 import html
 import threading
 from pathlib import Path
@@ -10,12 +12,66 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..errors import MemscanError
+
 STATIC = Path(__file__).parent / "static"
 
 
-def esm(name: str) -> Path:
-    """The ESM file of a widget under ``static/``."""
-    return STATIC / f"{name}.js"
+def esm(name: str) -> str:
+    """A widget's ES module: ``static/common.js`` (shared helpers) followed by ``{name}.js``."""
+    return (STATIC / "common.js").read_text() + "\n" + (STATIC / f"{name}.js").read_text()
+
+
+def css(*extra: str) -> str:
+    """The shared stylesheet, then files under ``static/`` (e.g. a vendored library's CSS)."""
+    return "\n".join((STATIC / f).read_text() for f in ("memscan.css", *extra))
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """``1 candidate``, ``12,345 candidates``."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def human_bytes(n: int) -> str:
+    """4 KiB, 1.5 MiB (binary units)."""
+    v, units = float(n), ["B", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    while v >= 1024 and i < len(units) - 1:
+        v, i = v / 1024, i + 1
+    return f"{v:.0f} {units[i]}" if i == 0 or v >= 100 or v.is_integer() else f"{v:.1f} {units[i]}"
+
+
+def message(e: BaseException) -> str:
+    """An error as a user reads it: memscan's own message, never a Python internal."""
+    if isinstance(e, MemscanError):
+        return str(e)
+    return f"could not do that: {type(e).__name__}"
+
+
+class Modules:
+    """Finds the module (and offset from its load base) that holds an address."""
+
+    def __init__(self, process: Any) -> None:
+        try:
+            mods = sorted(
+                (int(r["base"]), int(r["end"]), str(r["name"]))
+                for r in process.modules().to_polars().iter_rows(named=True)
+            )
+        except (MemscanError, AttributeError):
+            mods = []
+        self._starts = [m[0] for m in mods]
+        self._mods = mods
+
+    def locate(self, address: int) -> tuple[str, int] | None:
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and address < self._mods[i][1]:
+            return self._mods[i][2], address - self._mods[i][0]
+        return None
+
+    def name(self, address: int) -> str:
+        """``module+0x1f0`` inside a module, else ``0x7ffd…``."""
+        hit = self.locate(address)
+        return f"{hit[0]}+{hit[1]:#x}" if hit else f"{address:#x}"
 
 
 def html_table(rows: list[dict[str, Any]], columns: list[str], caption: str = "") -> str:
@@ -30,12 +86,16 @@ def html_table(rows: list[dict[str, Any]], columns: list[str], caption: str = ""
 
 
 class MemscanWidget(anywidget.AnyWidget):
-    """Base class: adds an HTML fallback to the widget's display bundle and a refresh loop
-    that runs in a background thread (so it never blocks the kernel) while ``live`` is true."""
+    """Base class: adds an HTML fallback to the widget's display bundle, a status line
+    (``status`` with ``status_kind`` info, ok, busy or error) and a refresh loop that runs in
+    a background thread (so it never blocks the kernel) while ``live`` is true."""
+
+    _css = css()
 
     live = traitlets.Bool(False).tag(sync=True)
     interval = traitlets.Float(1.0).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    status_kind = traitlets.Unicode("info").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -44,6 +104,11 @@ class MemscanWidget(anywidget.AnyWidget):
         self.observe(self._on_live, names="live")
         if self.live:
             self._start_loop()
+
+    def say(self, text: str, kind: str = "info") -> None:
+        """Sets the status line."""
+        with self.hold_sync():
+            self.status, self.status_kind = text, kind
 
     def refresh(self) -> None:
         """Re-reads what the widget shows (overridden)."""
@@ -77,7 +142,7 @@ class MemscanWidget(anywidget.AnyWidget):
             try:
                 self.refresh()
             except Exception as e:  # the target may have exited: report and stop
-                self.status = f"live refresh stopped: {type(e).__name__}: {e}"
+                self.say(f"live refresh stopped: {message(e)}", "error")
                 self.live = False
                 return
 

@@ -1,152 +1,348 @@
-"""`ScanExplorer`: candidates as a paged table, next scans from buttons, writes and freezes."""
+"""`ScanExplorer`: a scan window. First scan with a type picker, next scans with every
+operator, the step history with undo, a paged and sortable table, writes, freezes, and an
+address list to keep what was found."""
 
 from __future__ import annotations
 
+import bisect
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import traitlets
 
-from ..errors import MemscanError
+from .._native import Process as NativeProcess
+from ..address_list import AddressList
+from ..errors import InvalidArgument, InvalidValue, MemscanError
+from ..process import Process
 from ..scanner import Scanner
-from ._base import MemscanWidget, esm, html_table
+from ._base import MemscanWidget, Modules, count, esm, html_table, human_bytes, message
 
-#: Operators offered as buttons (those that take a value use the value box).
-OPS = ["eq", "ne", "lt", "gt", "increased", "decreased", "changed", "unchanged"]
-COLUMNS = ["index", "address", "value", "current", "previous", "region"]
-#: Above this many candidates the page shows no previous value or region (building them costs
-#: a pass over every candidate).
-TABLE_LIMIT = 200_000
+TYPES = ["i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f32", "f64"]
+
+#: First-scan operators: (op, label, number of values).
+FIRST_OPS = [
+    ("eq", "= exact value", 1),
+    ("ne", "≠ not equal to", 1),
+    ("lt", "< less than", 1),
+    ("le", "≤ at most", 1),
+    ("gt", "> greater than", 1),
+    ("ge", "≥ at least", 1),
+    ("between", "between … and …", 2),
+    ("near", "near … ± tolerance", 2),
+    ("any", "unknown initial value", 0),
+]
+#: Next-scan operators: those of the first scan (but "any"), then the relative ones.
+NEXT_OPS = [
+    *FIRST_OPS[:-1],
+    ("increased", "increased", 0),
+    ("increased_by", "increased by …", 1),
+    ("decreased", "decreased", 0),
+    ("decreased_by", "decreased by …", 1),
+    ("changed", "changed", 0),
+    ("unchanged", "unchanged", 0),
+]
+ARITY = {op: n for op, _, n in NEXT_OPS + FIRST_OPS}
+COLUMNS = ["index", "address", "module", "region", "value", "current", "previous", "frozen"]
+#: Sorting by value orders every candidate: offered up to this many (never for dense sets).
+SORT_LIMIT = 2_000_000
 
 
 class ScanExplorer(MemscanWidget):
-    """Explore a scanner's candidates: ``ScanExplorer(scanner)``.
+    """A scan window: ``ScanExplorer(scanner)``, or ``ScanExplorer(proc)`` to start with the
+    first-scan form.
 
-    State (traits): ``count``, ``page``, ``page_size``, ``rows`` (the visible page), ``op``,
-    ``value``, ``selected``, ``history``, ``status``, ``live``/``interval`` (refresh the
-    visible values while the target runs). Methods do what the buttons do: :meth:`next`,
-    :meth:`undo`, :meth:`write`, :meth:`freeze`, :meth:`release`, :meth:`refresh`.
+    State (traits): ``count``, ``page``, ``page_size``, ``rows`` (the visible page only: dense
+    sets of millions are never listed whole), ``op``, ``value``, ``value2`` (the next scan's
+    operator and values, kept apart: ``decreased`` never reads the value box), ``selected``
+    (candidate indices), ``steps``, ``sort``, ``hex``, ``status``, ``live``/``interval``.
+    Methods do what the buttons do: :meth:`first`, :meth:`next`, :meth:`undo`, :meth:`write`,
+    :meth:`freeze`, :meth:`release`, :meth:`add_to_list`, :meth:`refresh`. Found addresses go
+    to ``address_list`` (an :class:`~memscan.AddressList`, or the one passed in).
     """
 
     _esm = esm("scan_explorer")
 
-    value_type = traitlets.Unicode("").tag(sync=True)
+    value_type = traitlets.Unicode("i32").tag(sync=True)
+    types = traitlets.List(traitlets.Unicode(), default_value=TYPES).tag(sync=True)
+    first_ops = traitlets.List(traitlets.List()).tag(sync=True)
+    next_ops = traitlets.List(traitlets.List()).tag(sync=True)
+    scanned = traitlets.Bool(False).tag(sync=True)
     count = traitlets.Int(0).tag(sync=True)
+    memory = traitlets.Unicode("").tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(20).tag(sync=True)
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
-    ops = traitlets.List(traitlets.Unicode(), default_value=OPS).tag(sync=True)
+    notes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     op = traitlets.Unicode("eq").tag(sync=True)
     value = traitlets.Unicode("").tag(sync=True)
-    selected = traitlets.Int(-1).tag(sync=True)
-    history = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    value2 = traitlets.Unicode("").tag(sync=True)
+    selected = traitlets.List(traitlets.Int()).tag(sync=True)
+    steps = traitlets.List(traitlets.Dict()).tag(sync=True)
+    sort = traitlets.Unicode("").tag(sync=True)
+    sortable = traitlets.Bool(True).tag(sync=True)
+    hex = traitlets.Bool(False).tag(sync=True)
+    busy = traitlets.Unicode("").tag(sync=True)
+    list_size = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, scanner: Scanner, *, page_size: int = 20, **kwargs: Any) -> None:
-        self.scanner = scanner
+    def __init__(
+        self,
+        source: Scanner | NativeProcess,
+        *,
+        page_size: int = 20,
+        address_list: AddressList | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(source, Scanner):
+            self.scanner: Scanner | None = source
+            self.process = source._process
+        else:
+            self.scanner = None
+            self.process = source if isinstance(source, Process) else Process(source.pid)
+        if address_list is None:  # a list of our own, attached, so it shows live values
+            address_list = AddressList().attach(self.process)
+        self.address_list = address_list
+        self._modules = Modules(self.process)
+        self._regions: tuple[list[int], list[Any]] | None = None
+        self._order: np.ndarray | None = None
         # Button clicks run here, one at a time, so a long scan never blocks the kernel.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memscan-explorer")
         self._pending: Future[None] | None = None
-        super().__init__(value_type=scanner.value_type, page_size=page_size, **kwargs)
+        vt = self.scanner.value_type if self.scanner is not None else "i32"
+        super().__init__(
+            value_type=vt,
+            page_size=page_size,
+            first_ops=[list(o) for o in FIRST_OPS],
+            next_ops=[list(o) for o in NEXT_OPS],
+            **kwargs,
+        )
         self.on_msg(self._on_message)
         self.observe(lambda _: self._render_page(), names=["page", "page_size"])
-        self._render_page()
+        self.observe(self._on_sort, names="sort")
+        self._scan_changed()
 
-    # -- actions ----------------------------------------------------------------------------
+    # -- scans ------------------------------------------------------------------------------
 
-    def next(self, op: str | None = None, value: Any = None) -> int:
-        """Runs a next scan (``op`` and ``value`` default to the widget's)."""
-        op = op or self.op
-        raw = self.value if value is None else value
+    def first(self, value_type: str | None = None, op: str = "eq", *values: Any) -> int:
+        """A new first scan (``op`` in eq ne lt le gt ge between near, or ``"any"``), with a
+        new scanner when ``value_type`` differs from the current one."""
+        vt = value_type or self.value_type
         try:
-            args = (
-                []
-                if op in ("increased", "decreased", "changed", "unchanged") and raw in ("", None)
-                else [_number(raw)]
-            )
-            if op in ("increased", "decreased") and args:
-                op = f"{op}_by"
-            self.scanner.next(op, *args)
-            self.status = f"{op} {raw}".strip() + f": {len(self.scanner)} candidates"
-        except (MemscanError, ValueError, TypeError) as e:
-            self.status = f"{type(e).__name__}: {e}"
-        self.page = 0
-        self._render_page()
-        return self.count
-
-    def undo(self) -> int:
-        try:
-            self.scanner.undo()
-            self.status = f"undone: {len(self.scanner)} candidates"
+            values = self._values_for(op, values, ARITY, FIRST_OPS)
+            if self.scanner is None or self.scanner.value_type != vt:
+                scanner = self.process.scanner(vt)
+            else:
+                scanner = self.scanner
+            scanner.progress = None
+            tolerance = _tolerance(values.pop()) if op == "near" else None
+            scanner.first(op, *values, tolerance=tolerance)
+            self.scanner = scanner
+            self.value_type = vt
+            self.say(f"first scan: {count(len(scanner), 'candidate')}", "ok")
         except MemscanError as e:
-            self.status = f"{type(e).__name__}: {e}"
-        self._render_page()
+            self.say(message(e), "error")
+        self._scan_changed()
         return self.count
 
-    def write(self, index: int, value: Any) -> None:
-        """Writes ``value`` to candidate ``index``."""
-        self._act(lambda: self.scanner.set(_number(value), [index]), f"wrote {value} to #{index}")
+    def next(self, op: str | None = None, *values: Any) -> int:
+        """A next scan: ``op`` (default: the widget's) with ``values`` (default: the value
+        boxes, only for operators that take values)."""
+        op = op or self.op
+        try:
+            scanner = self._require_scanner()
+            values = self._values_for(op, values, ARITY, NEXT_OPS)
+            tolerance = _tolerance(values.pop()) if op == "near" else None
+            scanner.progress = None
+            scanner.next(op, *values, tolerance=tolerance)
+            self.say(f"{scanner.history()[-1][0]}: {count(len(scanner), 'candidate')}", "ok")
+        except MemscanError as e:
+            self.say(message(e), "error")
+        self._scan_changed()
+        return self.count
 
-    def freeze(self, index: int, value: Any = None) -> None:
-        """Holds candidate ``index`` at ``value`` (or its current value)."""
-        v = None if value in (None, "") else _number(value)
-        self._act(lambda: self.scanner.hold(v, [index]), f"froze #{index}")
+    def undo(self, to_step: int | None = None) -> int:
+        """Undoes the last next scan, or every one after step ``to_step`` (0 is the first)."""
+        try:
+            scanner = self._require_scanner()
+            target = len(scanner.history()) - 2 if to_step is None else to_step
+            if not 0 <= target < len(scanner.history()) - 1:
+                raise InvalidArgument("nothing to undo" if target < 0 else f"no step {to_step}")
+            while len(scanner.history()) - 1 > target:
+                scanner.undo()
+            self.say(f"back to step {target + 1}: {count(len(scanner), 'candidate')}", "ok")
+        except MemscanError as e:
+            self.say(message(e), "error")
+        self._scan_changed()
+        return self.count
 
-    def release(self) -> None:
-        """Stops every freeze of this scanner."""
-        self._act(self.scanner.release, "released all frozen values")
+    # -- writes and the address list ---------------------------------------------------------
+
+    def write(self, indices: int | list[int], value: Any) -> None:
+        """Writes ``value`` to the candidates at ``indices``."""
+        sel = _indices(indices)
+        self._act(
+            lambda: self._require_scanner().set(_text(value), sel),
+            f"wrote {_text(value)} to {count(len(sel), 'address', 'addresses')}",
+        )
+
+    def freeze(self, indices: int | list[int], value: Any = None) -> None:
+        """Holds the candidates at ``indices`` at ``value`` (or their current values)."""
+        sel = _indices(indices)
+        v = None if value in (None, "") else _text(value)
+        what = count(len(sel), "address", "addresses")
+        self._act(
+            lambda: self._require_scanner().hold(v, sel),
+            f"froze {what}" + ("" if v is None else f" at {v}"),
+        )
+
+    def release(self, indices: int | list[int] | None = None) -> None:
+        """Stops the freezes of ``indices`` (all of this scanner's by default)."""
+        sel = None if indices is None else _indices(indices)
+        self._act(lambda: self._require_scanner().release(sel), "released")
+
+    def add_to_list(self, indices: int | list[int], description: str | None = None) -> None:
+        """Adds the candidates at ``indices`` to ``address_list`` (``module+offset`` where the
+        address is in a module)."""
+        sel = _indices(indices)
+
+        def add() -> None:
+            added = self.address_list.add_from_scanner(self._require_scanner(), sel, description)
+            self.list_size = len(self.address_list)
+            names = ", ".join(e.expression for e in added[:3]) + (" …" if len(added) > 3 else "")
+            self.say(f"added {names} to the address list ({len(self.address_list):,} in it)", "ok")
+
+        self._act(add, None)
 
     def refresh(self) -> None:
         """Re-reads the current values of the visible page (raises if the target is gone)."""
-        self._render_page(read_current=True, strict=True)
+        self._render_page(strict=True)
 
     # -- rendering --------------------------------------------------------------------------
 
-    def _act(self, fn: Any, done: str) -> None:
+    def _act(self, fn: Any, done: str | None) -> None:
         try:
             fn()
-            self.status = done
-        except (MemscanError, ValueError, TypeError) as e:
-            self.status = f"{type(e).__name__}: {e}"
-        self._render_page(read_current=True)
+            if done:
+                self.say(done, "ok")
+        except MemscanError as e:
+            self.say(message(e), "error")
+        self._render_page()
 
-    def _render_page(self, read_current: bool = True, strict: bool = False) -> None:
-        n = len(self.scanner)
-        self.count = n
-        self.history = [f"{d} → {c}" for d, c in self.scanner.history()]
-        lo = min(self.page * self.page_size, max(n - 1, 0))
-        hi = min(lo + self.page_size, n)
-        if n == 0:
-            self.rows = []
-            return
-        # Only the visible page: a dense set of millions of candidates is never listed whole.
-        addrs, values = self.scanner.page(lo, hi - lo)
-        current: list[Any] = [None] * (hi - lo)
-        if read_current:
-            try:
-                current = self.scanner.current_values(np.ascontiguousarray(addrs)).tolist()
-            except MemscanError as e:
-                if strict:
-                    raise
-                self.status = f"{type(e).__name__}: {e}"
-        previous: list[Any] = [None] * (hi - lo)
-        kinds: list[Any] = [None] * (hi - lo)
-        if n <= TABLE_LIMIT:  # previous values and regions come from the full table
-            table = self.scanner.table().to_polars().slice(lo, hi - lo)
-            previous, kinds = table["previous"].to_list(), table["region_kind"].to_list()
-        self.rows = [
-            {
-                "index": lo + i,
-                "address": hex(int(a)),
-                "value": str(v),
-                "current": "" if c is None else str(c),
-                "previous": "" if p is None else str(p),
-                "region": k or "",
-            }
-            for i, (a, v, c, p, k) in enumerate(
-                zip(addrs.tolist(), values.tolist(), current, previous, kinds, strict=True)
+    def _require_scanner(self) -> Scanner:
+        if self.scanner is None or not self.scanned:
+            raise InvalidArgument("no scan yet: run a first scan")
+        return self.scanner
+
+    def _values_for(self, op: str, given: tuple[Any, ...], arity: dict[str, int], ops: Any) -> list:
+        if op not in {o for o, _, _ in ops}:
+            names = ", ".join(o for o, _, _ in ops)
+            raise InvalidArgument(f"unknown operator {op!r}; one of {names}")
+        need = arity[op]
+        values = list(given) or [self.value, self.value2][:need]
+        if len(values) != need or any(str(v).strip() == "" for v in values):
+            what = {1: "a value", 2: "two values"}.get(need, "no value")
+            raise InvalidArgument(f"{op} needs {what}")
+        return [_text(v) for v in values]
+
+    def _scan_changed(self) -> None:
+        """After a scan or an undo: new count, steps and order; back to the first page."""
+        s = self.scanner
+        self._order = None
+        self._regions = None
+        with self.hold_sync():
+            self.scanned = s is not None and len(s.history()) > 0
+            self.selected = []
+            self.steps = (
+                [{"description": d, "count": c} for d, c in s.history()] if self.scanned else []
             )
-        ]
+            self.sortable = self.scanned and not s.is_dense and len(s) <= SORT_LIMIT
+            if self.sort and not self.sortable:
+                self.sort = ""
+            self.page = 0
+        self._render_page()
+
+    def _on_sort(self, _change: Any) -> None:
+        self._order = None
+        if self.sort and not self.sortable:
+            self.say(f"sorting needs at most {SORT_LIMIT:,} candidates (not a dense set)", "error")
+            self.sort = ""
+        self.page = 0
+        self._render_page()
+
+    def _sorted(self, lo: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """Indices, addresses, values and previous values of rows lo..lo+n in the chosen order."""
+        s = self.scanner
+        assert s is not None
+        if not self.sort:
+            addrs, values = s.page(lo, n)
+            return np.arange(lo, lo + len(addrs)), addrs, values, s.previous_page(lo, n)
+        key, desc = self.sort.lstrip("-"), self.sort.startswith("-")
+        if self._order is None:
+            col = s.values if key == "value" else s.previous_page(0, len(s))
+            if col is None:
+                col = np.zeros(len(s))
+            order = np.argsort(col, kind="stable")
+            self._order = order[::-1] if desc else order
+        idx = self._order[lo : lo + n]
+        prev = s.previous_page(0, len(s))
+        return idx, s.addresses[idx], s.values[idx], None if prev is None else prev[idx]
+
+    def _region_kind(self, address: int) -> str:
+        if self._regions is None:
+            regs = sorted(self.scanner.region_list(), key=lambda r: r.start)
+            self._regions = ([r.start for r in regs], regs)
+        starts, regs = self._regions
+        i = bisect.bisect_right(starts, address) - 1
+        return regs[i].kind if i >= 0 and address < regs[i].end else ""
+
+    def _render_page(self, strict: bool = False) -> None:
+        s = self.scanner
+        n = len(s) if s is not None and self.scanned else 0
+        notes: list[str] = []
+        if n == 0:
+            with self.hold_sync():
+                self.count, self.rows, self.notes, self.memory = 0, [], [], ""
+            return
+        pages = -(-n // max(self.page_size, 1))
+        if self.page >= pages:
+            self.page = pages - 1  # renders again through the observer
+            return
+        lo = self.page * self.page_size
+        idx, addrs, values, previous = self._sorted(lo, min(self.page_size, n - lo))
+        addrs = np.ascontiguousarray(addrs, dtype=np.uint64)
+        current: list[Any] = [None] * len(addrs)
+        try:
+            current = s.current_values(addrs).tolist()
+        except MemscanError as e:
+            if strict:
+                raise
+            notes.append(f"current values not read: {message(e)}")
+        if previous is None:
+            notes.append("previous values appear after a next scan")
+        frozen = {a: v for a, v in s.frozen()}
+        rows = []
+        for k, a in enumerate(addrs.tolist()):
+            hit = self._modules.locate(a)
+            rows.append(
+                {
+                    "index": int(idx[k]),
+                    "address": f"{a:#x}",
+                    "module": f"{hit[0]}+{hit[1]:#x}" if hit else "",
+                    "region": self._region_kind(a),
+                    "value": _show(values[k]),
+                    "current": "" if current[k] is None else _show(current[k]),
+                    "previous": "" if previous is None else _show(previous[k]),
+                    "frozen": "" if a not in frozen else _show(frozen[a]),
+                }
+            )
+        with self.hold_sync():
+            self.count = n
+            self.memory = human_bytes(s.nbytes)
+            self.notes = notes
+            self.rows = rows
+            self.list_size = len(self.address_list)
+
+    # -- messages from the frontend ---------------------------------------------------------
 
     def settle(self, timeout: float | None = None) -> None:
         """Waits until the last button action has finished."""
@@ -158,37 +354,69 @@ class ScanExplorer(MemscanWidget):
         super().close()
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
-        self.status = f"{content.get('action')} ..."
+        action = str(content.get("action"))
+        label = content.get("op") if action in ("next", "first") else action
+        self.busy = f"{label} …"
+        self.say(f"running {label} …", "busy")
         self._pending = self._worker.submit(self._act_on, content)
 
     def _act_on(self, content: dict[str, Any]) -> None:
         action = content.get("action")
-        if action == "next":
-            self.next(content.get("op"), content.get("value"))
-        elif action == "undo":
-            self.undo()
-        elif action == "write":
-            self.write(int(content["index"]), content.get("value"))
-        elif action == "freeze":
-            self.freeze(int(content["index"]), content.get("value"))
-        elif action == "release":
-            self.release()
-        elif action == "refresh":
-            self.refresh()
+        values = [v for v in content.get("values", []) if v is not None]
+        sel = content.get("indices", [])
+        try:
+            if action == "first":
+                self.first(content.get("type"), content.get("op", "eq"), *values)
+            elif action == "next":
+                self.next(content.get("op"), *values)
+            elif action == "undo":
+                self.undo(content.get("to_step"))
+            elif action == "write":
+                self.write(sel, content.get("value"))
+            elif action == "freeze":
+                self.freeze(sel, content.get("value"))
+            elif action == "release":
+                self.release(sel or None)
+            elif action == "add":
+                self.add_to_list(sel)
+            elif action == "refresh":
+                self._render_page()
+                self.say(f"refreshed {count(len(self.rows), 'row')}", "ok")
+        except Exception as e:  # reported in the widget; the kernel keeps running
+            self.say(message(e), "error")
+        finally:
+            self.busy = ""
 
     def to_html(self) -> str:
-        caption = f"{self.count} candidates ({self.value_type}), page {self.page + 1}"
+        caption = f"{count(self.count, 'candidate')} ({self.value_type}), page {self.page + 1:,}"
         return html_table(self.rows, COLUMNS, caption)
 
     def __repr__(self) -> str:
-        return f"ScanExplorer({self.count} candidates of {self.value_type}, page {self.page + 1})"
+        return (
+            f"ScanExplorer({count(self.count, 'candidate')} of {self.value_type}, "
+            f"page {self.page + 1:,})"
+        )
 
 
-def _number(text: Any) -> int | float:
-    if isinstance(text, int | float):
-        return text
-    s = str(text).strip()
+def _text(value: Any) -> str | int | float:
+    """A value as the engine parses it: numbers as they are, text stripped (the engine reads
+    decimal, 0x hex and floats, and says clearly what it cannot read)."""
+    return value if isinstance(value, int | float) else str(value).strip()
+
+
+def _tolerance(text: Any) -> float:
     try:
-        return int(s, 0)
+        return float(text)
     except ValueError:
-        return float(s)
+        raise InvalidValue(f"tolerance {text!r} is not a number") from None
+
+
+def _show(v: Any) -> str:
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def _indices(indices: int | list[int]) -> list[int]:
+    sel = [indices] if isinstance(indices, int) else [int(i) for i in indices]
+    if not sel:
+        raise InvalidArgument("select rows first")
+    return sel
