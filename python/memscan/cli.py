@@ -76,17 +76,21 @@ def human_size(n: int) -> str:
 
 
 def print_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[str] = ()
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    right: Sequence[str] = (),
+    indent: str = "",
 ) -> None:
-    """Prints ``rows`` as columns aligned under ``headers`` (the ``right`` ones right-aligned);
-    the last column is not padded."""
+    """Prints ``rows`` as columns aligned under ``headers`` (the ``right`` ones right-aligned),
+    each line after ``indent``; the last column is not padded."""
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     for row in [list(headers), *rows]:
         cells = [
             c.rjust(w) if h in right else c.ljust(w)
             for c, w, h in zip(row, widths, headers, strict=True)
         ]
-        print("  ".join(cells).rstrip())
+        print(indent + "  ".join(cells).rstrip())
 
 
 def value_text(value: int | float) -> str:
@@ -125,7 +129,7 @@ class Locator:
 
 
 def print_candidates(
-    s: Any, proc: Any, offset: int = 0, count: int = 20, *, now: bool = False
+    s: Any, proc: Any, offset: int = 0, count: int = 20, *, now: bool = False, indent: str = ""
 ) -> int:
     """Prints candidates ``offset`` .. ``offset + count`` of scanner ``s`` (index, address in
     hex, value at the last scan, the value before it when there is one, with ``now`` the value
@@ -146,7 +150,7 @@ def print_candidates(
         if now:
             row.append(_read_now(proc, address, s.value_type))
         rows.append([*row, where[i]])
-    print_table(headers, rows, right=("#", "value", "previous", "now"))
+    print_table(headers, rows, right=("#", "value", "previous", "now"), indent=indent)
     return len(addresses)
 
 
@@ -438,7 +442,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("  >>> s.eq(93); s.to_polars()")
         s.eq(93)
         print(f"    {plural(len(s), 'candidate')}:")
-        print_candidates(s, proc, 0, 10)
+        print_candidates(s, proc, 0, 10, indent="    ")
         if health not in s.addresses:
             print("memscan: error: the demo's health was not found", file=sys.stderr)
             return 1

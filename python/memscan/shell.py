@@ -2,10 +2,10 @@
 engine.
 
 On a terminal it reads lines with prompt_toolkit (history, completion; ``pip install
-memscan[cli]``) or else the standard library's readline. Otherwise it reads commands from stdin,
-one a line, and stops at the first error with memscan's exit status (a script::
+memscan[cli]``) or else the standard library's readline. Otherwise it runs stdin as a script,
+one command a line, and stops at the first error with memscan's exit status::
 
-    printf '100\\nlist\\nset 999\\n' | memscan shell 1234
+    printf '100\\nlist\\nset 0 999\\n' | memscan shell 1234
 """
 
 from __future__ import annotations
