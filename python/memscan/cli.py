@@ -93,8 +93,14 @@ def print_table(
         print(indent + "  ".join(cells).rstrip())
 
 
-def value_text(value: int | float) -> str:
-    """A value as Python writes it (exact: ``18446744073709551615``, ``1.5``, ``nan``)."""
+def value_text(value: int | float, value_type: str) -> str:
+    """A value as Python writes it (exact: ``18446744073709551615``, ``1.5``, ``nan``); an
+    ``f32`` in the fewest digits that read back as the same f32 (``1.1``, not
+    ``1.100000023841858``)."""
+    if value_type == "f32":
+        import numpy as np
+
+        return str(np.float32(value))
     return repr(value)
 
 
@@ -124,7 +130,7 @@ class Locator:
                 continue
             k = bisect_right(self._starts, address) - 1
             inside = k >= 0 and address < self._regions[k].end
-            out.append(self._regions[k].kind if inside else "?")
+            out.append(self._regions[k].kind if inside else "unmapped")
         return out
 
 
@@ -144,9 +150,9 @@ def print_candidates(
     headers += ["previous"] * (previous is not None) + ["now"] * now + ["where"]
     rows = []
     for i, (address, value) in enumerate(zip(addresses.tolist(), values.tolist(), strict=True)):
-        row = [str(offset + i), f"{address:#x}", value_text(value)]
+        row = [str(offset + i), f"{address:#x}", value_text(value, s.value_type)]
         if previous is not None:
-            row.append(value_text(previous[i].item()))
+            row.append(value_text(previous[i].item(), s.value_type))
         if now:
             row.append(_read_now(proc, address, s.value_type))
         rows.append([*row, where[i]])
@@ -156,7 +162,7 @@ def print_candidates(
 
 def _read_now(proc: Any, address: int, value_type: str) -> str:
     try:
-        return value_text(proc.read_value(address, value_type))
+        return value_text(proc.read_value(address, value_type), value_type)
     except errors.MemscanError:
         return "unreadable"
 
@@ -182,7 +188,6 @@ class ProcessRow:
     uid: int
     exe: str | None
     cmdline: list[str]
-    ppid: int
     kernel_thread: bool
 
     @property
@@ -204,7 +209,7 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
 
 
 def processes() -> list[ProcessRow]:
-    """Every process, sorted by pid, with its full name, parent and kernel-thread flag."""
+    """Every process, sorted by pid, with its full name and kernel-thread flag."""
     import memscan
 
     rows = []
@@ -212,9 +217,8 @@ def processes() -> list[ProcessRow]:
     for pid, uid, exe, cmdline in table.select("pid", "uid", "exe", "cmdline").iter_rows():
         stat = _stat(pid)
         if stat is not None:
-            name, ppid, flags = stat
-            kthread = bool(flags & PF_KTHREAD)
-            rows.append(ProcessRow(pid, name, uid, exe, cmdline or [], ppid, kthread))
+            name, _, flags = stat
+            rows.append(ProcessRow(pid, name, uid, exe, cmdline or [], bool(flags & PF_KTHREAD)))
     return rows
 
 
@@ -554,7 +558,7 @@ EXAMPLES = """examples:
 """
 
 
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     """The ``memscan`` parser and each command's parser."""
     import memscan
 
