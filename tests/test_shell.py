@@ -185,3 +185,10 @@ def test_without_prompt_toolkit_input_and_readline_are_used(game, capsys, monkey
     out = capsys.readouterr().out
     assert out.startswith("i32> ") and "first scan == 100" in out
     assert f"i32 {len(s.scanner):,}> " in out
+
+
+def test_the_target_exiting_ends_the_script_with_status_1(game, capsys, monkeypatch):
+    status, out, err = shell(game, capsys, monkeypatch, "100", game.stop, "= 100", "list")
+    assert status == 1 and len(counts(out)) == 1
+    assert err.startswith("memscan: error: line 2: ") and str(game.pid) in err
+    assert len(err.splitlines()) == 1
