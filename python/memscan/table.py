@@ -152,7 +152,9 @@ class Table:
         except ImportError:
             return f"memscan.Table({count(len(self), 'row')}: {', '.join(self.columns)})"
         cut = f" (the first and last {head} shown)" if head else ""
-        body = repr(shown).split("\n", 1)[1]  # polars' table without its "shape:" line
+        body = repr(shown)
+        if body.startswith("shape:"):  # polars' table without its shape line
+            body = body.split("\n", 1)[1]
         return f"memscan.Table: {count(len(self), 'row')}{cut}\n{body}"
 
     def _repr_html_(self) -> str | None:
