@@ -139,9 +139,9 @@ class ScanExplorer(MemscanWidget):
             self.scanner = scanner
             self.value_type = vt
             self.say(f"first scan: {count(len(scanner), 'candidate')}", "ok")
+            self._scan_changed()
         except MemscanError as e:
             self.say(message(e), "error")
-        self._scan_changed()
         return self.count
 
     def next(self, op: str | None = None, *values: Any) -> int:
@@ -155,9 +155,9 @@ class ScanExplorer(MemscanWidget):
             scanner.progress = None
             scanner.next(op, *values, tolerance=tolerance)
             self.say(f"{scanner.history()[-1][0]}: {count(len(scanner), 'candidate')}", "ok")
+            self._scan_changed()
         except MemscanError as e:
             self.say(message(e), "error")
-        self._scan_changed()
         return self.count
 
     def undo(self, to_step: int | None = None) -> int:
@@ -170,9 +170,9 @@ class ScanExplorer(MemscanWidget):
             while len(scanner.history()) - 1 > target:
                 scanner.undo()
             self.say(f"back to step {target + 1}: {count(len(scanner), 'candidate')}", "ok")
+            self._scan_changed()
         except MemscanError as e:
             self.say(message(e), "error")
-        self._scan_changed()
         return self.count
 
     # -- writes and the address list ---------------------------------------------------------

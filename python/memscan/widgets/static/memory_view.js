@@ -62,18 +62,23 @@ function render({ model, el }) {
     dump.replaceChildren(h("thead", {}, head), h("tbody", {}, ...rows));
   }
 
+  // Typed values two by two (signed and unsigned, f32 and f64), then the pointer and text.
+  const PAIRS = [["i8", "u8"], ["i16", "u16"], ["i32", "u32"], ["i64", "u64"], ["f32", "f64"], ["pointer"], ["text"]];
+
+  function typed(type, v) {
+    const td = h("td", { class: "memscan-left memscan-typed", "data-type": type, colspan: type === "pointer" || type === "text" ? "3" : undefined }, v === "" || v === undefined ? "—" : v);
+    if (type !== "pointer" && type !== "text" && v !== "" && v !== undefined) {
+      td.title = "double-click to write a new value";
+      td.ondblclick = () => td.replaceChildren(editor(v, (nv) => send({ action: "write_value", type, value: nv }), 22));
+    }
+    return td;
+  }
+
   function drawInterp() {
     const base = model.get("address"), sel = model.get("selection");
     const values = model.get("interpretations");
-    const rows = Object.entries(values).map(([type, v]) => {
-      const td = h("td", { class: "memscan-left memscan-typed", "data-type": type }, v === "" ? "—" : v);
-      if (type !== "pointer" && type !== "text" && v !== "") {
-        td.title = "double-click to write a new value";
-        td.ondblclick = () => td.replaceChildren(editor(v, (nv) => send({ action: "write_value", type, value: nv }), 22));
-      }
-      return h("tr", {}, h("th", { class: "memscan-left" }, type), td);
-    });
-    interp.replaceChildren(h("caption", { class: "memscan-muted" }, `at ${hex(base + sel)} (+${sel})`), h("tbody", {}, ...rows));
+    const rows = PAIRS.map((pair) => h("tr", {}, ...pair.flatMap((type) => [h("th", { class: "memscan-left" }, type), typed(type, values[type])])));
+    interp.replaceChildren(h("caption", { class: "memscan-muted" }, `selection ${hex(base + sel)} (+${sel}) read as`), h("tbody", {}, ...rows));
   }
 
   function draw() {
