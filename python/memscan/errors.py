@@ -13,6 +13,7 @@ __all__ = [
     "MemscanError",
     "ProcessExited",
     "ProcessNotFound",
+    "Unsupported",
     "WriteFailed",
 ]
 
@@ -56,6 +57,11 @@ class MemoryBudgetExceeded(MemscanError, MemoryError):
 class InvalidFile(MemscanError, ValueError):
     """A file memscan cannot load: truncated, foreign, or with inconsistent metadata; the
     message names the file and the problem."""
+
+
+class Unsupported(MemscanError, OSError):
+    """The kernel or CPU cannot do this here: no free debug register, no hardware breakpoints,
+    a length or alignment the CPU does not support; the message names the reason."""
 
 
 class InternalError(MemscanError):

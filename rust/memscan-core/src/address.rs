@@ -212,15 +212,16 @@ impl Resolver<'_> {
             Expr::Symbol(module, symbol) => {
                 let m = self.module(module)?;
                 let path = &*m.module.path;
-                let file = std::fs::read(format!("/proc/{}/root{path}", self.process.pid()))
-                    .or_else(|_| std::fs::read(path))
+                let file = crate::modules::read_module_file(self.process.pid(), path)
                     .map_err(|e| Error::io(format!("reading {path} for {module}!{symbol}"), e))?;
-                let offset = crate::modules::symbol_offset(&file, symbol).ok_or_else(|| {
-                    Error::invalid_argument(format!(
-                        "no symbol {symbol:?} in {module} (in {:?})",
-                        self.text
-                    ))
-                })?;
+                let offset = crate::modules::Symbols::parse(&file)
+                    .offset(symbol)
+                    .ok_or_else(|| {
+                        Error::invalid_argument(format!(
+                            "no symbol {symbol:?} in {module} (in {:?})",
+                            self.text
+                        ))
+                    })?;
                 Ok((m.module.base + offset, 0))
             }
             Expr::Sum(a, b) | Expr::Difference(a, b) => {

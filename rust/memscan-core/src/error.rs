@@ -51,6 +51,10 @@ pub enum Error {
     /// A file memscan cannot load (truncated, foreign, corrupted); `reason` says what is wrong.
     #[error("{path}: {reason}")]
     InvalidFile { path: String, reason: String },
+    /// The kernel or CPU cannot do this here (no free debug register, no hardware breakpoints);
+    /// the message names the reason.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// A bug in memscan: a worker panicked. Carries the panic message and location.
     #[error("internal error (please report): {0}")]
     Internal(String),

@@ -18,6 +18,7 @@ pub mod region;
 pub mod scan;
 pub mod tables;
 pub mod value;
+pub mod watch;
 
 pub use address::Address;
 pub use error::{Error, Result};

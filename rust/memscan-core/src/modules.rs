@@ -52,33 +52,79 @@ pub fn image_size(header: &[u8], page: u64) -> Option<u64> {
     Some((hi - (lo - lo % page)).div_ceil(page) * page)
 }
 
-/// The offset from an ELF object's load base of its symbol `name` (from `.symtab`, else
-/// `.dynsym`), given the object's file bytes; `None` if there is no such defined symbol.
-pub fn symbol_offset(file: &[u8], name: &str) -> Option<u64> {
-    use object::read::elf::ElfFile;
-    use object::{Object, ObjectSymbol};
-    fn find<H: FileHeader<Endian = Endianness>>(file: &[u8], name: &str) -> Option<u64> {
-        let elf = ElfFile::<H>::parse(file).ok()?;
-        let endian = elf.endian();
-        let first = elf
-            .elf_program_headers()
+/// An ELF object's defined symbols (`.symtab` and `.dynsym`), as offsets from its load base,
+/// sorted: names an address (`malloc+0x10`) and resolves a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Symbols {
+    /// (offset, size, name), sorted by offset.
+    entries: Vec<(u64, u64, String)>,
+}
+
+impl Symbols {
+    /// Reads the symbols of an ELF file's bytes; empty for anything else.
+    pub fn parse(file: &[u8]) -> Self {
+        use object::read::elf::ElfFile;
+        use object::{Object, ObjectSymbol};
+        fn read<H: FileHeader<Endian = Endianness>>(
+            file: &[u8],
+        ) -> Option<Vec<(u64, u64, String)>> {
+            let elf = ElfFile::<H>::parse(file).ok()?;
+            let endian = elf.endian();
+            let first: u64 = elf
+                .elf_program_headers()
+                .iter()
+                .filter(|p| p.p_type(endian) == PT_LOAD)
+                .map(|p| p.p_vaddr(endian).into())
+                .min()?;
+            let base = first & !0xfff;
+            Some(
+                elf.symbols()
+                    .chain(elf.dynamic_symbols())
+                    .filter(|s| !s.is_undefined() && s.address() >= base)
+                    .filter_map(|s| {
+                        let name = s.name().ok().filter(|n| !n.is_empty())?;
+                        Some((s.address() - base, s.size(), name.to_owned()))
+                    })
+                    .collect(),
+            )
+        }
+        let entries = match file.get(4) {
+            Some(1) => read::<FileHeader32<Endianness>>(file),
+            Some(2) => read::<FileHeader64<Endianness>>(file),
+            _ => None,
+        };
+        let mut entries = entries.unwrap_or_default();
+        entries.sort_unstable();
+        entries.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
+        Self { entries }
+    }
+
+    /// The offset of the defined symbol `name`.
+    pub fn offset(&self, name: &str) -> Option<u64> {
+        self.entries.iter().find(|e| e.2 == name).map(|e| e.0)
+    }
+
+    /// The symbol whose extent covers `offset`, and how far into it `offset` lies (symbols
+    /// without a size cover only their first byte).
+    pub fn name(&self, offset: u64) -> Option<(&str, u64)> {
+        let i = self.entries.partition_point(|e| e.0 <= offset);
+        self.entries[..i]
             .iter()
-            .filter(|p| p.p_type(endian) == PT_LOAD)
-            .map(|p| p.p_vaddr(endian).into())
-            .min()?;
-        let defined =
-            |s: &object::read::elf::ElfSymbol<'_, '_, H>| !s.is_undefined() && s.name() == Ok(name);
-        let sym = elf
-            .symbols()
-            .find(defined)
-            .or_else(|| elf.dynamic_symbols().find(defined))?;
-        sym.address().checked_sub(first & !0xfff)
+            .rev()
+            .take(64)
+            .find(|e| offset < e.0 + e.1.max(1))
+            .map(|e| (e.2.as_str(), offset - e.0))
     }
-    match file.get(4) {
-        Some(1) => find::<FileHeader32<Endianness>>(file, name),
-        Some(2) => find::<FileHeader64<Endianness>>(file, name),
-        _ => None,
+
+    /// True if the object has no symbols (stripped, or not ELF).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
+}
+
+/// The bytes of a module's file as the process sees it (through its root directory).
+pub fn read_module_file(pid: i32, path: &str) -> std::io::Result<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/root{path}")).or_else(|_| std::fs::read(path))
 }
 
 /// Attributes regions to modules: file mappings by file, and the anonymous regions that an ELF

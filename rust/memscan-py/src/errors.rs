@@ -38,10 +38,11 @@ enum Class {
     MemoryBudgetExceeded,
     InternalError,
     InvalidFile,
+    Unsupported,
 }
 
 /// The names of the classes in `memscan.errors`, indexed by [`Class`].
-const CLASS_NAMES: [&str; 11] = [
+const CLASS_NAMES: [&str; 12] = [
     "MemscanError",
     "ProcessNotFound",
     "AccessDenied",
@@ -53,6 +54,7 @@ const CLASS_NAMES: [&str; 11] = [
     "MemoryBudgetExceeded",
     "InternalError",
     "InvalidFile",
+    "Unsupported",
 ];
 
 /// Maps every core error variant to its exception (exhaustive: a new variant must be mapped).
@@ -69,6 +71,7 @@ pub fn to_pyerr(e: Error) -> PyErr {
         Error::MemoryBudget { .. } => Class::MemoryBudgetExceeded,
         Error::Internal(_) => Class::InternalError,
         Error::InvalidFile { .. } => Class::InvalidFile,
+        Error::Unsupported(_) => Class::Unsupported,
         Error::Io { .. } => Class::MemscanError,
     };
     Python::attach(|py| match classes(py) {

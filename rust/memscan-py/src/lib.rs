@@ -10,6 +10,7 @@ mod run;
 mod scanner;
 mod tables;
 mod values;
+mod watch;
 
 use pyo3::prelude::*;
 
@@ -33,6 +34,8 @@ mod _native {
     use crate::run::_panic_in_worker;
     #[pymodule_export]
     use crate::scanner::PyScanner;
+    #[pymodule_export]
+    use crate::watch::PyWatch;
 
     use super::*;
 

@@ -1,6 +1,7 @@
 //! Linux: `/proc` for processes and maps, `process_vm_readv`/`writev` and `/proc/PID/mem` for memory.
 
 mod access;
+pub mod breakpoint;
 mod identity;
 mod memory;
 mod procfs;
