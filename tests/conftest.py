@@ -44,12 +44,23 @@ def big_target() -> Iterator[subprocess.Popen[str]]:
     p.wait()
 
 
+def build_c_target(tmp_path_factory, source: str, name: str, *flags: str) -> Path:
+    """Builds tests/targets/<source> with gcc into a temporary directory."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed to build the C targets")
+    out = tmp_path_factory.mktemp(name) / name
+    path = Path(__file__).parent / "targets" / source
+    subprocess.run(["gcc", "-g", *flags, "-o", str(out), str(path)], check=True)
+    return out
+
+
 @pytest.fixture(scope="session")
 def chain_binary(tmp_path_factory) -> Path:
     """tests/targets/chain.c built here: a .bss global and a pointer chain to a heap value."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed to build the C target")
-    out = tmp_path_factory.mktemp("chain") / "chaingame"
-    source = Path(__file__).parent / "targets" / "chain.c"
-    subprocess.run(["gcc", "-O0", "-g", "-o", str(out), str(source)], check=True)
-    return out
+    return build_c_target(tmp_path_factory, "chain.c", "chaingame", "-O0")
+
+
+@pytest.fixture(scope="session")
+def writer_binary(tmp_path_factory) -> Path:
+    """tests/targets/writer.c built here: globals written by known functions and threads."""
+    return build_c_target(tmp_path_factory, "writer.c", "writer", "-O1", "-pthread")

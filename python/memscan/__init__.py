@@ -36,6 +36,7 @@ from .errors import (
     MemscanError,
     ProcessExited,
     ProcessNotFound,
+    Unsupported,
     WriteFailed,
 )
 from .history import History, Recorder
@@ -46,7 +47,8 @@ from .pointers import PointerChains, PointerMap
 from .process import Process, Region
 from .scanner import MatchedAddress, Scanner
 from .snapshots import ChangeMap, Snapshot
-from .table import Table
+from .table import Table, hex_addresses
+from .watch import Watch, WatchHits
 
 # The original bindings' class names: the same classes under a second name.
 PyProcessHandle = Process
@@ -100,6 +102,9 @@ __all__ = [
     "SnapshotOptions",
     "SystemInfo",
     "Table",
+    "Unsupported",
+    "Watch",
+    "WatchHits",
     "WriteFailed",
     "__version__",
     "create_interactive_scanner",
@@ -108,6 +113,7 @@ __all__ = [
     "find_process_by_name",
     "find_processes",
     "get_process_module_regions",
+    "hex_addresses",
     "hex_pattern_bytes",
     "list_processes",
     "load",

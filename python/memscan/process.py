@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from .pointers import PointerChains, PointerMap
 from .scanner import Scanner, fits, scan_types
 from .snapshots import Snapshot
 from .table import Table
+from .watch import Watch
 
 if TYPE_CHECKING:
     import polars
@@ -179,6 +181,30 @@ class Process(_native.Process):
         background every ``interval`` seconds; ``rec.mark(label)`` labels the next sample."""
         return Recorder(
             self, addresses, value_type, interval=interval, count=count, duration=duration
+        )
+
+    def watch(
+        self,
+        address: int | str | Sequence[int | str],
+        *,
+        size: int = 4,
+        on: Literal["write", "access", "execute"] = "write",
+        value_type: str | None = None,
+        duration: float | None = None,
+        max_hits: int | None = None,
+    ) -> Watch:
+        """Hardware watchpoints on ``size`` bytes at ``address`` (an address, an address
+        expression such as ``"game+0x4140"``, or a list of up to four): records every
+        ``write`` (or ``access``, or ``execute`` of a code address) by any thread, with the
+        instruction behind it, without stopping the process. See :class:`memscan.Watch`."""
+        return Watch(
+            self,
+            address,
+            size=size,
+            on=on,
+            value_type=value_type,
+            duration=duration,
+            max_hits=max_hits,
         )
 
     def snapshot(

@@ -28,6 +28,8 @@ ADDRESS_COLUMNS = frozenset(
         "page",
         "first_change",
         "last_change",
+        "ip",
+        "instruction_address",
     )
 )
 

@@ -55,8 +55,9 @@ pub struct Identity {
     /// Refers to the process itself, not to its pid: it never names a successor.
     pidfd: Option<OwnedFd>,
     start_time: u64,
-    /// The auxiliary vector: new on every `exec` (entry point, random bytes' address, ...).
-    auxv: Vec<u8>,
+    /// The auxiliary vector: new on every `exec` (entry point, random bytes' address, ...);
+    /// `None` if it could not be read when pinned.
+    auxv: Option<Vec<u8>>,
 }
 
 impl Identity {
@@ -67,7 +68,7 @@ impl Identity {
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a non-negative return is a descriptor this process now owns.
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) });
-        let auxv = read_auxv(pid);
+        let auxv = read_auxv(pid).ok();
         let identity = Self {
             pid,
             pidfd,
@@ -99,10 +100,21 @@ impl Identity {
             }
             Ok(_) => {}
         }
-        if read_auxv(self.pid) != self.auxv {
-            return gone("replaced its program (exec); open it again");
+        let Some(pinned) = &self.auxv else {
+            return Ok(());
+        };
+        match read_auxv(self.pid) {
+            Ok(auxv) if auxv != *pinned => gone("replaced its program (exec); open it again"),
+            Ok(_) => Ok(()),
+            // Unreadable now (this process dropped privileges): no sign of exec, but no access.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Err(Error::AccessDenied {
+                    pid: self.pid,
+                    reason: format!("/proc/{}/auxv is no longer readable by this user", self.pid),
+                })
+            }
+            Err(_) => gone("has exited"),
         }
-        Ok(())
     }
 
     /// The cheap half of [`Identity::check`]: fails once the pinned process has been reaped
@@ -128,6 +140,6 @@ impl Identity {
     }
 }
 
-fn read_auxv(pid: i32) -> Vec<u8> {
-    std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default()
+fn read_auxv(pid: i32) -> std::io::Result<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/auxv"))
 }
