@@ -93,8 +93,9 @@ def notebook(cells: list[str]) -> str:
 def lab(tmp_path):
     """JupyterLab on 127.0.0.1 with a token and its own settings (the theme changes stay
     here), serving the notebooks and the widgets notebook."""
-    for nb in NOTEBOOKS.glob("*.ipynb"):
-        shutil.copy(nb, tmp_path / nb.name)
+    # The notebooks as in the repository (they build ../tests/targets/*.c), run from a copy.
+    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(NOTEBOOKS.parent / "tests" / "targets", tmp_path / "tests" / "targets")
     (tmp_path / "widgets.ipynb").write_text(notebook(CELLS))
     port, token = free_port(), secrets.token_hex(16)
     cmd = [
@@ -174,11 +175,19 @@ def open_and_run_all(page, url: str, token: str, name: str, theme: str = "light"
     page.wait_for_function(
         "() => { const p = window.jupyterapp.shell.currentWidget;"
         " return p.sessionContext.session.kernel.status === 'idle'"
-        " && p.content.widgets.every(c => c.model.type !== 'code'"
-        " || (c.model.executionCount !== null && !c.node.classList.contains('jp-mod-running')"
-        " && c.promptNode.textContent.trim() !== '[*]:')); }",
-        timeout=180_000,
+        " && !p.content.widgets.some(c => c.model.type === 'code'"
+        " && (c.model.executionState === 'running'"
+        " || (c.promptNode && c.promptNode.textContent.includes('*')))); }",
+        timeout=300_000,
     )
+    failed = page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+            .filter(c => c.model.type === 'code' && (c.model.executionCount === null
+                || c.model.sharedModel.outputs.some(o => o.output_type === 'error')))
+            .map(c => c.model.sharedModel.source.slice(0, 300)
+                + ' -> ' + JSON.stringify(c.model.sharedModel.outputs).slice(-1500))"""
+    )
+    assert not failed, f"{name}: cells that did not run cleanly: {failed}"
 
 
 def kernel(page, code: str) -> None:
@@ -273,6 +282,9 @@ def test_widgets_in_chromium(lab, browser, theme):
     page.mouse.move(b["x"] + b["width"] * 0.5, b["y"] + b["height"] / 2, steps=8)
     page.mouse.up()
     wait_text(page, ".memscan-history .memscan-window", "t.startsWith('showing')")
+    hv.locator(".memscan-scale").select_option("per-series")
+    expect(hv.locator(".memscan-chart")).to_have_attribute("data-scale", "per-series")
+    hv.locator(".memscan-scale").select_option("shared")
     hv.locator(".memscan-reset-zoom").click()
     wait_text(page, ".memscan-history .memscan-window", "t.includes('samples over')")
     page.mouse.move(b["x"] + b["width"] * 0.4, b["y"] + b["height"] / 2)
@@ -311,7 +323,7 @@ def test_notebooks_run_all_in_chromium(lab, browser, name):
     """Run All leaves every widget output rendered (no notebook closes its widgets)."""
     url, token = lab
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    open_and_run_all(page, url, token, name)
+    open_and_run_all(page, url, token, f"notebooks/{name}")
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
     assert not tracebacks, tracebacks[0][-1500:]
@@ -319,5 +331,6 @@ def test_notebooks_run_all_in_chromium(lab, browser, name):
     for i in range(widgets.count()):
         box = widgets.nth(i).bounding_box()
         assert box and box["height"] > 40, f"{name}: widget {i} is empty"
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT_DIR / f"notebook-{name[:-6]}.png"), full_page=True)
     page.close()

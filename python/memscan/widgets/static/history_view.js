@@ -20,7 +20,7 @@ function fmtSeconds(s) {
   if (a >= 10) return `${s.toFixed(1)} s`;
   if (a >= 1) return `${s.toFixed(2)} s`;
   if (a === 0) return "0 s";
-  return `${(s * 1000).toPrecision(3).replace(/\.?0+$/, "")} ms`;
+  return `${Number((s * 1000).toPrecision(3))} ms`;
 }
 
 function fmtValue(v) {
@@ -50,6 +50,7 @@ function labelsPlugin(getLabels, el) {
         ctx.save();
         ctx.font = `${11 * px}px ${themeColor(el, "--jp-ui-font-family", "sans-serif")}`;
         ctx.textBaseline = "top";
+        ctx.textAlign = "left";
         for (const lab of getLabels()) {
           const x = Math.round(u.valToPos(lab.time, "x", true));
           if (x < left || x > left + width) continue;
@@ -173,6 +174,7 @@ async function render({ model, el }) {
     const grid = themeColor(el, "--ms-border2", "#e0e0e0");
     title.textContent = `${plural(series.length, "series", "series")} of ${model.get("value_type")}`;
     scaleSel.value = model.get("scale");
+    chartBox.dataset.scale = model.get("scale");
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const opts = {
       width: Math.max(320, Math.min(el.clientWidth || 800, 1100)),
