@@ -44,6 +44,7 @@ def test_the_notebooks_exist():
         "snapshots-over-time",
         "parquet-and-duckdb",
         "stable-addresses",
+        "who-writes-this",
     }
 
 

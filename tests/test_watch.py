@@ -135,6 +135,14 @@ def test_iterating_a_watch_yields_hits_as_they_come(writer):
     assert len(rows) == 2 and w.ended == "max_hits reached"
 
 
+def test_stopping_keeps_every_hit_made_before_it(writer):
+    proc = memscan.Process(writer.pid)
+    for _ in range(5):
+        with proc.watch(writer.health) as w:
+            writer.command("d")  # returns after the write: its hit is in the ring
+        assert len(w.hits()) == 1
+
+
 def test_marks_label_the_hits_that_follow(writer):
     proc = memscan.Process(writer.pid)
     with proc.watch(writer.health) as w:

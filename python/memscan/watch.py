@@ -10,9 +10,12 @@ removes the watchpoints when the watch ends or this process dies, however it die
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from . import _native
 from .display import count
@@ -142,7 +145,7 @@ class Watch:
     def __init__(
         self,
         process: Any,
-        address: int | str | Sequence[int | str],
+        address: int | str | Sequence[int | str] | np.ndarray,
         *,
         size: int = 4,
         on: On = "write",
@@ -150,8 +153,10 @@ class Watch:
         duration: float | None = None,
         max_hits: int | None = None,
     ) -> None:
-        items = [address] if isinstance(address, int | str) else list(address)
-        self._addresses = [a if isinstance(a, int) else process.address(a) for a in items]
+        items = list(address) if isinstance(address, list | tuple | np.ndarray) else [address]
+        self._addresses = [
+            process.address(a) if isinstance(a, str) else operator.index(a) for a in items
+        ]
         self._process = process
         if value_type is None and on != "execute":
             value_type = f"u{8 * size}" if size in (1, 2, 4, 8) else None

@@ -343,6 +343,8 @@ impl Recording {
                 }
             }
         };
+        // Hits written since the last drain (the target's accesses before `stop` returned).
+        self.drain();
         self.lock().ended = Some(ended);
     }
 
