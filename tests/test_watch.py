@@ -98,6 +98,15 @@ def test_stored_values_come_exactly_from_the_sampled_registers(writer, writer_bi
     assert all(start <= o < start + size for o in df["module_offset"])
 
 
+def test_without_registers_hits_still_name_their_instruction(writer, writer_binary):
+    proc = memscan.Process(writer.pid)
+    with proc.watch(writer.health, registers=False) as w:
+        writer.command("d")
+    df = w.hits().to_polars()
+    assert df.height == 1 and df["stored_value"].null_count() == 1
+    assert df["location"][0].startswith("writer!take_damage")
+
+
 def test_threads_started_while_watching_are_watched(writer, writer_binary):
     proc = memscan.Process(writer.pid)
     with proc.watch(writer.counter, size=8) as w:

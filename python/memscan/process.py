@@ -192,6 +192,7 @@ class Process(_native.Process):
         value_type: str | None = None,
         duration: float | None = None,
         max_hits: int | None = None,
+        registers: bool = True,
     ) -> Watch:
         """Hardware watchpoints on ``size`` bytes at ``address`` (an address, an address
         expression such as ``"game+0x4140"``, or a list of up to four): records every
@@ -205,6 +206,7 @@ class Process(_native.Process):
             value_type=value_type,
             duration=duration,
             max_hits=max_hits,
+            registers=registers,
         )
 
     def snapshot(

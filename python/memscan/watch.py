@@ -140,6 +140,8 @@ class Watch:
 
     Use it as a context manager, or ``start``/``stop`` by hand, or ``run(seconds)``; iterate it
     to get hits as they arrive. ``mark(label)`` labels the hits that follow.
+    ``registers=False`` skips sampling the registers: about 10% more hits per second, but no
+    ``stored_value`` and a less certain choice of instruction (see the docs).
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class Watch:
         value_type: str | None = None,
         duration: float | None = None,
         max_hits: int | None = None,
+        registers: bool = True,
     ) -> None:
         items = list(address) if isinstance(address, list | tuple | np.ndarray) else [address]
         self._addresses = [
@@ -166,6 +169,7 @@ class Watch:
             duration=duration,
             max_hits=max_hits,
             value_type_name=value_type,
+            registers=registers,
         )
         self._native: _native.Watch | None = None
         self._marks: list[tuple[int, str]] = []

@@ -42,12 +42,13 @@ fn kind(on: &str) -> PyResult<BreakpointKind> {
 #[pymethods]
 impl PyWatch {
     /// Arms watchpoints on `size` bytes at each of `addresses` (1 to 4) and starts recording
-    /// hits of kind `on` for at most `duration` seconds and `max_hits` hits.
+    /// hits of kind `on` for at most `duration` seconds and `max_hits` hits, with the user
+    /// registers sampled unless `registers` is false.
     #[new]
     #[allow(clippy::too_many_arguments)]
     #[pyo3(
-        signature = (process, addresses, *, size=4, on="write", duration=None, max_hits=None, value_type_name=None),
-        text_signature = "(process, addresses, *, size=4, on='write', duration=None, max_hits=None, value_type_name=None)"
+        signature = (process, addresses, *, size=4, on="write", duration=None, max_hits=None, value_type_name=None, registers=true),
+        text_signature = "(process, addresses, *, size=4, on='write', duration=None, max_hits=None, value_type_name=None, registers=True)"
     )]
     fn new(
         py: Python<'_>,
@@ -58,6 +59,7 @@ impl PyWatch {
         duration: Option<f64>,
         max_hits: Option<usize>,
         value_type_name: Option<&str>,
+        registers: bool,
     ) -> PyResult<Self> {
         let kind = kind(on)?;
         let ty = value_type_name.map(value_type).transpose()?;
@@ -82,7 +84,11 @@ impl PyWatch {
                 kind,
             })
             .collect();
-        let options = WatchOptions { duration, max_hits };
+        let options = WatchOptions {
+            duration,
+            max_hits,
+            registers,
+        };
         let watch = py
             .detach(|| Watch::start(&process.inner, specs, options))
             .py()?;

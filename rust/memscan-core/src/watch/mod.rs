@@ -36,12 +36,15 @@ const POLL_MS: i32 = 10;
 const RESCAN_THREADS: Duration = Duration::from_millis(200);
 
 /// Limits of a watch.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct WatchOptions {
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Stop after this many hits.
     pub max_hits: Option<usize>,
+    /// Sample the user registers with each hit (the stored value of a `mov` comes from them,
+    /// and they tell which of several decodings ran); costs about 10% of the hit rate.
+    pub registers: bool,
 }
 
 /// The hits recorded so far, one entry per hit in each column.
@@ -102,6 +105,7 @@ pub struct WatchState {
 /// The breakpoints of a watch, one per thread, CPU and watchpoint, and one ring per CPU that
 /// they all write into (rings are dropped before the breakpoints).
 struct Armed {
+    registers: bool,
     cpus: Vec<i32>,
     rings: Vec<Ring>,
     breakpoints: Vec<Breakpoint>,
@@ -110,8 +114,9 @@ struct Armed {
 }
 
 impl Armed {
-    fn new() -> Self {
+    fn new(registers: bool) -> Self {
         Self {
+            registers,
             cpus: online_cpus(),
             rings: Vec::new(),
             breakpoints: Vec::new(),
@@ -124,7 +129,7 @@ impl Armed {
         let mut new = Vec::with_capacity(self.cpus.len() * specs.len());
         for (c, &cpu) in self.cpus.iter().enumerate() {
             for (i, &spec) in specs.iter().enumerate() {
-                let bp = Breakpoint::open(tid, cpu, spec)?;
+                let bp = Breakpoint::open(tid, cpu, spec, self.registers)?;
                 if self.rings.len() == c {
                     self.rings.push(Ring::new(&bp, RING_PAGES)?);
                 } else {
@@ -201,7 +206,7 @@ impl Watch {
             process.read(s.address, len)?;
         }
         raise_open_files_limit();
-        let mut armed = Armed::new();
+        let mut armed = Armed::new(options.registers);
         let mut attached = HashSet::new();
         for tid in thread_ids(process.pid())? {
             match armed.attach(tid, &specs) {

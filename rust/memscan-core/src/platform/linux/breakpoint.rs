@@ -91,8 +91,9 @@ pub struct Breakpoint {
 impl Breakpoint {
     /// Arms `spec` on thread `tid` while it runs on `cpu`, disabled until
     /// [`Breakpoint::enable`]; threads that `tid` creates later inherit it and report into the
-    /// same ring. (The kernel maps rings of inherited events only per CPU.)
-    pub fn open(tid: i32, cpu: i32, spec: BreakpointSpec) -> Result<Self> {
+    /// same ring. (The kernel maps rings of inherited events only per CPU.) With `registers`,
+    /// each sample carries the user registers.
+    pub fn open(tid: i32, cpu: i32, spec: BreakpointSpec, registers: bool) -> Result<Self> {
         let mut attr = b::perf_event_attr {
             type_: b::PERF_TYPE_BREAKPOINT,
             size: std::mem::size_of::<b::perf_event_attr>() as u32,
@@ -100,8 +101,12 @@ impl Breakpoint {
                 | b::PERF_SAMPLE_IP
                 | b::PERF_SAMPLE_TID
                 | b::PERF_SAMPLE_TIME
-                | b::PERF_SAMPLE_REGS_USER) as u64,
-            sample_regs_user: REGISTER_MASK,
+                | if registers {
+                    b::PERF_SAMPLE_REGS_USER
+                } else {
+                    0
+                }) as u64,
+            sample_regs_user: if registers { REGISTER_MASK } else { 0 },
             clockid: libc::CLOCK_MONOTONIC,
             ..Default::default()
         };
@@ -331,8 +336,8 @@ fn u32_at(body: &[u8], i: usize) -> Option<u32> {
 fn parse(kind: u32, body: &[u8]) -> Option<Record> {
     match kind {
         b::PERF_RECORD_SAMPLE => {
-            // identifier, ip, pid+tid, time, regs abi, regs.
-            let abi = u64_at(body, 32)?;
+            // identifier, ip, pid+tid, time, then (if sampled) regs abi and regs.
+            let abi = u64_at(body, 32).unwrap_or(0);
             let registers = if abi == 0 || REGISTERS == 0 {
                 None
             } else {
