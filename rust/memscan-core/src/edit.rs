@@ -80,7 +80,7 @@ pub fn write_same(process: &Process, addresses: &[u64], bytes: &[u8], force: boo
 pub fn read_many(process: &Process, addresses: &[u64], size: usize) -> Result<Vec<u8>> {
     let ranges: Vec<(u64, usize)> = addresses.iter().map(|&a| (a, size)).collect();
     let mut buf = vec![0u8; ranges.len() * size];
-    let n = platform::read_vectored(process.pid(), &ranges, &mut buf)?;
+    let n = process.memory().read_vectored(&ranges, &mut buf)?;
     if n < buf.len() {
         let addr = addresses[n / size];
         return Err(Error::InvalidAddress {

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod edit;
 pub mod error;
 pub mod freeze;
+pub mod image;
 pub mod mem;
 pub mod modules;
 pub mod pattern;

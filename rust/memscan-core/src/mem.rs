@@ -4,9 +4,45 @@
 
 use std::alloc::Layout;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::image::Image;
 use crate::platform;
+
+/// Where memory is read from: a live process (through the OS), or a saved image.
+#[derive(Debug, Clone)]
+pub enum Memory {
+    Live(i32),
+    Image(Arc<Image>),
+}
+
+impl Memory {
+    /// Reads up to `buf.len()` bytes at `addr`; fewer means the next byte is unreadable.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            Memory::Live(pid) => platform::read_memory(*pid, addr, buf),
+            Memory::Image(image) => image.read(addr, buf),
+        }
+    }
+
+    /// Reads the ranges back to back into `buf`, stopping at the first fault.
+    pub fn read_vectored(&self, ranges: &[(u64, usize)], buf: &mut [u8]) -> Result<usize> {
+        match self {
+            Memory::Live(pid) => platform::read_vectored(*pid, ranges, buf),
+            Memory::Image(image) => image.read_vectored(ranges, buf),
+        }
+    }
+
+    /// True if the pages of an anonymous range are known to hold zeros without reading them
+    /// (never touched by the process, or saved as zero in the image).
+    pub fn pages_untouched(&self, addr: u64, len: usize, page: usize) -> bool {
+        match self {
+            Memory::Live(pid) => platform::pages_untouched(*pid, addr, len, page),
+            Memory::Image(image) => image.zero_range(addr, len),
+        }
+    }
+}
 
 /// A zeroed buffer of `len` bytes (fresh pages from the allocator, untouched until written), or
 /// `MemoryBudget` when the allocator refuses it: a size that comes from outside never aborts.
@@ -32,7 +68,7 @@ pub fn zeroed(len: usize) -> Result<Vec<u8>> {
 /// Reads `buf.len()` bytes at `addr`, skipping pages that fault (zero-filled). Returns the
 /// unreadable ranges as `(offset, len)` in `buf`. A process that exited is an error.
 pub fn read_tolerant(
-    pid: i32,
+    memory: &Memory,
     addr: u64,
     buf: &mut [u8],
     page: usize,
@@ -40,7 +76,7 @@ pub fn read_tolerant(
     let mut holes = Vec::new();
     let mut off = 0usize;
     while off < buf.len() {
-        off += platform::read_memory(pid, addr + off as u64, &mut buf[off..])?;
+        off += memory.read(addr + off as u64, &mut buf[off..])?;
         if off < buf.len() {
             let at = addr + off as u64;
             let skip = ((page as u64 - at % page as u64) as usize).min(buf.len() - off);
@@ -124,8 +160,13 @@ impl Gather {
 
     /// Reads the spans into `buf` (`self.len` bytes) in one syscall per 1024 spans; if that stops
     /// short, reads the rest span by span, page by page. Returns the unreadable ranges of `buf`.
-    pub fn read(&self, pid: i32, buf: &mut [u8], page: usize) -> Result<Vec<(usize, usize)>> {
-        let n = platform::read_vectored(pid, &self.spans, buf)?;
+    pub fn read(
+        &self,
+        memory: &Memory,
+        buf: &mut [u8],
+        page: usize,
+    ) -> Result<Vec<(usize, usize)>> {
+        let n = memory.read_vectored(&self.spans, buf)?;
         let mut holes = Vec::new();
         if n == self.len {
             return Ok(holes);
@@ -133,7 +174,7 @@ impl Gather {
         let mut off = 0;
         for &(a, l) in &self.spans {
             if off + l > n {
-                for (h, hl) in read_tolerant(pid, a, &mut buf[off..off + l], page)? {
+                for (h, hl) in read_tolerant(memory, a, &mut buf[off..off + l], page)? {
                     holes.push((off + h, hl));
                 }
             }

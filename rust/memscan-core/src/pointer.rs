@@ -122,7 +122,7 @@ impl PointerMap {
         let page = crate::platform::page_size();
         process.check()?;
         let parts: Vec<Vec<(u64, u64)>> = for_each_chunk(&chunks, progress, |c| {
-            with_chunk(process.pid(), c, page, |buf, holes| {
+            with_chunk(process.memory(), c, page, |buf, holes| {
                 let mut found = Vec::new();
                 let mut cur = 0;
                 for k in 0..c.slots {
@@ -477,7 +477,7 @@ pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> 
             let mut at = base_of(c.module.name())?.checked_add(c.base_offset)?;
             for &o in &c.offsets {
                 let mut word = [0u8; 8];
-                let n = crate::platform::read_memory(process.pid(), at, &mut word[..width]).ok()?;
+                let n = process.memory().read(at, &mut word[..width]).ok()?;
                 if n < width {
                     return None;
                 }
@@ -491,13 +491,13 @@ pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> 
 }
 
 /// 4 in a 32-bit process (its executable is ELF32), else 8.
-fn pointer_width(process: &Process, regions: &[Region]) -> usize {
+pub fn pointer_width(process: &Process, regions: &[Region]) -> usize {
     let exe = regions.iter().find(|r| {
         r.kind == crate::RegionKind::Executable
             && r.module.as_ref().is_some_and(|m| m.base == r.start)
     });
     let mut header = [0u8; 5];
-    match exe.map(|r| crate::platform::read_memory(process.pid(), r.start, &mut header)) {
+    match exe.map(|r| process.memory().read(r.start, &mut header)) {
         Some(Ok(5)) if header[4] == 1 => 4,
         _ => 8,
     }

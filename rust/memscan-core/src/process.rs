@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::mem::Memory;
 use crate::platform::{self, Identity, ProcessInfo, RegionUsage};
 use crate::region::{Region, RegionKind};
 use crate::value::{Value, ValueType};
@@ -12,10 +14,15 @@ use crate::value::{Value, ValueType};
 /// once the process has exited, its pid names another process, or it ran `exec`, calls fail
 /// with `ProcessExited` instead of touching whatever the pid names now. Cheap to clone and
 /// safe to share between threads.
+///
+/// A process may also be a saved memory image ([`Process::from_image`]): the same reads, scans
+/// and analyses, answered from the file; writes, freezes and watches are refused.
 #[derive(Debug, Clone)]
 pub struct Process {
     info: ProcessInfo,
-    identity: Arc<Identity>,
+    /// `None` for an image.
+    identity: Option<Arc<Identity>>,
+    memory: Memory,
 }
 
 /// Reads of more bytes than this check first that the range is mapped, before allocating.
@@ -76,20 +83,62 @@ impl Process {
         platform::check_access(pid)?;
         Ok(Self {
             info,
-            identity: Arc::new(identity),
+            identity: Some(Arc::new(identity)),
+            memory: Memory::Live(pid),
         })
+    }
+
+    /// The process as a saved image holds it (read-only).
+    pub fn from_image(image: Arc<Image>) -> Self {
+        let m = image.metadata();
+        let info = ProcessInfo {
+            pid: m.pid,
+            name: m.name.clone(),
+            cmdline: m.cmdline.clone(),
+            uid: m.uid,
+            exe: m.exe.clone(),
+        };
+        Self {
+            info,
+            identity: None,
+            memory: Memory::Image(image),
+        }
+    }
+
+    /// Where this process's memory is read from.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// The image this process was loaded from, if it is one.
+    pub fn image(&self) -> Option<&Arc<Image>> {
+        match &self.memory {
+            Memory::Image(image) => Some(image),
+            Memory::Live(_) => None,
+        }
+    }
+
+    /// Fails with `Unsupported` for an image: `what` needs a live process.
+    pub fn require_live(&self, what: &str) -> Result<()> {
+        match self.image() {
+            Some(image) => Err(Error::Unsupported(format!(
+                "{what} needs a live process, but this is the memory image {} (read-only)",
+                image.path().display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Fails with `ProcessExited` unless the process opened is still there, alive and running
     /// the same program (a few syscalls: once per operation).
     pub fn check(&self) -> Result<()> {
-        self.identity.check()
+        self.identity.as_ref().map_or(Ok(()), |i| i.check())
     }
 
     /// The cheap check: fails once the opened process has been reaped. After it succeeds, data
     /// read through the pid before it is known to come from this process.
     pub fn check_alive(&self) -> Result<()> {
-        self.identity.alive()
+        self.identity.as_ref().map_or(Ok(()), |i| i.alive())
     }
 
     /// Process id.
@@ -115,6 +164,9 @@ impl Process {
     /// The current regions, in address order, each with the module it belongs to (`.bss`
     /// tails included: see [`crate::modules`]).
     pub fn regions(&self) -> Result<Vec<Region>> {
+        if let Some(image) = self.image() {
+            return Ok(image.regions().to_vec());
+        }
         let raw = platform::read_regions(self.pid(), self.info.exe.as_deref())
             .map_err(|e| self.exited_if_gone(e))?;
         let regions = self.attribute(raw);
@@ -134,7 +186,7 @@ impl Process {
         let page = platform::page_size() as u64;
         let mut regions = crate::modules::attribute(raw, page, |base| {
             let mut header = vec![0u8; crate::modules::HEADER_BYTES];
-            let n = platform::read_memory(self.pid(), base, &mut header).ok()?;
+            let n = self.memory.read(base, &mut header).ok()?;
             header.truncate(n);
             Some(header)
         });
@@ -153,6 +205,7 @@ impl Process {
 
     /// The regions with their resident, private dirty and swapped bytes (`/proc/PID/smaps`).
     pub fn region_usage(&self) -> Result<Vec<RegionUsage>> {
+        self.require_live("region usage (resident and swapped bytes)")?;
         let mut usage = platform::read_region_usage(self.pid(), self.info.exe.as_deref())
             .map_err(|e| self.exited_if_gone(e))?;
         // Attribute modules as `regions()` does (no `.bss` split: usage is per mapping).
@@ -177,7 +230,7 @@ impl Process {
     /// Reads exactly `buf.len()` bytes at `addr`, or fails with `InvalidAddress`.
     pub fn read_into(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
         check_span(self.pid(), addr, buf.len())?;
-        let n = platform::read_memory(self.pid(), addr, buf)?;
+        let n = self.memory.read(addr, buf)?;
         if n < buf.len() {
             return Err(self.unreadable(addr, buf.len(), addr + n as u64));
         }
@@ -225,7 +278,7 @@ impl Process {
     /// pages are zero-filled and reported.
     pub fn read_tolerant(&self, addr: u64, buf: &mut [u8], page_size: usize) -> Result<ReadReport> {
         check_span(self.pid(), addr, buf.len())?;
-        let holes = crate::mem::read_tolerant(self.pid(), addr, buf, page_size)?;
+        let holes = crate::mem::read_tolerant(&self.memory, addr, buf, page_size)?;
         self.check()?;
         let lost: usize = holes.iter().map(|h| h.1).sum();
         Ok(ReadReport {
@@ -261,6 +314,7 @@ impl Process {
         force: bool,
     ) -> Result<()> {
         check_span(self.pid(), addr, data.len())?;
+        self.require_live("writing")?;
         self.check_writable(regions, addr, data.len(), force)?;
         self.check()?;
         let old = self.read(addr, data.len())?;
@@ -298,6 +352,7 @@ impl Process {
         len: usize,
         force: bool,
     ) -> Result<()> {
+        self.require_live("writing")?;
         self.check_covered(regions, addr, len, |r| {
             if !force && !r.perms.write {
                 return Err(format!(

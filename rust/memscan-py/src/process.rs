@@ -1,5 +1,9 @@
 //! `memscan.Process` and `memscan.Region`.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use memscan_core::image::Image;
 use memscan_core::scan::{encode_text, find_pattern};
 use memscan_core::value::Column;
 use memscan_core::{Address, BytePattern, Process, Region, RegionKind};
@@ -22,8 +26,28 @@ pub struct PyProcess {
 
 #[pymethods]
 impl PyProcess {
+    /// Opens a live process by pid, or (with `image=`) a saved memory image or ELF core file.
     #[new]
-    fn new(py: Python<'_>, pid: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (pid=None, *, image=None))]
+    fn new(
+        py: Python<'_>,
+        pid: Option<&Bound<'_, PyAny>>,
+        image: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let pid = match (pid, image) {
+            (None, Some(path)) => {
+                let image = detached(py, || Image::open(&path))?;
+                return Ok(Self {
+                    inner: Process::from_image(image),
+                });
+            }
+            (Some(pid), None) => pid,
+            _ => {
+                return Err(invalid_argument(
+                    "give either a pid or image=PATH (a memscan image or an ELF core file)",
+                ))
+            }
+        };
         if pid.is_instance_of::<PyBool>() || !pid.is_instance_of::<PyInt>() {
             return Err(PyTypeError::new_err(format!(
                 "a pid is an int, got {}",
@@ -36,6 +60,49 @@ impl PyProcess {
         Ok(Self {
             inner: detached(py, || Process::open(pid))?,
         })
+    }
+
+    /// The image file this process was loaded from, or None for a live process.
+    #[getter]
+    fn image_path(&self) -> Option<PathBuf> {
+        self.inner.image().map(|i| i.path().to_path_buf())
+    }
+
+    /// Saves the chosen regions (default: every readable one) to an image file at `path`,
+    /// atomically (GIL released, progress, Ctrl-C). Returns regions, memory_bytes,
+    /// stored_bytes and file_bytes.
+    #[pyo3(signature = (path, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn save_image(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        regions: Option<Vec<PyRef<'_, PyRegion>>>,
+        kinds: Option<Vec<String>>,
+        writable_only: Option<bool>,
+        executable: Option<bool>,
+        paths: Option<Vec<String>>,
+        address_range: Option<(u64, u64)>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<HashMap<&'static str, u64>> {
+        let source = region_source(
+            regions,
+            kinds,
+            writable_only.or(Some(false)),
+            executable,
+            paths,
+            address_range,
+        )?;
+        let process = &self.inner;
+        let summary = run_detached(py, progress, |p| {
+            memscan_core::image::save(process, &source.resolve(process)?, &path, p)
+        })?;
+        Ok(HashMap::from([
+            ("regions", summary.regions as u64),
+            ("memory_bytes", summary.memory_bytes),
+            ("stored_bytes", summary.stored_bytes),
+            ("file_bytes", summary.file_bytes),
+        ]))
     }
 
     #[getter]

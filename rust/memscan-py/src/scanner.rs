@@ -567,6 +567,7 @@ impl PyScanner {
         let fixed = value.map(|v| crate::values::value(v, ty)).transpose()?;
         // Write once now, checked, so a bad address fails here rather than in the background.
         let per_addr: Vec<Vec<u8>> = detached(py, || match fixed {
+            _ if proc.image().is_some() => Err(proc.require_live("freezing").unwrap_err()),
             Some(v) => {
                 edit::write_same(&proc, &addrs, &v.to_ne_bytes(), false)?;
                 Ok(vec![v.to_ne_bytes(); addrs.len()])

@@ -25,6 +25,7 @@ pub struct Sampler {
 impl Sampler {
     /// Plans reads of `ty` values at `addresses` (sorted and deduplicated here).
     pub fn new(process: &Process, mut addresses: Vec<u64>, ty: ValueType) -> Result<Self> {
+        process.require_live("recording values over time")?;
         if addresses.is_empty() {
             return Err(Error::invalid_argument("no addresses to sample"));
         }
@@ -55,7 +56,7 @@ impl Sampler {
     pub fn sample_into(&self, row: &mut Vec<u8>) -> Result<usize> {
         let size = self.ty.size();
         with_buffer(self.gather.len, |buf| {
-            let holes = self.gather.read(self.process.pid(), buf, self.page)?;
+            let holes = self.gather.read(self.process.memory(), buf, self.page)?;
             self.process.check_alive()?;
             let mut lost = 0;
             let mut cur = 0;

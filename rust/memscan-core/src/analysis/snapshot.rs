@@ -86,6 +86,7 @@ pub fn capture(
     let page = platform::system_info().page_size;
     progress.set_total(regions.iter().map(Region::size).sum());
     let pid = process.pid();
+    let memory = process.memory();
     let held = AtomicU64::new(0);
     process.check()?;
     let mut out = Vec::with_capacity(regions.len());
@@ -101,11 +102,11 @@ pub fn capture(
                 let start = r.start + (i * PIECE) as u64;
                 let len = PIECE.min(size - i * PIECE);
                 progress.advance(len as u64);
-                if anonymous && platform::pages_untouched(pid, start, len, page) {
+                if anonymous && memory.pages_untouched(start, len, page) {
                     return Ok((BlockBytes::Zeros(len), Vec::new()));
                 }
                 let mut bytes = crate::mem::zeroed(len)?;
-                let holes = read_tolerant(pid, start, &mut bytes, page)?;
+                let holes = read_tolerant(memory, start, &mut bytes, page)?;
                 if crate::mem::all_zero(&bytes) {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 }

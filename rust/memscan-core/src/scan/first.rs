@@ -92,9 +92,9 @@ fn scan_typed<T: Scalar>(
     };
     let chunks = plan_chunks(regions, size, stride, chunk_bytes);
     let page = platform::system_info().page_size;
-    let pid = process.pid();
+    let memory = process.memory();
     let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {
-        let out = scan_chunk::<T>(pid, c, stride, pred, page)?;
+        let out = scan_chunk::<T>(memory, c, stride, pred, page)?;
         budget.take(out.0.held_bytes() as u64)?;
         Ok(out)
     })?;
@@ -111,16 +111,16 @@ fn scan_typed<T: Scalar>(
 
 /// Reads one chunk into this thread's buffer and keeps the slots passing `pred`.
 fn scan_chunk<T: Scalar>(
-    pid: i32,
+    memory: &crate::mem::Memory,
     c: &Chunk,
     stride: usize,
     pred: Typed<T>,
     page: usize,
 ) -> Result<(Piece<T>, u64)> {
     if matches!(pred, Typed::Any) {
-        return snapshot_chunk(pid, c, stride, page);
+        return snapshot_chunk(memory, c, stride, page);
     }
-    with_chunk(pid, c, page, |buf, holes| {
+    with_chunk(memory, c, page, |buf, holes| {
         let mut hits: Vec<u32> = Vec::new();
         with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| hits.push(k as u32)));
         if !holes.is_empty() {
@@ -147,7 +147,7 @@ fn scan_chunk<T: Scalar>(
 /// not kept: untouched pages of anonymous memory are not even read (pagemap says so), and a
 /// block read as all zeros is dropped for a zero flag.
 fn snapshot_chunk<T: Scalar>(
-    pid: i32,
+    memory: &crate::mem::Memory,
     c: &Chunk,
     stride: usize,
     page: usize,
@@ -162,11 +162,11 @@ fn snapshot_chunk<T: Scalar>(
         };
         Ok((Piece::Dense(block), 0))
     };
-    if c.anonymous && platform::pages_untouched(pid, c.start, c.byte_len, page) {
+    if c.anonymous && memory.pages_untouched(c.start, c.byte_len, page) {
         return zeros();
     }
     let mut bytes = crate::mem::zeroed(c.byte_len)?;
-    let holes = read_tolerant(pid, c.start, &mut bytes, page)?;
+    let holes = read_tolerant(memory, c.start, &mut bytes, page)?;
     if holes.is_empty() {
         if all_zero(&bytes) {
             return zeros();

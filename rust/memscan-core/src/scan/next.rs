@@ -110,7 +110,7 @@ fn next_typed<T: Scalar>(
     progress.set_total(current.len() as u64);
     let page = platform::system_info().page_size;
     let ctx = Ctx {
-        pid: process.pid(),
+        memory: process.memory().clone(),
         stride,
         op,
         reference,
@@ -215,7 +215,7 @@ fn zero_piece<T>(b: &DenseBlock, hits: &[u32]) -> Piece<T> {
 }
 
 struct Ctx<'a, T> {
-    pid: i32,
+    memory: crate::mem::Memory,
     stride: usize,
     op: TypedNext<T>,
     reference: Option<&'a CandidateSet>,
@@ -230,7 +230,7 @@ impl<T: Scalar> Ctx<'_, T> {
         let n = addrs.len();
         let gather = Gather::new(addrs, size);
         with_buffer(gather.len, |buf| {
-            let holes = gather.read(self.pid, buf, self.page)?;
+            let holes = gather.read(&self.memory, buf, self.page)?;
             // Candidates packed back to back (an array) need no gathering.
             let packed = gather.packed;
             let gathered: Vec<T> = if packed {
@@ -295,7 +295,7 @@ impl<T: Scalar> Ctx<'_, T> {
     fn dense(&self, b: &DenseBlock) -> Result<(Piece<T>, u64, u64)> {
         let len = b.bytes.len();
         with_buffer(len, |buf| {
-            let holes = read_tolerant(self.pid, b.start, buf, self.page)?;
+            let holes = read_tolerant(&self.memory, b.start, buf, self.page)?;
             let mut hits: Vec<u32> = Vec::new();
             let push = |k: usize| hits.push(k as u32);
             match (self.op, self.reference) {

@@ -83,13 +83,13 @@ pub fn for_each_chunk<R: Send>(
 /// Reads chunk `c` into this thread's buffer (unreadable pages zero-filled) and runs `f` on the
 /// bytes and the unreadable ranges.
 pub fn with_chunk<R>(
-    pid: i32,
+    memory: &crate::mem::Memory,
     c: &Chunk,
     page: usize,
     f: impl FnOnce(&[u8], &[(usize, usize)]) -> R,
 ) -> Result<R> {
     with_buffer(c.byte_len, |buf| {
-        let holes = read_tolerant(pid, c.start, buf, page)?;
+        let holes = read_tolerant(memory, c.start, buf, page)?;
         Ok(f(buf, &holes))
     })
 }

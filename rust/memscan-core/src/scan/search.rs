@@ -25,7 +25,7 @@ pub fn find_pattern(
     let page = platform::system_info().page_size;
     process.check()?;
     let parts = for_each_chunk(&chunks, progress, |c| {
-        with_chunk(process.pid(), c, page, |buf, holes| {
+        with_chunk(process.memory(), c, page, |buf, holes| {
             let mut hits = Vec::new();
             let mut cur = 0;
             pattern.find_all(buf, c.slots, |off| {
@@ -120,7 +120,7 @@ pub fn find_group(
                 byte_len: c.byte_len - size + window,
                 anonymous: c.anonymous,
             };
-            with_chunk(process.pid(), &whole, page, |buf, holes| {
+            with_chunk(process.memory(), &whole, page, |buf, holes| {
                 let (mut addrs, mut vals) = (Vec::new(), Vec::new());
                 let mut cur = 0;
                 let firsts = &buf[before as usize..];

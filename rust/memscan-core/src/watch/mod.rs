@@ -195,6 +195,7 @@ impl Watch {
             )));
         }
         specs.iter().try_for_each(check_spec)?;
+        process.require_live("watching")?;
         process.check()?;
         for s in &specs {
             // The watched bytes must be mapped: reading them says so, with the region's reason.

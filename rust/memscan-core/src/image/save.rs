@@ -1,0 +1,216 @@
+//! Taking an image: regions read 1 MiB at a time in parallel, zero and unreadable pages noted in
+//! bitmaps, the rest LZ4-compressed (kept raw when that does not pay), written in address order
+//! to a temporary file that is renamed into place once complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use super::format::{
+    bits_to_hex, region_entry, BlockEntry, ImageMetadata, Index, END_MAGIC, MAGIC, VERSION,
+};
+use super::BLOCK;
+use crate::error::{Error, Result};
+use crate::mem::{all_zero, read_tolerant};
+use crate::process::Process;
+use crate::region::Region;
+use crate::scan::ProgressSink;
+
+/// Blocks read and compressed in parallel before they are written.
+const BATCH: usize = 32;
+
+/// What was saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveSummary {
+    pub regions: usize,
+    /// Bytes of memory covered.
+    pub memory_bytes: u64,
+    /// Bytes of pages stored (not zero, readable).
+    pub stored_bytes: u64,
+    /// Size of the file.
+    pub file_bytes: u64,
+}
+
+/// One block, encoded.
+struct Encoded {
+    entry: BlockEntry,
+    data: Vec<u8>,
+    stored_bytes: u64,
+}
+
+fn encode(
+    process: &Process,
+    addr: u64,
+    len: usize,
+    anonymous: bool,
+    page: usize,
+) -> Result<Encoded> {
+    let pages = len.div_ceil(page);
+    let mut stored = vec![0u64; pages.div_ceil(64)];
+    let mut unreadable = vec![0u64; pages.div_ceil(64)];
+    let memory = process.memory();
+    let untouched = anonymous && memory.pages_untouched(addr, len, page);
+    let mut kept = Vec::new();
+    if !untouched {
+        let mut bytes = crate::mem::zeroed(len)?;
+        let holes = read_tolerant(memory, addr, &mut bytes, page)?;
+        for (o, l) in holes {
+            for p in o / page..(o + l).div_ceil(page) {
+                unreadable[p / 64] |= 1 << (p % 64);
+            }
+        }
+        for p in 0..pages {
+            let chunk = &bytes[p * page..((p + 1) * page).min(len)];
+            if unreadable[p / 64] >> (p % 64) & 1 == 0 && !all_zero(chunk) {
+                stored[p / 64] |= 1 << (p % 64);
+                kept.extend_from_slice(chunk);
+                // A short last page is stored whole (zero-padded), as the reader expects.
+                kept.resize(kept.len() + page - chunk.len(), 0);
+            }
+        }
+    }
+    let stored_bytes = kept.len() as u64;
+    let (codec, data) = if kept.is_empty() {
+        ("none", Vec::new())
+    } else {
+        let compressed = lz4_flex::block::compress(&kept);
+        if compressed.len() < kept.len() - kept.len() / 16 {
+            ("lz4", compressed)
+        } else {
+            ("raw", kept)
+        }
+    };
+    Ok(Encoded {
+        entry: BlockEntry {
+            addr,
+            len: len as u64,
+            codec: codec.into(),
+            offset: 0,
+            stored_len: data.len() as u64,
+            crc: crc32fast::hash(&data),
+            stored: bits_to_hex(&stored),
+            unreadable: bits_to_hex(&unreadable),
+        },
+        data,
+        stored_bytes,
+    })
+}
+
+/// Removes the temporary file unless the save completed.
+struct Temporary(Option<PathBuf>);
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Saves `regions` of `process` to `path` (replaced atomically once complete).
+pub fn save(
+    process: &Process,
+    regions: &[Region],
+    path: &Path,
+    progress: &dyn ProgressSink,
+) -> Result<SaveSummary> {
+    process.check()?;
+    let page = crate::platform::page_size();
+    let regions: Vec<Region> = regions.iter().filter(|r| r.perms.read).cloned().collect();
+    progress.set_total(regions.iter().map(Region::size).sum());
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid_argument(format!("{} is not a file path", path.display())))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let file =
+        File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+    let mut guard = Temporary(Some(tmp.clone()));
+    let mut out = BufWriter::with_capacity(4 << 20, file);
+    let io = |e| Error::io(format!("writing {}", tmp.display()), e);
+    out.write_all(MAGIC).map_err(io)?;
+    out.write_all(&VERSION.to_le_bytes()).map_err(io)?;
+    out.write_all(&0u32.to_le_bytes()).map_err(io)?;
+    let mut offset = 16u64;
+    let pieces: Vec<(u64, usize, bool)> = regions
+        .iter()
+        .flat_map(|r| {
+            let anonymous = r.is_private_anonymous();
+            (r.start..r.end)
+                .step_by(BLOCK as usize)
+                .map(move |a| (a, (r.end - a).min(BLOCK) as usize, anonymous))
+        })
+        .collect();
+    let mut entries = Vec::with_capacity(pieces.len());
+    let mut stored_bytes = 0;
+    for batch in pieces.chunks(BATCH) {
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let encoded: Vec<Encoded> = batch
+            .par_iter()
+            .map(|&(a, l, anon)| {
+                let e = encode(process, a, l, anon, page);
+                progress.advance(l as u64);
+                e
+            })
+            .collect::<Result<_>>()?;
+        for mut e in encoded {
+            e.entry.offset = if e.data.is_empty() { 0 } else { offset };
+            out.write_all(&e.data).map_err(io)?;
+            offset += e.data.len() as u64;
+            stored_bytes += e.stored_bytes;
+            entries.push(e.entry);
+        }
+    }
+    // The process must still be the one opened: else the bytes may mix two processes.
+    process.check()?;
+    let info = process.info();
+    let index = Index {
+        format: "memscan-image".into(),
+        version: VERSION,
+        metadata: ImageMetadata {
+            pid: process.pid(),
+            name: info.name.clone(),
+            exe: info.exe.clone(),
+            cmdline: info.cmdline.clone(),
+            uid: info.uid,
+            taken_ns: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64),
+            memscan_version: env!("CARGO_PKG_VERSION").into(),
+            word_size: crate::pointer::pointer_width(process, &regions) as u32,
+            page_size: page as u64,
+            source: "memscan".into(),
+        },
+        regions: regions.iter().map(region_entry).collect(),
+        blocks: entries,
+    };
+    let json = serde_json::to_vec(&index).map_err(|e| Error::Internal(e.to_string()))?;
+    out.write_all(&json).map_err(io)?;
+    out.write_all(&offset.to_le_bytes()).map_err(io)?;
+    out.write_all(&(json.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    out.write_all(&crc32fast::hash(&json).to_le_bytes())
+        .map_err(io)?;
+    out.write_all(&0u32.to_le_bytes()).map_err(io)?;
+    out.write_all(END_MAGIC).map_err(io)?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    let file_bytes = offset + json.len() as u64 + 32;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("renaming to {}", path.display()), e))?;
+    guard.0 = None;
+    Ok(SaveSummary {
+        regions: regions.len(),
+        memory_bytes: regions.iter().map(Region::size).sum(),
+        stored_bytes,
+        file_bytes,
+    })
+}
