@@ -6,6 +6,7 @@ functions of the original design (:func:`open_process`, :func:`create_interactiv
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import demo, errors
@@ -117,6 +118,7 @@ __all__ = [
     "hex_pattern_bytes",
     "list_processes",
     "load",
+    "open_image",
     "open_process",
     "parse_hex_pattern",
     "query_system_info",
@@ -128,6 +130,14 @@ __all__ = [
 def open_process(pid: int) -> Process:
     """Opens a process by pid. Raises ProcessNotFound or AccessDenied (with the reason)."""
     return Process(pid)
+
+
+def open_image(path: str | os.PathLike[str]) -> Process:
+    """Opens a memory image saved by ``proc.save_image`` (or an ELF core file from ``gcore`` or
+    the kernel) as a read-only :class:`Process`: regions, modules, reads, scans, snapshots and
+    pointer maps work as on the live process; writes, freezes, watches and recordings raise
+    :class:`Unsupported`."""
+    return Process(image=os.fspath(path))
 
 
 def list_processes() -> Table:

@@ -1,6 +1,7 @@
 """Type stubs of the native extension ``memscan._native`` (kept by hand, exact)."""
 
 import os
+import pathlib
 from collections.abc import Callable
 from typing import Any, Final, Self, final
 
@@ -129,7 +130,23 @@ class Address:
 
 @disjoint_base
 class Process:
-    def __new__(cls, pid: int) -> Self: ...
+    def __new__(
+        cls, pid: int | None = None, *, image: str | os.PathLike[str] | None = None
+    ) -> Self: ...
+    @property
+    def image_path(self) -> pathlib.Path | None: ...
+    def save_image_native(
+        self,
+        path: str | os.PathLike[str],
+        regions: list[Region] | None = None,
+        *,
+        kinds: list[str] | None = None,
+        writable_only: bool | None = None,
+        executable: bool | None = None,
+        paths: list[str] | None = None,
+        address_range: tuple[int, int] | None = None,
+        progress: _ProgressCallback | None = None,
+    ) -> dict[str, int]: ...
     @property
     def pid(self) -> int: ...
     @property

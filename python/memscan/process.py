@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
@@ -215,6 +216,25 @@ class Process(_native.Process):
         """Captures the bytes of the regions (default: every writable one)."""
         return Snapshot(self, progress, **regions)
 
+    def save_image(
+        self,
+        path: str | os.PathLike[str],
+        progress: ProgressArg = "auto",
+        **regions: Unpack[RegionOptions],
+    ) -> dict[str, int]:
+        """Saves the process's memory to an image file at ``path`` (default: every readable
+        region): the region table, modules, metadata and the bytes, with zero pages left out and
+        the rest LZ4-compressed. Written atomically. ``memscan.open_image(path)`` reads it back
+        with this same API. Returns regions, memory_bytes, stored_bytes and file_bytes."""
+        return self.save_image_native(
+            os.fspath(path), progress=progress_callback(progress, "image"), **regions
+        )
+
+    @property
+    def is_image(self) -> bool:
+        """True for a saved image (``memscan.open_image``): read-only, no writes or watches."""
+        return self.image_path is not None
+
     def __enter__(self) -> Self:
         return self
 
@@ -237,7 +257,11 @@ class Process(_native.Process):
         )
 
     def __repr__(self) -> str:
-        return f"Process(pid={self.pid}, name={self.name!r}, exe={self.exe!r}, {self._memory()})"
+        image = f", image={str(self.image_path)!r}" if self.is_image else ""
+        return (
+            f"Process(pid={self.pid}, name={self.name!r}, exe={self.exe!r}{image}, "
+            f"{self._memory()})"
+        )
 
     def _repr_html_(self) -> str:
         facts = [
@@ -246,4 +270,6 @@ class Process(_native.Process):
             ("executable", mono(self.exe or "unknown")),
             ("memory", esc(self._memory())),
         ]
+        if self.is_image:
+            facts.append(("image", mono(self.image_path)))
         return card("Process", f"{self.pid} {self.name}", facts)

@@ -71,7 +71,7 @@ impl PyProcess {
     /// Saves the chosen regions (default: every readable one) to an image file at `path`,
     /// atomically (GIL released, progress, Ctrl-C). Returns regions, memory_bytes,
     /// stored_bytes and file_bytes.
-    #[pyo3(signature = (path, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, progress=None))]
+    #[pyo3(name = "save_image_native", signature = (path, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn save_image(
         &self,
@@ -85,6 +85,14 @@ impl PyProcess {
         address_range: Option<(u64, u64)>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<HashMap<&'static str, u64>> {
+        // By default every readable region, the kernel's special ones ([vdso]) included.
+        let every_kind = || {
+            RegionKind::ALL
+                .iter()
+                .map(|k| k.name().to_owned())
+                .collect()
+        };
+        let kinds = kinds.or_else(|| regions.is_none().then(every_kind));
         let source = region_source(
             regions,
             kinds,

@@ -116,6 +116,11 @@ pub fn read(file: &File) -> Result<Parts, String> {
         let flags = seg.p_flags(endian).0;
         let file_map = mapped.iter().find(|m| m.start <= start && start < m.end);
         let path = file_map.map_or(String::new(), |m| m.path.clone());
+        // A stand-in inode per file, so that module attribution groups its mappings.
+        let inode = mapped
+            .iter()
+            .position(|m| !path.is_empty() && m.path == path)
+            .map_or(0, |i| i as u64 + 1);
         regions.push(Region {
             start,
             end: start + memsz,
@@ -127,7 +132,7 @@ pub fn read(file: &File) -> Result<Parts, String> {
             },
             offset: file_map.map_or(0, |m| m.offset + (start - m.start)),
             dev: (0, 0),
-            inode: 0,
+            inode,
             kind: kind_of(&path, exe.as_deref()),
             path,
             module: None,
