@@ -34,7 +34,7 @@ def idle_chain(chain_binary):
 
 
 def test_an_image_scans_exactly_like_the_live_process(idle_chain, tmp_path):
-    p, score, health = idle_chain
+    p, score, _ = idle_chain
     proc = memscan.Process(p.pid)
     path = tmp_path / "chain.msimg"
     info = proc.save_image(path, progress=None)
