@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import memscan
-from memscan.cli import PF_KTHREAD, _parser, human_size, main, plural
+from memscan.cli import PF_KTHREAD, _parser, main
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -146,18 +146,6 @@ def test_scan_reads_only_the_rows_it_shows(game, capsys, monkeypatch):
     assert len(lines) == 1 + 1 + 3 + 1  # count, header, 3 rows, the rest
     assert [row[2] for row in rows("\n".join(lines))] == ["0", "0", "0"]
     assert lines[-1].startswith(f"... and {found - 3:,} more (--limit to show more")
-
-
-def test_counts_and_sizes_read_as_words():
-    assert plural(1, "candidate") == "1 candidate"
-    assert plural(0, "candidate") == "0 candidates"
-    assert plural(25_712_343, "candidate") == "25,712,343 candidates"
-    assert [human_size(n) for n in (512, 4096, 136_314_880, 3 << 30)] == [
-        "512 B",
-        "4.0 KiB",
-        "130 MiB",
-        "3.0 GiB",
-    ]
 
 
 def test_scan_writes_parquet(game, tmp_path):

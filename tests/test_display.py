@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import memscan
-from memscan.display import count, hex_strings, human_bytes
+from memscan.display import Locator, count, hex_strings, human_bytes, milliseconds, module_owners
 from memscan.table import hex_addresses
 
 
@@ -35,9 +35,42 @@ def test_counts_sizes_and_hex():
     assert human_bytes(512) == "512 B"
     assert human_bytes(4096) == "4.0 KiB"
     assert human_bytes(22_818_816) == "21.8 MiB"
+    assert human_bytes(136_314_880) == "130.0 MiB" and human_bytes(3 << 30) == "3.0 GiB"
+    assert count(25_712_343, "candidate") == "25,712,343 candidates"
+    assert milliseconds(0.042) == "42.0 ms" and milliseconds(15.3217) == "15,321.7 ms"
     values = np.array([0, 1, 0xABC, 2**47 + 5, 2**64 - 1], dtype=np.uint64)
     assert hex_strings(values).tolist() == [hex(int(v)) for v in values]
     assert hex_strings(np.zeros(0, np.uint64)).tolist() == []
+
+
+def test_locator_names_modules_kinds_and_hex(game, proc):
+    words = executable_words(proc).to_polars().head(3)
+    heap = next(r for r in proc.region_list() if r.kind == "heap")
+    where = Locator(proc.region_list())
+    for address, module, offset in words.select("address", "module", "module_offset").rows():
+        assert where.module(address) == (module, offset)
+        assert where(address) == where.describe(address) == f"{module}+{offset:#x}"
+    assert where.module(heap.start) is None and where(heap.start) == hex(heap.start)
+    assert where.kind(heap.start) == where.describe(heap.start) == "heap"
+    assert where.kind(0) is None and where.describe(0) == "unmapped" and where(0) == "0x0"
+    addresses = [*words["address"], heap.start]
+    assert module_owners(proc, addresses) == [
+        *zip(words["module"], words["module_offset"], strict=True),
+        (None, 0),
+    ]
+
+
+def test_a_second_copy_of_a_module_is_not_named():
+    class R:
+        def __init__(self, start, kind, module=None, base=None):
+            self.start, self.end, self.kind = start, start + 0x1000, kind
+            self.module, self.module_base = module, base
+
+    where = Locator(
+        [R(0x5000, "library", "lib.so", 0x5000), R(0x1000, "library", "lib.so", 0x1000)]
+    )
+    assert where(0x1010) == "lib.so+0x10" and where.describe(0x5010) == "library"
+    assert where(0x5010) == "0x5010" and where.module(0x5010) is None
 
 
 def test_hex_addresses_in_polars_and_pandas(game, proc):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 import numpy as np
 
 from . import _native
+from .display import module_owners
 from .errors import InvalidArgument, InvalidFile, InvalidValue, MemscanError, ProcessExited
 from .io import (
     _host_token,
@@ -354,7 +355,7 @@ class AddressList:
                 f"(at most {MAX_FROM_SCANNER} at once)"
             )
         vt = scanner.value_type
-        owners = _module_owners(scanner._process, addresses.tolist())
+        owners = module_owners(scanner._process, addresses.tolist())
         added = []
         for i, (address, (module, offset)) in enumerate(
             zip(addresses.tolist(), owners, strict=True)
@@ -821,35 +822,6 @@ class AddressList:
                     if row.entry.type == vt and row.held_at is not None:
                         problems.setdefault((vt, row.held_at), f"freezing stopped: {stopped}")
         return problems
-
-
-# -- scanner results --------------------------------------------------------------------------
-
-
-def _module_owners(process: _native.Process, addresses: list[int]) -> list[tuple[str | None, int]]:
-    """For each address: the module whose regions hold it and the offset from its load base
-    (as a scan table's module/module_offset), or (None, 0). A module is only named when its
-    name leads back to that base (the first module of that name, as expressions resolve)."""
-    import polars as pl
-
-    regions = pl.DataFrame(process.regions_table()).sort("start")
-    starts = regions["start"].to_numpy()
-    ends = regions["end"].to_list()
-    names = regions["module"].to_list()
-    bases = regions["module_base"].to_list()
-    first_base: dict[str, int] = {}
-    for name, base in pl.DataFrame(process.modules_table()).select("name", "base").iter_rows():
-        first_base.setdefault(name, base)
-    idx = np.searchsorted(starts, np.asarray(addresses, dtype=np.uint64), side="right") - 1
-    out: list[tuple[str | None, int]] = []
-    for address, k in zip(addresses, idx.tolist(), strict=True):
-        if k >= 0 and address < ends[k] and names[k] is not None:
-            name, base = names[k], bases[k]
-            if first_base.get(name) == base:
-                out.append((name, address - base))
-                continue
-        out.append((None, 0))
-    return out
 
 
 # -- JSON -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import errors
+from . import display, errors
 
 #: The largest pid Linux can hand out (``PID_MAX_LIMIT`` on 64-bit systems).
 PID_MAX = 4_194_304
@@ -58,23 +58,6 @@ def clean(text: object, *, backslash: bool = True) -> str:
     )
 
 
-def plural(n: int, noun: str) -> str:
-    """``n`` with thousands separators and ``noun`` in the singular or plural."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def human_size(n: int) -> str:
-    """A byte count in binary units: ``512 B``, ``4.0 KiB``, ``132 MiB``."""
-    size, unit = float(n), "B"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            break
-        size /= 1024
-    if unit == "B":
-        return f"{n} B"
-    return f"{size:.1f} {unit}" if size < 10 else f"{size:,.0f} {unit}"
-
-
 def print_table(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
@@ -107,33 +90,6 @@ def value_text(value: int | float, value_type: str) -> str:
 # -- candidates --------------------------------------------------------------------------------
 
 
-class Locator:
-    """Says where addresses are: ``module+0xoffset`` inside a module (as address expressions
-    read it), else the region kind (``heap``, ``stack``, ``anonymous``)."""
-
-    def __init__(self, proc: Any) -> None:
-        self._proc = proc
-        regions = sorted(proc.region_list(), key=lambda r: r.start)
-        self._starts = [r.start for r in regions]
-        self._regions = regions
-
-    def __call__(self, addresses: list[int]) -> list[str]:
-        from bisect import bisect_right
-
-        from .address_list import _module_owners
-
-        out = []
-        owners = _module_owners(self._proc, addresses)
-        for address, (module, offset) in zip(addresses, owners, strict=True):
-            if module is not None:
-                out.append(f"{clean(module)}+{offset:#x}")
-                continue
-            k = bisect_right(self._starts, address) - 1
-            inside = k >= 0 and address < self._regions[k].end
-            out.append(self._regions[k].kind if inside else "unmapped")
-        return out
-
-
 def print_candidates(
     s: Any, proc: Any, offset: int = 0, count: int = 20, *, now: bool = False, indent: str = ""
 ) -> int:
@@ -145,7 +101,7 @@ def print_candidates(
     if len(addresses) == 0:
         return 0
     previous = s.previous_page(offset, count) if len(s.history()) > 1 else None
-    where = Locator(proc)(addresses.tolist())
+    where = display.Locator(proc.region_list())
     headers = ["#", "address", "value"]
     headers += ["previous"] * (previous is not None) + ["now"] * now + ["where"]
     rows = []
@@ -155,7 +111,7 @@ def print_candidates(
             row.append(value_text(previous[i].item(), s.value_type))
         if now:
             row.append(_read_now(proc, address, s.value_type))
-        rows.append([*row, where[i]])
+        rows.append([*row, clean(where.describe(address))])
     print_table(headers, rows, right=("#", "value", "previous", "now"), indent=indent)
     return len(addresses)
 
@@ -167,13 +123,17 @@ def _read_now(proc: Any, address: int, value_type: str) -> str:
         return "unreadable"
 
 
-def describe_first_scan(s: Any) -> str:
-    """What the first scan did, in the engine's words (``i32 == 100``, ``f32 near 1 ± 0.1``)."""
+def first_scan_line(s: Any) -> str:
+    """The count after a first scan, what it looked for in the engine's words and its time:
+    ``1,412 candidates (i32 == 100) in 42.0 ms``, ``... (f32 near 1 ± 0.1) ...``."""
     steps = s.history()
     what = steps[0][0].removeprefix("first scan ") if steps else "scan"
     if what == "any":
-        return f"every {s.value_type} slot: unknown initial value"
-    return f"{s.value_type} {what}"
+        what = f"every {s.value_type} slot: unknown initial value"
+    else:
+        what = f"{s.value_type} {what}"
+    took = display.milliseconds(s.stats()[3])
+    return f"{display.count(len(s), 'candidate')} ({clean(what)}) in {took}"
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -317,9 +277,11 @@ def _resolve_pid(target: str) -> int:
         for r in found[:AMBIGUOUS_SHOWN]
     ]
     if len(found) > AMBIGUOUS_SHOWN:
-        details.append(f"  ... and {len(found) - AMBIGUOUS_SHOWN} more")
+        details.append(f"  ... and {len(found) - AMBIGUOUS_SHOWN:,} more")
     raise UsageError(
-        f"{len(found)} processes are named {target!r}; give one of their pids:", details
+        f"{display.count(len(found), 'process', 'processes')} are named {target!r}; "
+        "give one of their pids:",
+        details,
     )
 
 
@@ -334,7 +296,14 @@ def cmd_regions(args: argparse.Namespace) -> int:
     regions = sorted(proc.region_list(), key=lambda r: r.start)
     shown = regions if args.limit is None else regions[: args.limit]
     rows = [
-        [f"{r.start:#x}", f"{r.end:#x}", human_size(r.size), r.perms, r.kind, clean(r.path)]
+        [
+            f"{r.start:#x}",
+            f"{r.end:#x}",
+            display.human_bytes(r.size),
+            r.perms,
+            r.kind,
+            clean(r.path),
+        ]
         for r in shown
     ]
     print_table(["start", "end", "size", "perms", "kind", "path"], rows, right=("size",))
@@ -383,8 +352,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         writable_only=not args.all_regions,
         alignment=args.alignment,
     )
-    secs = s.stats()[3]
-    print(f"{plural(len(s), 'candidate')} ({clean(describe_first_scan(s))}) in {secs * 1e3:.1f} ms")
+    print(first_scan_line(s))
     if args.out:
         s.to_parquet(args.out)
         print(f"wrote {clean(args.out)}")
@@ -432,7 +400,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "s = proc.scan('i32', 100)",
         )
         s = proc.scan("i32", 100)
-        print(f"    {plural(len(s), 'candidate')} in {s.stats()[3] * 1000:.1f} ms")
+        print(f"    {display.count(len(s), 'candidate')} in {display.milliseconds(s.stats()[3])}")
 
         _step(
             2,
@@ -442,10 +410,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         game.damage(7)
         s.decreased()
-        print(f"    {plural(len(s), 'candidate')}")
+        print(f"    {display.count(len(s), 'candidate')}")
         print("  >>> s.eq(93); s.to_polars()")
         s.eq(93)
-        print(f"    {plural(len(s), 'candidate')}:")
+        print(f"    {display.count(len(s), 'candidate')}:")
         print_candidates(s, proc, 0, 10, indent="    ")
         if health not in s.addresses:
             print("memscan: error: the demo's health was not found", file=sys.stderr)
@@ -462,11 +430,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "gold = proc.scan('u32')",
         )
         gold = proc.scan("u32")
-        print(f"    snapshot: {plural(len(gold), 'slot')}, {human_size(gold.nbytes)}")
+        print(
+            f"    snapshot: {display.count(len(gold), 'slot')}, {display.human_bytes(gold.nbytes)}"
+        )
         print("  >>> game.gain_gold(25); gold.increased(25)")
         game.gain_gold(25)
         gold.increased(25)
-        print(f"    {plural(len(gold), 'candidate')}; gold is at {game.address('gold'):#x}")
+        print(f"    {display.count(len(gold), 'candidate')}; gold is at {game.address('gold'):#x}")
         print("  >>> gold.set(1_000_000, gold.addresses == game.address('gold'))")
         gold.set(1_000_000, gold.addresses == game.address("gold"))
         print(f"    gold = {game.value('gold'):,}")
@@ -493,7 +463,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         u = proc.scan("u64", 2**64 - 1)
         found = game.address("u64_max") in u.addresses
-        print(f"    {plural(len(u), 'hit')}, includes u64_max: {found}")
+        print(f"    {display.count(len(u), 'hit')}, includes u64_max: {found}")
         print("  >>> proc.find_bytes('4D 53 43 4E DE AD ?? EF')")
         sig = proc.find_bytes("4D 53 43 4E DE AD ?? EF")
         print(f"    at {', '.join(hex(a) for a in sig[:4])}")

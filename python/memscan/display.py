@@ -15,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import polars
 
-__all__ = ["count", "hex_strings", "human_bytes", "locate"]
+__all__ = ["Locator", "count", "hex_strings", "human_bytes", "milliseconds", "module_owners"]
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 
@@ -36,6 +36,11 @@ def human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def milliseconds(seconds: float) -> str:
+    """A duration in milliseconds: ``"42.0 ms"``, ``"15,321.7 ms"``."""
+    return f"{seconds * 1e3:,.1f} ms"
+
+
 def hex_strings(addresses: np.ndarray) -> np.ndarray:
     """``0x`` hex of each u64 (vectorised: millions per second), as a NumPy unicode array."""
     a = np.ascontiguousarray(addresses, dtype=np.uint64)
@@ -49,11 +54,21 @@ def hex_strings(addresses: np.ndarray) -> np.ndarray:
 
 
 class Locator:
-    """Names addresses as ``module+0x...`` from a process's regions, else plain hex."""
+    """Says where addresses lie in a process, from its regions (``proc.region_list()``):
+    ``module+0x...`` inside a module, as address expressions read it back, else the region's
+    kind or plain hex.
+
+    A module is only named when its name leads back to the region's load base (the first
+    module of that name, as expressions resolve names); an address in a second copy of a
+    library stays hex."""
 
     def __init__(self, regions: Iterable[Any]) -> None:
         self._spans = sorted((r.start, r.end, r.kind, r.module, r.module_base) for r in regions)
         self._starts = [s[0] for s in self._spans]
+        self._first_base: dict[str, int] = {}
+        for _, _, _, name, base in self._spans:
+            if name is not None and base is not None:
+                self._first_base[name] = min(base, self._first_base.get(name, base))
 
     def _region(self, address: int) -> tuple[int, int, str, str | None, int | None] | None:
         i = bisect.bisect_right(self._starts, address) - 1
@@ -61,24 +76,39 @@ class Locator:
             return self._spans[i]
         return None
 
-    def __call__(self, address: int) -> str:
+    def module(self, address: int) -> tuple[str, int] | None:
+        """The module holding ``address`` and the offset from its load base (a scan table's
+        ``module`` and ``module_offset``), or None."""
         r = self._region(address)
-        if r is not None and r[3] is not None and r[4] is not None:
-            return f"{r[3]}+{address - r[4]:#x}"
-        return f"{address:#x}"
+        if r is None or r[3] is None or self._first_base.get(r[3]) != r[4]:
+            return None
+        return r[3], address - r[4]
+
+    def kind(self, address: int) -> str | None:
+        """The kind of the region holding ``address`` (``heap``, ``stack``, ``anonymous``,
+        ...), or None when it is unmapped."""
+        r = self._region(address)
+        return None if r is None else r[2]
+
+    def __call__(self, address: int) -> str:
+        """``module+0x...`` in a module, else ``0x...``."""
+        hit = self.module(address)
+        return f"{hit[0]}+{hit[1]:#x}" if hit is not None else f"{address:#x}"
 
     def describe(self, address: int) -> str:
-        """``module+0x...`` in a module, else the region's kind (``heap``, ``anonymous``)."""
-        r = self._region(address)
-        if r is None:
-            return "unmapped"
-        return self(address) if r[3] is not None else r[2]
+        """``module+0x...`` in a module, else the region's kind (``heap``, ``anonymous``), else
+        ``unmapped``."""
+        hit = self.module(address)
+        if hit is not None:
+            return f"{hit[0]}+{hit[1]:#x}"
+        return self.kind(address) or "unmapped"
 
 
-def locate(addresses: Iterable[int], process: Any) -> list[str]:
-    """Each address as ``module+0x...`` when it lies in a module of ``process``, else hex."""
+def module_owners(process: Any, addresses: Iterable[int]) -> list[tuple[str | None, int]]:
+    """For each address of ``process``: the module that holds it and the offset from its load
+    base (as :meth:`Locator.module`), or ``(None, 0)``."""
     where = Locator(process.region_list())
-    return [where(int(a)) for a in addresses]
+    return [where.module(int(a)) or (None, 0) for a in addresses]
 
 
 # -- HTML -------------------------------------------------------------------------------------

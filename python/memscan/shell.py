@@ -18,14 +18,14 @@ from . import errors
 from .cli import (
     UsageError,
     clean,
-    describe_first_scan,
+    first_scan_line,
     message_of,
     number,
-    plural,
     print_candidates,
     print_table,
     status_of,
 )
+from .display import count, milliseconds
 
 #: Candidates per ``list`` page.
 PAGE = 20
@@ -180,7 +180,7 @@ class Shell:
             op, values, tol = self._criterion(words[0], words[1:])
             s.first(op, *values, tolerance=tol)
         self.scanner, self.value_type = s, s.value_type
-        print(f"{plural(len(s), 'candidate')} ({clean(describe_first_scan(s))}) in {_ms(s)}")
+        print(first_scan_line(s))
 
     def _compare(self, word: str, args: list[str]) -> None:
         if word in RELATIVE or (word in ("=", "!=") and not args):
@@ -204,7 +204,7 @@ class Shell:
         s = self.scanner
         what = s.history()[-1][0]
         hint = " (undo goes back)" if len(s) == 0 else ""
-        print(f"{plural(len(s), 'candidate')} ({clean(what)}) in {_ms(s)}{hint}")
+        print(f"{count(len(s), 'candidate')} ({clean(what)}) in {milliseconds(s.stats()[3])}{hint}")
 
     def _list(self, args: list[str]) -> None:
         if len(args) > 1 or not all(a.isdigit() and int(a) > 0 for a in args):
@@ -216,7 +216,7 @@ class Shell:
             print("no candidates")
             return
         if page > pages:
-            raise UsageError(f"there are {plural(pages, 'page')}")
+            raise UsageError(f"there are {count(pages, 'page')}")
         print_candidates(s, self.proc, (page - 1) * PAGE, PAGE, now=True)
         if pages > 1:
             more = f" (list {page + 1} for the next)" if page < pages else ""
@@ -241,7 +241,7 @@ class Shell:
             )
         else:
             written = s.set(value)
-        print(f"wrote {value!r} to {plural(written, 'candidate')}")
+        print(f"wrote {value!r} to {count(written, 'candidate')}")
 
     def _history(self) -> None:
         s = self._need_scan()
@@ -291,10 +291,6 @@ def _is_number(text: str) -> bool:
 
 def _is_indices(text: str) -> bool:
     return all(part.isdigit() for part in text.split(","))
-
-
-def _ms(s: Any) -> str:
-    return f"{s.stats()[3] * 1e3:,.1f} ms"
 
 
 def prompt_lines(shell: Shell, **session: Any) -> Iterator[str]:

@@ -1,9 +1,9 @@
-"""What every memscan widget shares: ESM and CSS loading, HTML/text fallbacks, address and
-count formatting, a status line, and a live refresh loop."""
+"""What every memscan widget shares: ESM and CSS loading, HTML/text fallbacks, naming addresses
+(counts, sizes and addresses are formatted by :mod:`memscan.display`), a status line, and a live
+refresh loop."""
 
 from __future__ import annotations
 
-import bisect
 import html
 import threading
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..display import Locator
 from ..errors import MemscanError
 
 STATIC = Path(__file__).parent / "static"
@@ -27,20 +28,6 @@ def css(*extra: str) -> str:
     return "\n".join((STATIC / f).read_text() for f in ("memscan.css", *extra))
 
 
-def count(n: int, one: str, many: str | None = None) -> str:
-    """``1 candidate``, ``12,345 candidates``."""
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
-
-
-def human_bytes(n: int) -> str:
-    """4 KiB, 1.5 MiB (binary units)."""
-    v, units = float(n), ["B", "KiB", "MiB", "GiB", "TiB"]
-    i = 0
-    while v >= 1024 and i < len(units) - 1:
-        v, i = v / 1024, i + 1
-    return f"{v:.0f} {units[i]}" if i == 0 or v >= 100 or v.is_integer() else f"{v:.1f} {units[i]}"
-
-
 def message(e: BaseException) -> str:
     """An error as a user reads it: memscan's own message, never a Python internal."""
     if isinstance(e, MemscanError):
@@ -48,30 +35,13 @@ def message(e: BaseException) -> str:
     return f"could not do that: {type(e).__name__}"
 
 
-class Modules:
-    """Finds the module (and offset from its load base) that holds an address."""
-
-    def __init__(self, process: Any) -> None:
-        try:
-            mods = sorted(
-                (int(r["base"]), int(r["end"]), str(r["name"]))
-                for r in process.modules().to_polars().iter_rows(named=True)
-            )
-        except (MemscanError, AttributeError):
-            mods = []
-        self._starts = [m[0] for m in mods]
-        self._mods = mods
-
-    def locate(self, address: int) -> tuple[str, int] | None:
-        i = bisect.bisect_right(self._starts, address) - 1
-        if i >= 0 and address < self._mods[i][1]:
-            return self._mods[i][2], address - self._mods[i][0]
-        return None
-
-    def name(self, address: int) -> str:
-        """``module+0x1f0`` inside a module, else ``0x7ffd…``."""
-        hit = self.locate(address)
-        return f"{hit[0]}+{hit[1]:#x}" if hit else f"{address:#x}"
+def locator(process: Any) -> Locator:
+    """Names ``process``'s addresses as ``module+0x...`` (see :class:`memscan.display.Locator`);
+    with no regions to go by (the process has exited) every address stays hex."""
+    try:
+        return Locator(process.region_list())
+    except MemscanError:
+        return Locator(())
 
 
 def html_table(rows: list[dict[str, Any]], columns: list[str], caption: str = "") -> str:

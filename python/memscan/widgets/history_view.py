@@ -11,9 +11,10 @@ import numpy as np
 import traitlets
 
 from ..address_list import AddressList
+from ..display import Locator, count
 from ..history import History, Recorder
 from ..process import Process
-from ._base import STATIC, MemscanWidget, Modules, count, css, esm, html_table
+from ._base import STATIC, MemscanWidget, css, esm, html_table, locator
 
 #: The vendored uPlot ES module (MIT, static/vendor/uPlot.LICENSE), imported by the view.
 UPLOT = "const UPLOT_SOURCE = " + json.dumps((STATIC / "vendor" / "uPlot.esm.js").read_text())
@@ -67,7 +68,7 @@ class HistoryView(MemscanWidget):
             kwargs.setdefault("live", self.recorder.is_running())
             kwargs.setdefault("interval", 0.5)
         super().__init__(value_type=self.history.value_type, **kwargs)
-        self._modules = Modules(process) if process is not None else None
+        self._where = locator(process) if process is not None else Locator(())
         self._show(self.history)
         self.observe(lambda _: self._read_out(), names="position")
 
@@ -100,7 +101,7 @@ class HistoryView(MemscanWidget):
     def _name(self, a: int) -> str:
         if a in self._names:
             return self._names[a]
-        return self._modules.name(a) if self._modules is not None else f"{a:#x}"
+        return self._where(a)
 
     def _show(self, h: History) -> None:
         index = {a: j for j, a in enumerate(h.addresses.tolist())}

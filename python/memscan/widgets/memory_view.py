@@ -9,9 +9,10 @@ from typing import Any
 import traitlets
 
 from .._native import Process as NativeProcess
+from ..display import count
 from ..errors import InvalidArgument, MemscanError
 from ..process import Process
-from ._base import MemscanWidget, Modules, count, esm, html_table, message
+from ._base import MemscanWidget, esm, html_table, locator, message
 
 #: struct formats of the typed interpretations.
 FORMATS = {
@@ -55,7 +56,7 @@ class MemoryView(MemscanWidget):
         self, process: NativeProcess, address: int | str, size: int = 256, **kwargs: Any
     ) -> None:
         self.process = process if isinstance(process, Process) else Process(process.pid)
-        self._modules = Modules(self.process)
+        self._where = locator(self.process)
         self._reference: bytes | None = None
         self._checkpoint: bytes | None = None
         self._back: list[int] = []
@@ -78,7 +79,7 @@ class MemoryView(MemscanWidget):
             return False
         self._back.append(self.address)
         self._move(target)
-        self.say(f"at {self._modules.name(target)}", "ok")
+        self.say(f"at {self._where(target)}", "ok")
         return True
 
     def page_down(self) -> bool:
@@ -134,7 +135,7 @@ class MemoryView(MemscanWidget):
                 ref is not None and a != b for a, b in zip(now, ref or now, strict=True)
             ]
             self.data = list(now)
-            self.location = self._modules.name(self.address)
+            self.location = self._where(self.address)
             self._reference = now
             self._interpret()
 
@@ -167,7 +168,7 @@ class MemoryView(MemscanWidget):
         at = self.address + offset
         try:
             fn(at)
-            self.say(f"wrote {what} at {self._modules.name(at)}", "ok")
+            self.say(f"wrote {what} at {self._where(at)}", "ok")
         except MemscanError as e:
             self.say(message(e), "error")
         self.refresh()
@@ -178,9 +179,7 @@ class MemoryView(MemscanWidget):
         for name, fmt in FORMATS.items():
             n = struct.calcsize(fmt)
             out[name] = repr(struct.unpack("<" + fmt, raw[:n])[0]) if len(raw) >= n else ""
-        out["pointer"] = (
-            self._modules.name(int.from_bytes(raw[:8], "little")) if len(raw) >= 8 else ""
-        )
+        out["pointer"] = self._where(int.from_bytes(raw[:8], "little")) if len(raw) >= 8 else ""
         text = raw.split(b"\0")[0][:64]
         out["text"] = "".join(chr(c) if 32 <= c < 127 else "." for c in text)
         self.interpretations = out

@@ -9,10 +9,11 @@ import traitlets
 from ipywidgets import widget_serialization
 
 from .._native import Process as NativeProcess
+from ..display import count, human_bytes
 from ..errors import InvalidArgument, MemscanError
 from ..process import Process
 from ..snapshots import ChangeMap
-from ._base import MemscanWidget, count, esm, html_table, human_bytes, message
+from ._base import MemscanWidget, esm, html_table, message
 from .memory_view import MemoryView
 
 

@@ -4,7 +4,6 @@ address list to keep what was found."""
 
 from __future__ import annotations
 
-import bisect
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -13,10 +12,11 @@ import traitlets
 
 from .._native import Process as NativeProcess
 from ..address_list import AddressList
+from ..display import Locator, count, human_bytes
 from ..errors import InvalidArgument, InvalidValue, MemscanError
 from ..process import Process
 from ..scanner import Scanner
-from ._base import MemscanWidget, Modules, count, esm, html_table, human_bytes, message
+from ._base import MemscanWidget, esm, html_table, locator, message
 
 TYPES = ["i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f32", "f64"]
 
@@ -102,8 +102,7 @@ class ScanExplorer(MemscanWidget):
         if address_list is None:  # a list of our own, attached, so it shows live values
             address_list = AddressList().attach(self.process)
         self.address_list = address_list
-        self._modules = Modules(self.process)
-        self._regions: tuple[list[int], list[Any]] | None = None
+        self._where: Locator | None = None  # the process's regions, read again after each scan
         self._order: np.ndarray | None = None
         # Button clicks run here, one at a time, so a long scan never blocks the kernel.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memscan-explorer")
@@ -248,7 +247,7 @@ class ScanExplorer(MemscanWidget):
         """After a scan or an undo: new count, steps and order; back to the first page."""
         s = self.scanner
         self._order = None
-        self._regions = None
+        self._where = None
         with self.hold_sync():
             self.scanned = s is not None and len(s.history()) > 0
             self.selected = []
@@ -287,14 +286,6 @@ class ScanExplorer(MemscanWidget):
         prev = s.previous_page(0, len(s))
         return idx, s.addresses[idx], s.values[idx], None if prev is None else prev[idx]
 
-    def _region_kind(self, address: int) -> str:
-        if self._regions is None:
-            regs = sorted(self.scanner.region_list(), key=lambda r: r.start)
-            self._regions = ([r.start for r in regs], regs)
-        starts, regs = self._regions
-        i = bisect.bisect_right(starts, address) - 1
-        return regs[i].kind if i >= 0 and address < regs[i].end else ""
-
     def _render_page(self, strict: bool = False) -> None:
         s = self.scanner
         n = len(s) if s is not None and self.scanned else 0
@@ -321,14 +312,16 @@ class ScanExplorer(MemscanWidget):
             notes.append("previous values appear after a next scan")
         frozen = {a: v for a, v in s.frozen()}
         rows = []
+        if self._where is None:
+            self._where = locator(self.process)
         for k, a in enumerate(addrs.tolist()):
-            hit = self._modules.locate(a)
+            hit = self._where.module(a)
             rows.append(
                 {
                     "index": int(idx[k]),
                     "address": f"{a:#x}",
                     "module": f"{hit[0]}+{hit[1]:#x}" if hit else "",
-                    "region": self._region_kind(a),
+                    "region": self._where.kind(a) or "",
                     "value": _show(values[k]),
                     "current": "" if current[k] is None else _show(current[k]),
                     "previous": "" if previous is None else _show(previous[k]),
