@@ -49,12 +49,16 @@ pub fn process_info(pid: i32) -> Result<ProcessInfo> {
                 .collect()
         })
         .unwrap_or_default();
+    // `comm` holds the name whole (status's parser stops at a ':' in it).
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim_end_matches('\n').to_owned())
+        .unwrap_or(status.name);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
     Ok(ProcessInfo {
         pid,
-        name: status.name,
+        name,
         cmdline,
         uid: status.ruid,
         exe,
