@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,6 +234,29 @@ def test_find_processes_and_system_info(game):
     info = memscan.query_system_info()
     assert info["page_size"] >= 4096 and info["cpu_count"] >= 1
     assert info["min_address"] < info["max_address"]
+
+
+@pytest.fixture
+def colon_named():
+    """A process whose name (``comm``, set with ``prctl(PR_SET_NAME)``) holds a colon."""
+    code = "import ctypes,sys; ctypes.CDLL(None).prctl(15, b'ab:cd', 0, 0, 0); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/comm").read_text().strip() != "ab:cd":
+            assert child.poll() is None and time.monotonic() < deadline, "prctl did not run"
+            time.sleep(0.01)
+        yield child.pid
+    finally:
+        child.stdin.close()
+        child.wait(10)
+
+
+def test_names_keep_their_colons(colon_named):
+    """Names come whole from /proc/PID/comm (the status parser used to cut them at ':')."""
+    found = memscan.find_processes("ab:cd", exact=True).to_polars()
+    assert found["pid"].to_list() == [colon_named] and found["name"].to_list() == ["ab:cd"]
+    assert memscan.Process(colon_named).name == "ab:cd"
 
 
 def test_parse_hex_pattern():
