@@ -67,6 +67,22 @@ def test_a_change_map_names_the_module_and_offset_of_a_bss_change(chain, chain_b
     assert row["module_offset"] == nm(chain_binary, "score")
 
 
+def test_a_history_names_the_module_and_offset_of_a_bss_global(chain, chain_binary, tmp_path):
+    p, score, health = chain
+    proc = memscan.Process(p.pid)
+    rec = proc.record([score, health], "i32", interval=None)
+    rec.sample()
+    long = rec.stop().to_long()
+    row = long.filter(address=score).row(0, named=True)
+    assert (row["module"], row["module_offset"]) == ("chaingame", nm(chain_binary, "score"))
+    assert long.filter(address=health)["module"].to_list() == [None]  # on the heap
+    rec.history().to_parquet(str(tmp_path / "h.parquet"))
+    back = memscan.load(str(tmp_path / "h.parquet")).history().to_long()
+    assert back.select("address", "module", "module_offset").equals(
+        long.select("address", "module", "module_offset")
+    )
+
+
 def test_address_expressions_resolve_modules_and_pointer_paths(chain, chain_binary):
     p, score, health = chain
     proc = memscan.Process(p.pid)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
-from .display import card, count, esc, table
+from .display import Locator, card, count, esc, table
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -32,9 +32,14 @@ class History:
     values: np.ndarray
     unreadable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
     metadata: dict[str, str] = field(default_factory=dict)
+    #: Per address, the module holding it and the offset from the module's load base (None
+    #: outside modules); empty when not known.
+    places: list[tuple[str, int] | None] = field(default_factory=list)
 
     @classmethod
-    def _from_native(cls, h: _native.History, metadata: dict[str, str]) -> History:
+    def _from_native(
+        cls, h: _native.History, metadata: dict[str, str], locator: Locator | None = None
+    ) -> History:
         addresses = h.addresses()
         values = h.values().reshape(h.samples, len(addresses))
         return cls(
@@ -45,6 +50,7 @@ class History:
             values=values,
             unreadable=h.unreadable(),
             metadata=metadata,
+            places=[locator.module(int(a)) for a in addresses] if locator else [],
         )
 
     @property
@@ -125,7 +131,8 @@ class History:
         return per_sample.hstack(pl.DataFrame(cols))
 
     def to_long(self) -> polars.DataFrame:
-        """One row per (sample, address): sample, timestamp, label, unreadable, address, value.
+        """One row per (sample, address): sample, timestamp, label, unreadable, address,
+        module, module_offset (null outside modules or when not known), value.
 
         ``unreadable`` is the sample's count of addresses that could not be read (their value
         is 0); it is null on every row when the count is not known."""
@@ -133,8 +140,13 @@ class History:
 
         n, m = self.values.shape
         per_sample = self._per_sample()
+        places = self.places if len(self.places) == m else [None] * m
+        modules = pl.Series([p[0] if p else None for p in places], dtype=pl.String)
+        offsets = pl.Series([p[1] if p else None for p in places], dtype=pl.UInt64)
         return per_sample[np.repeat(np.arange(n), m)].with_columns(
             pl.Series("address", np.tile(self.addresses, n)),
+            modules.gather(np.tile(np.arange(m), n)).alias("module"),
+            offsets.gather(np.tile(np.arange(m), n)).alias("module_offset"),
             pl.Series("value", self.values.reshape(-1)),
         )
 
@@ -438,6 +450,7 @@ class Recorder:
         self._native = _native.Recorder(
             process, addrs, value_type, interval=interval, count=count, duration=duration
         )
+        self._locator = Locator(process.region_list())
         self._metadata = {"pid": str(process.pid), "executable": process.exe or ""}
 
     def mark(self, label: str) -> None:
@@ -467,7 +480,7 @@ class Recorder:
         return self._native.error()
 
     def history(self) -> History:
-        return History._from_native(self._native.history(), dict(self._metadata))
+        return History._from_native(self._native.history(), dict(self._metadata), self._locator)
 
     def __enter__(self) -> Recorder:
         return self

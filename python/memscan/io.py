@@ -371,6 +371,15 @@ def _history_of(frame: polars.DataFrame, meta: dict[str, str], where: str) -> Hi
         else:
             unreadable = col.cast(pl.UInt32).to_numpy()
 
+    places: list[tuple[str, int] | None] = []
+    if n and {"module", "module_offset"} <= set(frame.columns):
+        row = df.head(m)
+        places = [
+            (mod, int(off)) if mod is not None and off is not None else None
+            for mod, off in zip(
+                row["module"].to_list(), row["module_offset"].to_list(), strict=True
+            )
+        ]
     return History(
         value_type=vt,
         addresses=address_rows[0].copy() if n else np.zeros(0, dtype=np.uint64),
@@ -379,6 +388,7 @@ def _history_of(frame: polars.DataFrame, meta: dict[str, str], where: str) -> Hi
         values=df["value"].to_numpy().reshape(n, m),
         unreadable=unreadable,
         metadata=dict(meta),
+        places=places,
     )
 
 
