@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from . import demo, errors
+from . import images as images
 from ._native import (
     DEBUG_BUILD,
     Address,
@@ -116,6 +117,7 @@ __all__ = [
     "get_process_module_regions",
     "hex_addresses",
     "hex_pattern_bytes",
+    "images",
     "list_processes",
     "load",
     "open_image",
