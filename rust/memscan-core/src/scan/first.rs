@@ -8,11 +8,9 @@ use super::kernel::{matches, with_test};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
-use super::reader::{
-    for_each_chunk, plan_chunks, with_chunk, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES,
-};
+use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
 use crate::error::{Error, Result};
-use crate::mem::{all_zero, clear_of_holes, read_tolerant};
+use crate::mem::{all_zero, clear_of_holes, read_tolerant, with_buffer};
 use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
@@ -109,7 +107,9 @@ fn scan_typed<T: Scalar>(
     Ok(CandidateSet::new(T::TYPE, stride, segments, stats))
 }
 
-/// Reads one chunk into this thread's buffer and keeps the slots passing `pred`.
+/// Reads one chunk into this thread's buffer and keeps the slots passing `pred`. In anonymous
+/// memory, pages never used are not read (they hold zeros); a chunk of only such pages is
+/// skipped outright when zero does not pass `pred`.
 fn scan_chunk<T: Scalar>(
     memory: &crate::mem::Memory,
     c: &Chunk,
@@ -120,26 +120,80 @@ fn scan_chunk<T: Scalar>(
     if matches!(pred, Typed::Any) {
         return snapshot_chunk(memory, c, stride, page);
     }
-    with_chunk(memory, c, page, |buf, holes| {
-        let mut hits: Vec<u32> = Vec::new();
-        with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| hits.push(k as u32)));
-        if !holes.is_empty() {
-            let mut cur = 0;
-            hits.retain(|&k| {
-                clear_of_holes(
-                    holes,
-                    &mut cur,
-                    k as usize * stride,
-                    std::mem::size_of::<T>(),
-                )
-            });
+    let in_use = c
+        .anonymous
+        .then(|| memory.pages_in_use(c.start, c.byte_len, page))
+        .flatten();
+    if let Some(used) = &in_use {
+        let zero_passes = with_test!(pred, T, test => test(<T as bytemuck::Zeroable>::zeroed()));
+        if !zero_passes && !used.contains(&true) {
+            return Ok((piece_from_hits::<T>(c.start, stride, c.slots, &[], &[]), 0));
         }
-        let lost = holes.iter().map(|h| h.1 as u64).sum();
-        (
-            piece_from_hits::<T>(c.start, stride, c.slots, buf, &hits),
-            lost,
-        )
+    }
+    with_buffer(c.byte_len, |buf| {
+        let holes = read_chunk(memory, c, in_use.as_deref(), buf, page)?;
+        Ok(match_chunk(c, stride, pred, buf, &holes))
     })
+}
+
+/// Reads `c` into `buf`: with `in_use` (one flag per page), only the pages in use, the others
+/// zero-filled. Returns the unreadable ranges of `buf`, zero-filled.
+fn read_chunk(
+    memory: &crate::mem::Memory,
+    c: &Chunk,
+    in_use: Option<&[bool]>,
+    buf: &mut [u8],
+    page: usize,
+) -> Result<Vec<(usize, usize)>> {
+    let Some(used) = in_use.filter(|u| u.contains(&false)) else {
+        return read_tolerant(memory, c.start, buf, page);
+    };
+    let first = c.start / page as u64 * page as u64;
+    let len = buf.len();
+    let at = |p: usize| ((first + (p * page) as u64).saturating_sub(c.start) as usize).min(len);
+    let mut holes = Vec::new();
+    let mut p = 0;
+    while p < used.len() {
+        let run = used[p..].iter().take_while(|&&u| u == used[p]).count();
+        let (from, to) = (at(p), at(p + run));
+        if used[p] {
+            for (o, l) in read_tolerant(memory, c.start + from as u64, &mut buf[from..to], page)? {
+                holes.push((from + o, l));
+            }
+        } else {
+            buf[from..to].fill(0);
+        }
+        p += run;
+    }
+    Ok(holes)
+}
+
+/// Keeps the slots of a read chunk passing `pred` (none touching an unreadable byte).
+fn match_chunk<T: Scalar>(
+    c: &Chunk,
+    stride: usize,
+    pred: Typed<T>,
+    buf: &[u8],
+    holes: &[(usize, usize)],
+) -> (Piece<T>, u64) {
+    let mut hits: Vec<u32> = Vec::new();
+    with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| hits.push(k as u32)));
+    if !holes.is_empty() {
+        let mut cur = 0;
+        hits.retain(|&k| {
+            clear_of_holes(
+                holes,
+                &mut cur,
+                k as usize * stride,
+                std::mem::size_of::<T>(),
+            )
+        });
+    }
+    let lost = holes.iter().map(|h| h.1 as u64).sum();
+    (
+        piece_from_hits::<T>(c.start, stride, c.slots, buf, &hits),
+        lost,
+    )
 }
 
 /// Unknown initial value: reads the chunk straight into the block that keeps it (no copy) and
@@ -162,11 +216,15 @@ fn snapshot_chunk<T: Scalar>(
         };
         Ok((Piece::Dense(block), 0))
     };
-    if c.anonymous && memory.pages_untouched(c.start, c.byte_len, page) {
+    let in_use = c
+        .anonymous
+        .then(|| memory.pages_in_use(c.start, c.byte_len, page))
+        .flatten();
+    if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
         return zeros();
     }
     let mut bytes = crate::mem::zeroed(c.byte_len)?;
-    let holes = read_tolerant(memory, c.start, &mut bytes, page)?;
+    let holes = read_chunk(memory, c, in_use.as_deref(), &mut bytes, page)?;
     if holes.is_empty() {
         if all_zero(&bytes) {
             return zeros();

@@ -69,23 +69,69 @@ pub fn read_vectored(pid: i32, ranges: &[(u64, usize)], buf: &mut [u8]) -> Resul
     Ok(done)
 }
 
-/// True if no page of `[addr, addr + len)` is present in memory or swapped out, as
-/// `/proc/PID/pagemap` tells: in a private anonymous mapping such pages were never written and
-/// read as zeros. False when pagemap cannot be read (the caller then reads the memory).
-pub fn pages_untouched(pid: i32, addr: u64, len: usize, page: usize) -> bool {
-    const PRESENT_OR_SWAPPED: u64 = 0b11 << 62;
-    let Ok(file) = std::fs::File::open(format!("/proc/{pid}/pagemap")) else {
-        return false;
-    };
+/// Which pages of `[addr, addr + len)` may hold data, from one read of `/proc/PID/pagemap`: a
+/// page is in use when it is swapped out, or present and not the kernel's shared zero page
+/// (which a read of a never-written page maps; told apart by its frame number where this
+/// process may see frame numbers). In a private anonymous mapping a page not in use reads as
+/// zeros. `None` when pagemap cannot be read (the caller then reads the memory).
+pub fn pages_in_use(pid: i32, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
+    const PRESENT: u64 = 1 << 63;
+    const SWAPPED: u64 = 1 << 62;
+    const FRAME: u64 = (1 << 55) - 1;
+    let file = std::fs::File::open(format!("/proc/{pid}/pagemap")).ok()?;
     let first = addr / page as u64;
     let pages = (addr + len as u64).div_ceil(page as u64) - first;
     let mut entries = vec![0u8; pages as usize * 8];
-    match file.read_exact_at(&mut entries, first * 8) {
-        Ok(()) => entries
+    file.read_exact_at(&mut entries, first * 8).ok()?;
+    let zero = zero_page_frame();
+    Some(
+        entries
             .chunks_exact(8)
-            .all(|e| u64::from_ne_bytes(e.try_into().expect("8 bytes")) & PRESENT_OR_SWAPPED == 0),
-        Err(_) => false,
-    }
+            .map(|e| {
+                let e = u64::from_ne_bytes(e.try_into().expect("8 bytes"));
+                e & SWAPPED != 0 || (e & PRESENT != 0 && zero.is_none_or(|z| e & FRAME != z))
+            })
+            .collect(),
+    )
+}
+
+/// True if no page of `[addr, addr + len)` is in use (see [`pages_in_use`]).
+pub fn pages_untouched(pid: i32, addr: u64, len: usize, page: usize) -> bool {
+    pages_in_use(pid, addr, len, page).is_some_and(|used| !used.contains(&true))
+}
+
+/// The frame number of the kernel's shared zero page, found by reading a fresh anonymous page of
+/// this process and looking it up in our own pagemap; `None` where frame numbers are hidden
+/// (without CAP_SYS_ADMIN they read as 0).
+fn zero_page_frame() -> Option<u64> {
+    static FRAME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *FRAME.get_or_init(|| {
+        let page = super::page_size();
+        // SAFETY: a fresh private anonymous page, read once and unmapped.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return None;
+            }
+            std::ptr::read_volatile(p as *const u8);
+            let file = std::fs::File::open("/proc/self/pagemap").ok();
+            let mut entry = [0u8; 8];
+            let ok = file.is_some_and(|f| {
+                f.read_exact_at(&mut entry, p as u64 / page as u64 * 8)
+                    .is_ok()
+            });
+            libc::munmap(p, page);
+            let frame = u64::from_ne_bytes(entry) & ((1 << 55) - 1);
+            (ok && frame != 0).then_some(frame)
+        }
+    })
 }
 
 /// Writes `data` at `addr` with `process_vm_writev`. Returns the bytes written, which is short

@@ -1,0 +1,93 @@
+"""Scans skip pages a process never used (they hold zeros) and must find exactly what a full
+read finds: checked against NumPy over /proc/PID/mem on a target with written, read-only and
+untouched pages, values that straddle into an unused page, and an untouched private file
+mapping (whose pages hold the file's bytes, not zeros)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import build_c_target
+
+import memscan
+
+VALUE = 0x5EED
+SIZE = 64 << 20
+PAGE = 4096
+
+
+@pytest.fixture(scope="module")
+def sparse_binary(tmp_path_factory) -> Path:
+    return build_c_target(tmp_path_factory, "sparse.c", "sparse", "-O1")
+
+
+@pytest.fixture
+def sparse(sparse_binary, tmp_path):
+    data = np.zeros(1 << 20, dtype=np.uint32)
+    data[np.random.default_rng(1).choice(len(data), 50, replace=False)] = VALUE
+    path = tmp_path / "values.bin"
+    data.tofile(path)
+    p = subprocess.Popen(
+        [str(sparse_binary), str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout is not None
+    _, anon, file, length = p.stdout.readline().split()
+    yield p, int(anon, 16), int(file, 16), int(length)
+    p.kill()
+    p.wait()
+
+
+def present_pages(pid: int, start: int, size: int) -> int:
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(start // PAGE * 8)
+        entries = np.frombuffer(f.read(size // PAGE * 8), dtype=np.uint64)
+    return int(((entries >> np.uint64(63)) & np.uint64(1)).sum())
+
+
+def reference(pid: int, start: int, size: int, dtype: str, value: int, stride: int) -> list[int]:
+    """Every address in [start, start+size) holding `value`, at `stride`, by a plain read."""
+    with open(f"/proc/{pid}/mem", "rb") as f:
+        f.seek(start)
+        raw = f.read(size)
+    width = np.dtype(dtype).itemsize
+    windows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(raw, np.uint8), width)
+    vals = windows[::stride].copy().view(dtype).ravel()
+    return (start + np.flatnonzero(vals == value) * stride).tolist()
+
+
+@pytest.mark.parametrize(("dtype", "value_type", "stride"), [("<u4", "u32", 4), ("<u4", "u32", 1)])
+def test_skipping_unused_pages_finds_exactly_what_a_full_read_finds(
+    sparse, dtype, value_type, stride
+):
+    p, anon, file, length = sparse
+    proc = memscan.Process(p.pid)
+    before = present_pages(p.pid, anon, SIZE)
+    s = proc.scan(value_type, VALUE, alignment=stride, address_range=(anon, anon + SIZE))
+    f = proc.scan(value_type, VALUE, alignment=stride, address_range=(file, file + length))
+    # The scan left the target's page tables as they were: it read no unused page.
+    assert present_pages(p.pid, anon, SIZE) == before
+    assert s.addresses.tolist() == reference(p.pid, anon, SIZE, dtype, VALUE, stride)
+    assert len(s) > 60
+    assert f.addresses.tolist() == reference(p.pid, file, length, dtype, VALUE, stride)
+    assert len(f) == 50
+
+
+def test_zero_is_found_in_unused_pages_too(sparse):
+    p, anon, _, _ = sparse
+    proc = memscan.Process(p.pid)
+    s = proc.scan("u32", 0, address_range=(anon, anon + SIZE))
+    assert len(s) == len(reference(p.pid, anon, SIZE, "<u4", 0, 4))
+    assert len(s) > SIZE // 4 - 1000
+
+
+def test_a_snapshot_of_unused_pages_reads_as_zeros(sparse):
+    p, anon, _, _ = sparse
+    proc = memscan.Process(p.pid)
+    before = present_pages(p.pid, anon, SIZE)
+    u = proc.scan("u32", address_range=(anon, anon + SIZE))
+    assert present_pages(p.pid, anon, SIZE) == before
+    u.eq(VALUE)
+    assert u.addresses.tolist() == reference(p.pid, anon, SIZE, "<u4", VALUE, 4)
