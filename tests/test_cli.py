@@ -166,3 +166,20 @@ def test_errors_are_reported_not_raised():
     r = run("scan", "no-such-process-xyz")  # a runtime error
     assert r.returncode == 1 and r.stderr.startswith("memscan: error: no process is named")
     assert len(r.stderr.splitlines()) == 1
+
+
+def test_image_saves_a_process_that_scan_and_regions_then_read(game, tmp_path):
+    path = tmp_path / "game.msimg"
+    r = run("image", str(game.pid), str(path))
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout and "on disk" in r.stdout and path.exists()
+    game.damage(7)  # the image keeps the moment it was taken
+    scan = run("scan", str(path), "100", "--limit", "0")
+    assert scan.returncode == 0, scan.stderr
+    live = memscan.open_image(path).scan("i32", 100)
+    assert scan.stdout.startswith(f"{len(live):,} candidate")
+    assert game.address("health") in live.addresses.tolist()
+    regions = run("regions", str(path), "--limit", "1")
+    assert regions.returncode == 0 and "more regions" in regions.stdout
+    missing = run("scan", str(tmp_path / "none.msimg"), "100")
+    assert missing.returncode == 1 and "no such file" in missing.stderr

@@ -288,11 +288,35 @@ def _resolve_pid(target: str) -> int:
 # -- regions and scans -------------------------------------------------------------------------
 
 
-def cmd_regions(args: argparse.Namespace) -> int:
-    """Lists the mapped regions of one process."""
+def _open_target(target: str) -> Any:
+    """A live process by pid or name, or a saved image or core file given by its path."""
+    import memscan
+
+    if "/" in target or os.path.isfile(target):
+        return memscan.open_image(target)
+    return memscan.Process(_resolve_pid(target))
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Saves a process's memory to an image file."""
     import memscan
 
     proc = memscan.Process(_resolve_pid(args.target))
+    kinds = args.kinds.split(",") if args.kinds is not None else None
+    info = proc.save_image(args.file, kinds=kinds, writable_only=args.writable_only or None)
+    print(
+        f"wrote {clean(args.file)}: {display.count(info['regions'], 'region')}, "
+        f"{display.human_bytes(info['memory_bytes'])} of memory, "
+        f"{display.human_bytes(info['stored_bytes'])} not zero, "
+        f"{display.human_bytes(info['file_bytes'])} on disk"
+    )
+    return 0
+
+
+def cmd_regions(args: argparse.Namespace) -> int:
+    """Lists the mapped regions of one process."""
+
+    proc = _open_target(args.target)
     regions = sorted(proc.region_list(), key=lambda r: r.start)
     shown = regions if args.limit is None else regions[: args.limit]
     rows = [
@@ -337,10 +361,9 @@ def _check_scan_args(args: argparse.Namespace) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """A first scan: prints the count and the first ``--limit`` candidates (read page-wise)."""
-    import memscan
 
     _check_scan_args(args)
-    proc = memscan.Process(_resolve_pid(args.target))
+    proc = _open_target(args.target)
     kinds = args.kinds.split(",") if args.kinds is not None else None
     s = proc.scan(
         args.type,
@@ -559,14 +582,17 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     ps.add_argument("--limit", type=count, default=None, metavar="N", help="show N rows at most")
 
     target_help = "a pid, or the name of exactly one process"
-    rg = command("regions", "list the memory regions of a process", cmd_regions)
-    rg.add_argument("target", metavar="PID|NAME", help=target_help)
+    source_help = target_help + ", or a saved image or core file (a path)"
+    rg = command("regions", "list the memory regions of a process or image", cmd_regions)
+    rg.add_argument("target", metavar="PID|NAME|FILE", help=source_help)
     rg.add_argument("--limit", type=count, default=None, metavar="N", help="show N rows at most")
 
     sc = command(
-        "scan", "one first scan of a process: the count and the first candidates", cmd_scan
+        "scan",
+        "one first scan of a process or image: the count and the first candidates",
+        cmd_scan,
     )
-    sc.add_argument("target", metavar="PID|NAME", help=target_help)
+    sc.add_argument("target", metavar="PID|NAME|FILE", help=source_help)
     sc.add_argument(
         "value",
         nargs="?",
@@ -603,6 +629,16 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     sc.add_argument(
         "--limit", type=count, default=20, metavar="N", help="candidates shown (default 20)"
     )
+
+    im = command(
+        "image", "save a process's memory to an image file (memscan.open_image)", cmd_image
+    )
+    im.add_argument("target", metavar="PID|NAME", help=target_help)
+    im.add_argument("file", metavar="FILE", help="the image file to write (replaced atomically)")
+    im.add_argument(
+        "--kinds", metavar="KIND,...", help="only these region kinds (default: every readable one)"
+    )
+    im.add_argument("--writable-only", action="store_true", help="only writable regions")
 
     sh = command("shell", "scan, narrow, list and write interactively (type help)", cmd_shell)
     sh.add_argument("target", metavar="PID|NAME", help=target_help)
