@@ -243,7 +243,7 @@ def report(res: dict[str, Any]) -> list[str]:
     if core is not None:
         size_ratio = cap["file_bytes"] / core["file_bytes"]
         out.append(
-            f"  image / core file (size)             {size_ratio:5.2f}   goal <= 0.50: "
+            f"  image / core file (size)             {size_ratio:5.3f}  goal <= 0.50: "
             f"{'met' if size_ratio <= 0.5 else 'NOT met'}"
         )
         out.append(
