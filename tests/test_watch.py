@@ -286,3 +286,25 @@ def test_an_unprivileged_user_may_not_watch_a_root_process(writer):
     out = os.read(r, 65536).decode()
     os.waitpid(child, 0)
     assert out.startswith("AccessDenied|"), out
+
+
+def test_hits_take_a_recorders_labels_and_keep_them_in_parquet(writer, tmp_path):
+    import pyarrow.parquet as pq
+
+    proc = memscan.Process(writer.pid)
+    rec = proc.record([writer.health], "i32", interval=None)
+    with proc.watch(writer.health, value_type="i32") as w:
+        rec.sample("goblin")
+        writer.command("d")
+        rec.sample("troll")
+        writer.command("d")
+    labelled = w.hits().labelled(rec.stop())
+    assert labelled["label"].to_list() == ["goblin", "troll"]
+    assert labelled["value"].to_list()[-1] == 86
+    path = tmp_path / "hits.parquet"
+    w.hits().to_parquet(str(path), game="writer")
+    table = pq.read_table(path)
+    assert table.num_rows == 2
+    meta = table.schema.metadata
+    assert meta[b"memscan.kind"] == b"watch" and meta[b"memscan.lost"] == b"0"
+    assert meta[b"memscan.game"] == b"writer"
