@@ -20,10 +20,8 @@ output folder must be on a file system every worker sees under the same path.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import struct
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -104,23 +102,11 @@ def run_name(path: str | os.PathLike[str]) -> str:
 def image_taken_ns(path: str | os.PathLike[str]) -> int:
     """When an image was taken, in nanoseconds since the Unix epoch: from a memscan image's
     metadata, else (ELF core files, which do not record it) the file's modification time."""
-    p = Path(path)
-    with open(p, "rb") as f:
-        head = f.read(12)
-        if head[:8] == _IMAGE_MAGIC and struct.unpack_from("<I", head, 8)[0] == 1:
-            size = os.fstat(f.fileno()).st_size
-            if size >= 48:
-                f.seek(size - 32)
-                offset, length = struct.unpack("<QQ", f.read(16))
-                if 16 <= offset and offset + length == size - 32:
-                    f.seek(offset)
-                    try:
-                        taken = json.loads(f.read(length))["metadata"]["taken_ns"]
-                    except (ValueError, KeyError, TypeError):
-                        taken = None
-                    if isinstance(taken, int) and taken > 0:
-                        return taken
-    return p.stat().st_mtime_ns
+    from . import open_image
+
+    meta = open_image(path).image_metadata or {}
+    taken = meta.get("taken_ns", 0)
+    return taken if isinstance(taken, int) and taken > 0 else Path(path).stat().st_mtime_ns
 
 
 def _scan_one(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -229,6 +230,14 @@ class Process(_native.Process):
         return self.save_image_native(
             os.fspath(path), progress=progress_callback(progress, "image"), **regions
         )
+
+    @property
+    def image_metadata(self) -> dict[str, Any] | None:
+        """For an image: pid, name, exe, cmdline, uid, taken_ns (0 for core files, which do not
+        record it), memscan_version, word_size, page_size and source ("memscan" or
+        "elf-core"); None for a live process."""
+        text = self.image_metadata_json()
+        return None if text is None else json.loads(text)
 
     @property
     def is_image(self) -> bool:

@@ -100,6 +100,38 @@ pub fn read_tolerant(
     Ok(holes)
 }
 
+/// Reads `buf.len()` bytes at `start` like [`read_tolerant`]; with `in_use` (one flag per page
+/// from `start`'s page on), only the pages in use are read and the others zero-filled.
+pub fn read_in_use(
+    memory: &Memory,
+    start: u64,
+    buf: &mut [u8],
+    in_use: Option<&[bool]>,
+    page: usize,
+) -> Result<Vec<(usize, usize)>> {
+    let Some(used) = in_use.filter(|u| u.contains(&false)) else {
+        return read_tolerant(memory, start, buf, page);
+    };
+    let first = start / page as u64 * page as u64;
+    let len = buf.len();
+    let at = |p: usize| ((first + (p * page) as u64).saturating_sub(start) as usize).min(len);
+    let mut holes = Vec::new();
+    let mut p = 0;
+    while p < used.len() {
+        let run = used[p..].iter().take_while(|&&u| u == used[p]).count();
+        let (from, to) = (at(p), at(p + run));
+        if used[p] {
+            for (o, l) in read_tolerant(memory, start + from as u64, &mut buf[from..to], page)? {
+                holes.push((from + o, l));
+            }
+        } else {
+            buf[from..to].fill(0);
+        }
+        p += run;
+    }
+    Ok(holes)
+}
+
 /// True if every byte is zero (eight at a time).
 pub fn all_zero(bytes: &[u8]) -> bool {
     let (head, words, tail) = bytemuck::pod_align_to::<u8, u64>(bytes);

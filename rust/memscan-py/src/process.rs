@@ -62,6 +62,14 @@ impl PyProcess {
         })
     }
 
+    /// The metadata of the image this process was loaded from (pid, name, exe, cmdline, uid,
+    /// taken_ns, memscan_version, word_size, page_size, source) as JSON, or None when live.
+    fn image_metadata_json(&self) -> Option<String> {
+        self.inner
+            .image()
+            .and_then(|i| serde_json::to_string(i.metadata()).ok())
+    }
+
     /// The image file this process was loaded from, or None for a live process.
     #[getter]
     fn image_path(&self) -> Option<PathBuf> {

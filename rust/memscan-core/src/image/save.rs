@@ -14,7 +14,7 @@ use super::format::{
 };
 use super::BLOCK;
 use crate::error::{Error, Result};
-use crate::mem::{all_zero, read_tolerant};
+use crate::mem::{all_zero, read_in_use, with_buffer};
 use crate::process::Process;
 use crate::region::Region;
 use crate::scan::ProgressSink;
@@ -41,6 +41,9 @@ struct Encoded {
     stored_bytes: u64,
 }
 
+/// Bytes compressed first to tell whether a block's pages compress at all.
+const PROBE: usize = 64 << 10;
+
 fn encode(
     process: &Process,
     addr: u64,
@@ -52,32 +55,39 @@ fn encode(
     let mut stored = vec![0u64; pages.div_ceil(64)];
     let mut unreadable = vec![0u64; pages.div_ceil(64)];
     let memory = process.memory();
-    let untouched = anonymous && memory.pages_untouched(addr, len, page);
+    let in_use = anonymous
+        .then(|| memory.pages_in_use(addr, len, page))
+        .flatten();
     let mut kept = Vec::new();
-    if !untouched {
-        let mut bytes = crate::mem::zeroed(len)?;
-        let holes = read_tolerant(memory, addr, &mut bytes, page)?;
-        for (o, l) in holes {
-            for p in o / page..(o + l).div_ceil(page) {
-                unreadable[p / 64] |= 1 << (p % 64);
+    if in_use.as_ref().is_none_or(|u| u.contains(&true)) {
+        with_buffer(len, |bytes| -> Result<()> {
+            for (o, l) in read_in_use(memory, addr, bytes, in_use.as_deref(), page)? {
+                for p in o / page..(o + l).div_ceil(page) {
+                    unreadable[p / 64] |= 1 << (p % 64);
+                }
             }
-        }
-        for p in 0..pages {
-            let chunk = &bytes[p * page..((p + 1) * page).min(len)];
-            if unreadable[p / 64] >> (p % 64) & 1 == 0 && !all_zero(chunk) {
-                stored[p / 64] |= 1 << (p % 64);
-                kept.extend_from_slice(chunk);
-                // A short last page is stored whole (zero-padded), as the reader expects.
-                kept.resize(kept.len() + page - chunk.len(), 0);
+            kept.reserve(len);
+            for p in 0..pages {
+                let chunk = &bytes[p * page..((p + 1) * page).min(len)];
+                if unreadable[p / 64] >> (p % 64) & 1 == 0 && !all_zero(chunk) {
+                    stored[p / 64] |= 1 << (p % 64);
+                    kept.extend_from_slice(chunk);
+                    // A short last page is stored whole (zero-padded), as the reader expects.
+                    kept.resize(kept.len() + page - chunk.len(), 0);
+                }
             }
-        }
+            Ok(())
+        })?;
     }
     let stored_bytes = kept.len() as u64;
+    let pays = |raw: usize, packed: usize| packed < raw - raw / 16;
     let (codec, data) = if kept.is_empty() {
         ("none", Vec::new())
+    } else if kept.len() > PROBE && !pays(PROBE, lz4_flex::block::compress(&kept[..PROBE]).len()) {
+        ("raw", kept) // random-looking data: compressing it would only cost time
     } else {
         let compressed = lz4_flex::block::compress(&kept);
-        if compressed.len() < kept.len() - kept.len() / 16 {
+        if pays(kept.len(), compressed.len()) {
             ("lz4", compressed)
         } else {
             ("raw", kept)
@@ -147,28 +157,51 @@ pub fn save(
                 .map(move |a| (a, (r.end - a).min(BLOCK) as usize, anonymous))
         })
         .collect();
-    let mut entries = Vec::with_capacity(pieces.len());
-    let mut stored_bytes = 0;
-    for batch in pieces.chunks(BATCH) {
-        if progress.cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let encoded: Vec<Encoded> = batch
-            .par_iter()
-            .map(|&(a, l, anon)| {
-                let e = encode(process, a, l, anon, page);
-                progress.advance(l as u64);
-                e
-            })
-            .collect::<Result<_>>()?;
-        for mut e in encoded {
-            e.entry.offset = if e.data.is_empty() { 0 } else { offset };
-            out.write_all(&e.data).map_err(io)?;
-            offset += e.data.len() as u64;
-            stored_bytes += e.stored_bytes;
-            entries.push(e.entry);
-        }
-    }
+    // Blocks are read and compressed in parallel while a writer thread appends the previous
+    // batch to the file.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(2);
+    let blocks = pieces.len();
+    let file_out = &mut out;
+    let (written, encoded) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<(Vec<BlockEntry>, u64, u64)> {
+            let mut entries = Vec::with_capacity(blocks);
+            let mut stored_bytes = 0;
+            for batch in rx {
+                for mut e in batch {
+                    e.entry.offset = if e.data.is_empty() { 0 } else { offset };
+                    file_out.write_all(&e.data).map_err(io)?;
+                    offset += e.data.len() as u64;
+                    stored_bytes += e.stored_bytes;
+                    entries.push(e.entry);
+                }
+            }
+            Ok((entries, stored_bytes, offset))
+        });
+        let encoded = (|| -> Result<()> {
+            for batch in pieces.chunks(BATCH) {
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let encoded: Vec<Encoded> = batch
+                    .par_iter()
+                    .map(|&(a, l, anon)| {
+                        let e = encode(process, a, l, anon, page);
+                        progress.advance(l as u64);
+                        e
+                    })
+                    .collect::<Result<_>>()?;
+                if tx.send(encoded).is_err() {
+                    break; // the writer failed: its error is reported below
+                }
+            }
+            Ok(())
+        })();
+        drop(tx);
+        (writer.join(), encoded)
+    });
+    encoded?;
+    let (entries, stored_bytes, offset) =
+        written.map_err(|_| Error::Internal("the image writer thread panicked".into()))??;
     // The process must still be the one opened: else the bytes may mix two processes.
     process.check()?;
     let info = process.info();

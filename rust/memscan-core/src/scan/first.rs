@@ -10,7 +10,7 @@ use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
 use crate::error::{Error, Result};
-use crate::mem::{all_zero, clear_of_holes, read_tolerant, with_buffer};
+use crate::mem::{all_zero, clear_of_holes, read_in_use, with_buffer};
 use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
@@ -131,41 +131,9 @@ fn scan_chunk<T: Scalar>(
         }
     }
     with_buffer(c.byte_len, |buf| {
-        let holes = read_chunk(memory, c, in_use.as_deref(), buf, page)?;
+        let holes = read_in_use(memory, c.start, buf, in_use.as_deref(), page)?;
         Ok(match_chunk(c, stride, pred, buf, &holes))
     })
-}
-
-/// Reads `c` into `buf`: with `in_use` (one flag per page), only the pages in use, the others
-/// zero-filled. Returns the unreadable ranges of `buf`, zero-filled.
-fn read_chunk(
-    memory: &crate::mem::Memory,
-    c: &Chunk,
-    in_use: Option<&[bool]>,
-    buf: &mut [u8],
-    page: usize,
-) -> Result<Vec<(usize, usize)>> {
-    let Some(used) = in_use.filter(|u| u.contains(&false)) else {
-        return read_tolerant(memory, c.start, buf, page);
-    };
-    let first = c.start / page as u64 * page as u64;
-    let len = buf.len();
-    let at = |p: usize| ((first + (p * page) as u64).saturating_sub(c.start) as usize).min(len);
-    let mut holes = Vec::new();
-    let mut p = 0;
-    while p < used.len() {
-        let run = used[p..].iter().take_while(|&&u| u == used[p]).count();
-        let (from, to) = (at(p), at(p + run));
-        if used[p] {
-            for (o, l) in read_tolerant(memory, c.start + from as u64, &mut buf[from..to], page)? {
-                holes.push((from + o, l));
-            }
-        } else {
-            buf[from..to].fill(0);
-        }
-        p += run;
-    }
-    Ok(holes)
 }
 
 /// Keeps the slots of a read chunk passing `pred` (none touching an unreadable byte).
@@ -224,7 +192,7 @@ fn snapshot_chunk<T: Scalar>(
         return zeros();
     }
     let mut bytes = crate::mem::zeroed(c.byte_len)?;
-    let holes = read_chunk(memory, c, in_use.as_deref(), &mut bytes, page)?;
+    let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page)?;
     if holes.is_empty() {
         if all_zero(&bytes) {
             return zeros();
