@@ -1,19 +1,27 @@
 """Pointer-scan figures: pointer-map build speed and chains found per second at several depths,
 on a Python process with numpy and polars loaded (a realistic, pointer-dense heap).
 
-    python benchmarks/pointer_bench.py [--depths 3,5,7] [--max-chains 100000]
+    python benchmarks/pointer_bench.py [--depths 3,5,7] [--max-chains 100000] [--ptrscan]
 
 Prints the pointer map's size and GB/s over the memory it reads, then one line per depth.
+``--ptrscan`` also saves the map and runs the anchor (benchmarks/ptrscan-anchor: ptrscan 1.0, the
+core of PointerSearcher-X, beside memscan on that same map; built with cargo into
+$CARGO_TARGET_DIR, default /tmp/ptrscan-target), which prints the read limit and both searches.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import memscan
+
+ANCHOR = Path(__file__).resolve().parent / "ptrscan-anchor"
 
 TARGET = (
     "import numpy, polars, sys\nx = [1234.5678125]\nprint('ready', flush=True)\nsys.stdin.read()\n"
@@ -24,7 +32,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--depths", default="3,5,7")
     ap.add_argument("--max-chains", type=int, default=100_000)
+    ap.add_argument("--ptrscan", action="store_true", help="also run the ptrscan anchor")
+    ap.add_argument("--timeout", type=float, default=120.0, help="per ptrscan search (s)")
     args = ap.parse_args()
+    anchor = build_anchor() if args.ptrscan else None
     child = subprocess.Popen(
         [sys.executable, "-c", TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -54,9 +65,32 @@ def main() -> None:
                 f"depth {depth}: {len(chains):,} chains in {took:.2f} s "
                 f"({len(chains) / took:,.0f} chains/s)"
             )
+        if anchor is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "pointers.msptr"
+                pm.save(path)
+                print(f"\nptrscan anchor ({anchor.name}), same map and target:", flush=True)
+                subprocess.run(
+                    [
+                        str(anchor),
+                        "--map", str(path), "--pid", str(child.pid),
+                        "--target", hex(int(target[0])),
+                        "--depths", args.depths, "--max-chains", str(args.max_chains),
+                        "--timeout", str(args.timeout),
+                    ],
+                    check=True,
+                )  # fmt: skip
     finally:
         child.kill()
         child.wait()
+
+
+def build_anchor() -> Path:
+    """Builds benchmarks/ptrscan-anchor (release) and returns its binary."""
+    target_dir = os.environ.get("CARGO_TARGET_DIR", "/tmp/ptrscan-target")
+    env = {**os.environ, "CARGO_TARGET_DIR": target_dir}
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ANCHOR, env=env, check=True)
+    return Path(target_dir) / "release" / "ptrscan-anchor"
 
 
 if __name__ == "__main__":

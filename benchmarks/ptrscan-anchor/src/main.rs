@@ -1,0 +1,553 @@
+//! Pointer scans against ptrscan 1.0 (the core of PointerSearcher-X) on the same memscan pointer
+//! map and parameters: chains found, seconds and chains/s at several depths, and whether the two
+//! find the same chains. Benchmark harness only: ptrscan is never a dependency of memscan.
+//!
+//! ```text
+//! ptrscan-anchor (--map FILE | --pid PID) --target ADDR [--pid PID] [--depths 3,5,7]
+//!                [--max-chains N] [--max-offset N] [--timeout S] [--save FILE]
+//! ```
+//!
+//! `--map` loads a map written by `PointerMap::save` (Python: `Process.pointer_map().save`);
+//! `--pid` alone captures one (timed); with `--map`, `--pid` is only used for the read limit.
+//!
+//! ptrscan is run two ways on the same map (see README "Pointer scans against ptrscan"):
+//! * `native`, the way PointerSearcher-X calls it: `map` holds every pointer (value -> the
+//!   addresses holding it), `points` the addresses of pointers stored in modules, and the callback
+//!   keeps a chain only when its base (`Chain::addr`) lies in a module. The search goes on
+//!   through static nodes, so it also lists chains whose middle pointers are static, which
+//!   memscan (where a static node is always a base) does not: those are counted apart.
+//! * `values`, shaped to memscan's question: `map` holds the pointers stored outside modules,
+//!   `points` the values held in modules, and the callback expands each node it reports to every
+//!   static pointer whose value is within the offset window (ptrscan only says one exists).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use memscan_core::pointer::{ChainOptions, PointerMap};
+use memscan_core::scan::NoProgress;
+use memscan_core::{Process, Region};
+
+/// A chain on a common basis: absolute base address and the offsets added after each read.
+type Key = (u64, Vec<i64>);
+
+struct Args {
+    map: Option<PathBuf>,
+    pid: Option<i32>,
+    save: Option<PathBuf>,
+    target: u64,
+    depths: Vec<usize>,
+    max_chains: usize,
+    max_offset: u64,
+    timeout: f64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        map: None,
+        pid: None,
+        save: None,
+        target: 0,
+        depths: vec![3, 5, 7],
+        max_chains: 100_000,
+        max_offset: 4096,
+        timeout: 120.0,
+    };
+    let mut it = std::env::args().skip(1);
+    let num = |s: &str| -> Result<u64, String> {
+        let t = s.trim_start_matches("0x");
+        if s.starts_with("0x") {
+            u64::from_str_radix(t, 16)
+        } else {
+            s.parse()
+        }
+        .map_err(|e| format!("{s}: {e}"))
+    };
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--map" => a.map = Some(val()?.into()),
+            "--pid" => a.pid = Some(num(&val()?)? as i32),
+            "--save" => a.save = Some(val()?.into()),
+            "--target" => a.target = num(&val()?)?,
+            "--depths" => {
+                a.depths = val()?
+                    .split(',')
+                    .map(|d| d.parse().map_err(|e| format!("{d}: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--max-chains" => a.max_chains = num(&val()?)? as usize,
+            "--max-offset" => a.max_offset = num(&val()?)?,
+            "--timeout" => a.timeout = val()?.parse().map_err(|e| format!("--timeout: {e}"))?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.map.is_none() && a.pid.is_none() {
+        return Err("give --map FILE or --pid PID".into());
+    }
+    if a.target == 0 {
+        return Err("give --target ADDR".into());
+    }
+    Ok(a)
+}
+
+/// memscan's rule for a static base (`PointerMap::chains` with no module filter): the address
+/// lies in a region that belongs to a module.
+fn is_static(regions: &[Region], at: u64) -> bool {
+    let i = regions.partition_point(|r| r.end <= at);
+    regions
+        .get(i)
+        .is_some_and(|r| r.start <= at && r.module.is_some())
+}
+
+/// The regions `PointerMap::capture` reads pointers from.
+fn homes(regions: &[Region]) -> Vec<&Region> {
+    regions
+        .iter()
+        .filter(|r| {
+            r.perms.read && !r.perms.exec && !memscan_core::region::is_device_mapping(&r.path)
+        })
+        .filter(|r| r.perms.write || r.module.is_some())
+        .filter(|r| r.kind != memscan_core::RegionKind::Special)
+        .collect()
+}
+
+/// One thread reading every home region in 1 MiB pieces into one reused buffer: bytes, seconds.
+fn read_limit(process: &Process, regions: &[Region]) -> (u64, f64) {
+    let mut buf = vec![0u8; 1 << 20];
+    let t = Instant::now();
+    let mut total = 0u64;
+    for r in homes(regions) {
+        let mut at = r.start;
+        while at < r.end {
+            let n = ((r.end - at) as usize).min(buf.len());
+            if let Ok(got) = process.memory().read(at, &mut buf[..n]) {
+                total += got as u64;
+            }
+            at += n as u64;
+        }
+    }
+    (total, t.elapsed().as_secs_f64())
+}
+
+/// Checks a chain against the map itself: each read hits a stored pointer, each offset is within
+/// the window, the nodes in between are neither static nor the target, the last is the target.
+struct Verifier<'a> {
+    value_at: HashMap<u64, u64>,
+    regions: &'a [Region],
+    target: u64,
+    max_offset: u64,
+}
+
+impl Verifier<'_> {
+    fn valid(&self, (base, offsets): &Key, depth: usize) -> bool {
+        if offsets.is_empty() || offsets.len() > depth || !is_static(self.regions, *base) {
+            return false;
+        }
+        let mut at = *base;
+        for (i, &o) in offsets.iter().enumerate() {
+            if i > 0 && (at == self.target || is_static(self.regions, at)) {
+                return false;
+            }
+            let Some(&v) = self.value_at.get(&at) else {
+                return false;
+            };
+            if o < 0 || o as u64 > self.max_offset {
+                return false;
+            }
+            at = v + o as u64;
+        }
+        at == self.target
+    }
+}
+
+struct Run {
+    chains: Vec<Key>,
+    /// ptrscan native: chains with a static node or the target in the middle (not memscan's).
+    other: usize,
+    seconds: f64,
+    capped: bool,
+}
+
+/// ptrscan as PointerSearcher-X calls it.
+fn ptrscan_native(
+    map: &BTreeMap<usize, Vec<usize>>,
+    points: &[usize],
+    regions: &[Region],
+    target: u64,
+    depth: usize,
+    max_offset: u64,
+    cap: usize,
+) -> Run {
+    let (mut chains, mut other, mut n) = (Vec::new(), 0usize, 0usize);
+    let param = ptrscan::Param {
+        depth,
+        addr: target as usize,
+        range: (0, max_offset as usize),
+    };
+    let t = Instant::now();
+    let flow: ControlFlow<()> = ptrscan::try_pointer_chain_scan(map, points, param, &mut |c| {
+        let base = c.addr() as u64;
+        // PointerSearcher-X's callback: a base outside every module is dropped.
+        if c.len() == 0 || !is_static(regions, base) {
+            return ControlFlow::Continue(());
+        }
+        // raw_data[i] = (value read, offset) toward node value + offset; [0] is the target.
+        let middle_static = c.raw_data()[1..].iter().any(|&(k, o)| {
+            let node = k.wrapping_add_signed(o) as u64;
+            node == target || is_static(regions, node)
+        });
+        if middle_static {
+            other += 1;
+        } else {
+            chains.push((base, c.data().map(|&o| o as i64).collect()));
+        }
+        n += 1;
+        if n >= cap {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    Run {
+        chains,
+        other,
+        seconds: t.elapsed().as_secs_f64(),
+        capped: flow.is_break(),
+    }
+}
+
+/// ptrscan shaped to memscan's question (static pointers' values as `points`).
+#[allow(clippy::too_many_arguments)]
+fn ptrscan_values(
+    map: &BTreeMap<usize, Vec<usize>>,
+    points: &[usize],
+    statics: &[(u64, u64)],
+    target: u64,
+    depth: usize,
+    max_offset: u64,
+    cap: usize,
+) -> Run {
+    let mut chains: Vec<Key> = Vec::new();
+    let param = ptrscan::Param {
+        depth: depth - 1,
+        addr: target as usize,
+        range: (0, max_offset as usize),
+    };
+    let t = Instant::now();
+    let flow: ControlFlow<()> = ptrscan::try_pointer_chain_scan(map, points, param, &mut |c| {
+        let node = c.addr() as u64;
+        if c.len() > 0 && node == target {
+            return ControlFlow::Continue(()); // a cycle through the target
+        }
+        let lo = statics.partition_point(|s| s.0 < node.saturating_sub(max_offset));
+        for &(value, at) in statics[lo..].iter().take_while(|s| s.0 <= node) {
+            let mut offsets = vec![(node - value) as i64];
+            offsets.extend(c.data().map(|&o| o as i64));
+            chains.push((at, offsets));
+            if chains.len() >= cap {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    Run {
+        chains,
+        other: 0,
+        seconds: t.elapsed().as_secs_f64(),
+        capped: flow.is_break(),
+    }
+}
+
+/// Where memscan's time goes: the sizes of its breadth-first search (`PointerMap::chains` expands
+/// every level in full, storing each edge in a hash map, before it lists any chain).
+fn bfs_profile(pm: &PointerMap, target: u64, depth: usize, max_offset: u64, cap: usize) {
+    let mut seen: HashSet<u64> = HashSet::from([target]);
+    let (mut frontier, mut bases, mut edges) = (vec![target], 0usize, 0usize);
+    let mut levels = Vec::new();
+    for _ in 1..=depth {
+        let mut next = Vec::new();
+        let mut found = 0usize;
+        for &node in &frontier {
+            let first = pm
+                .values
+                .partition_point(|&v| v < node.saturating_sub(max_offset));
+            let last = pm.values.partition_point(|&v| v <= node);
+            found += last - first;
+            for &at in &pm.addresses[first..last] {
+                if seen.insert(at) {
+                    if is_static(&pm.regions, at) {
+                        bases += 1;
+                    } else {
+                        next.push(at);
+                    }
+                }
+            }
+        }
+        edges += found;
+        levels.push(format!("{}->{found}", frontier.len()));
+        frontier = next;
+        if frontier.is_empty() || bases >= cap {
+            break;
+        }
+    }
+    println!(
+        "memscan depth {depth}: levels expanded (frontier->edges) {}; {edges} edges, {bases} bases",
+        levels.join(", ")
+    );
+}
+
+/// Runs `f` on its own thread, giving up after `timeout` seconds (the thread is left behind:
+/// the caller runs nothing timed after that).
+fn with_timeout<T: Send + 'static>(
+    timeout: f64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs_f64(timeout)).ok()
+}
+
+fn rate(n: usize, s: f64) -> String {
+    format!("{:>12.0}", n as f64 / s.max(1e-9))
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{}", USAGE);
+            std::process::exit(2);
+        }
+    };
+    let process = args
+        .pid
+        .map(|pid| Process::open(pid).expect("open the process"));
+    let pm = match (&args.map, &process) {
+        (Some(path), _) => {
+            let t = Instant::now();
+            let pm = PointerMap::load(path).expect("load the pointer map");
+            println!(
+                "pointer map: {} pointers loaded from {} in {:.2} s",
+                pm.len(),
+                path.display(),
+                t.elapsed().as_secs_f64()
+            );
+            pm
+        }
+        (None, Some(p)) => {
+            let t = Instant::now();
+            let pm = PointerMap::capture(p, &NoProgress).expect("capture the pointer map");
+            let s = t.elapsed().as_secs_f64();
+            let bytes: u64 = homes(&pm.regions).iter().map(|r| r.size()).sum();
+            println!(
+                "pointer map: {} pointers from {:.0} MiB in {s:.2} s ({:.2} GB/s)",
+                pm.len(),
+                bytes as f64 / (1 << 20) as f64,
+                bytes as f64 / s / 1e9
+            );
+            pm
+        }
+        (None, None) => unreachable!(),
+    };
+    if let Some(path) = &args.save {
+        pm.save(path).expect("save the pointer map");
+    }
+    if let Some(p) = &process {
+        let regions = p.regions().expect("regions");
+        let (bytes, s) = read_limit(p, &regions);
+        println!(
+            "read limit (1 thread, 1 MiB reads of the same regions): {:.0} MiB in {s:.2} s \
+             ({:.2} GB/s)",
+            bytes as f64 / (1 << 20) as f64,
+            bytes as f64 / s / 1e9
+        );
+    }
+    let pm = std::sync::Arc::new(pm);
+    let regions = pm.regions.clone();
+
+    // ptrscan's inputs from the same map (built once; PointerSearcher-X builds them on load).
+    let t = Instant::now();
+    let mut all: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut outside: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut static_addrs: Vec<usize> = Vec::new();
+    let mut statics: Vec<(u64, u64)> = Vec::new(); // (value, static address), by value
+    for (&v, &a) in pm.values.iter().zip(&pm.addresses) {
+        all.entry(v as usize).or_default().push(a as usize);
+        if is_static(&regions, a) {
+            static_addrs.push(a as usize);
+            statics.push((v, a));
+        } else {
+            outside.entry(v as usize).or_default().push(a as usize);
+        }
+    }
+    static_addrs.sort_unstable();
+    let mut static_values: Vec<usize> = statics.iter().map(|s| s.0 as usize).collect();
+    static_values.dedup();
+    println!(
+        "ptrscan inputs: {} keys ({} outside modules), {} static pointers, built in {:.2} s",
+        all.len(),
+        outside.len(),
+        static_addrs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "target {:#x}, offsets 0..={:#x}, at most {} chains",
+        args.target, args.max_offset, args.max_chains
+    );
+
+    if std::env::var_os("ANCHOR_PROFILE").is_some() {
+        for &depth in &args.depths {
+            bfs_profile(&pm, args.target, depth, args.max_offset, args.max_chains);
+        }
+    }
+
+    // memscan first, every depth (nothing else runs meanwhile), then ptrscan.
+    let mut memscan: Vec<Run> = Vec::new();
+    for &depth in &args.depths {
+        let options = ChainOptions {
+            max_depth: depth,
+            max_offset: args.max_offset,
+            max_negative_offset: 0,
+            max_chains: args.max_chains,
+            modules: Vec::new(),
+        };
+        let t = Instant::now();
+        let found = pm.chains(&[args.target], &options).expect("memscan chains");
+        let seconds = t.elapsed().as_secs_f64();
+        memscan.push(Run {
+            capped: found.len() >= args.max_chains,
+            chains: found
+                .into_iter()
+                .map(|c| (c.module.base + c.base_offset, c.offsets))
+                .collect(),
+            other: 0,
+            seconds,
+        });
+    }
+    let all = std::sync::Arc::new(all);
+    let outside = std::sync::Arc::new(outside);
+    let static_addrs = std::sync::Arc::new(static_addrs);
+    let static_values = std::sync::Arc::new(static_values);
+    let statics = std::sync::Arc::new(statics);
+    let mut native: Vec<Option<Run>> = Vec::new();
+    let mut values: Vec<Option<Run>> = Vec::new();
+    let mut timed_out = false;
+    for &depth in &args.depths {
+        let (target, off, cap) = (args.target, args.max_offset, args.max_chains);
+        for (kind, out) in [("native", &mut native), ("values", &mut values)] {
+            if timed_out {
+                out.push(None);
+                continue;
+            }
+            let (all, outside) = (all.clone(), outside.clone());
+            let (sa, sv, st, rg) = (
+                static_addrs.clone(),
+                static_values.clone(),
+                statics.clone(),
+                regions.clone(),
+            );
+            let run = with_timeout(args.timeout, move || match kind {
+                "native" => ptrscan_native(&all, &sa, &rg, target, depth, off, cap),
+                _ => ptrscan_values(&outside, &sv, &st, target, depth, off, cap),
+            });
+            if run.is_none() {
+                println!(
+                    "ptrscan {kind} at depth {depth}: no result in {} s",
+                    args.timeout
+                );
+                timed_out = true;
+            }
+            out.push(run);
+        }
+    }
+
+    let verifier = Verifier {
+        value_at: pm
+            .addresses
+            .iter()
+            .copied()
+            .zip(pm.values.iter().copied())
+            .collect(),
+        regions: &regions,
+        target: args.target,
+        max_offset: args.max_offset,
+    };
+    println!();
+    println!(
+        "{:<5} {:<15} {:>9} {:>9} {:>12} {:>10}  same chains as memscan",
+        "depth", "search", "chains", "seconds", "chains/s", "memscan x"
+    );
+    for (i, &depth) in args.depths.iter().enumerate() {
+        let m = &memscan[i];
+        let mset: HashSet<&Key> = m.chains.iter().collect();
+        let bad = m
+            .chains
+            .iter()
+            .filter(|c| !verifier.valid(c, depth))
+            .count();
+        let line = |name: &str, r: &Run, total: usize, note: String| {
+            println!(
+                "{depth:<5} {name:<15} {:>9} {:>9.3} {} {:>10}  {note}",
+                format!("{total}{}", if r.capped { "+" } else { "" }),
+                r.seconds,
+                rate(total, r.seconds),
+                if std::ptr::eq(r, m) {
+                    String::new()
+                } else {
+                    format!(
+                        "{:.2}",
+                        (m.chains.len() as f64 / m.seconds) / (total as f64 / r.seconds)
+                    )
+                }
+            );
+        };
+        line(
+            "memscan",
+            m,
+            m.chains.len(),
+            format!("{} of them invalid", bad),
+        );
+        for (name, run) in [
+            ("ptrscan native", &native[i]),
+            ("ptrscan values", &values[i]),
+        ] {
+            let Some(r) = run else {
+                println!("{depth:<5} {name:<15} {:>9}  (not finished / not run)", "-");
+                continue;
+            };
+            let rset: HashSet<&Key> = r.chains.iter().collect();
+            let missing = rset.iter().filter(|c| !mset.contains(*c)).count();
+            let extra = mset.iter().filter(|c| !rset.contains(*c)).count();
+            let invalid = rset.iter().filter(|c| !verifier.valid(c, depth)).count();
+            let exact = !r.capped && !m.capped;
+            let note =
+                format!(
+                "{} comparable: {missing} not in memscan's, memscan has {extra} not in these{}{}{}",
+                rset.len(),
+                if invalid > 0 {
+                    format!(", {invalid} invalid")
+                } else {
+                    String::new()
+                },
+                if r.other > 0 {
+                    format!("; +{} through a static node", r.other)
+                } else {
+                    String::new()
+                },
+                if exact { "" } else { " (capped: orders differ)" },
+            );
+            line(name, r, r.chains.len() + r.other, note);
+        }
+    }
+    // A ptrscan thread may still be running: leave without waiting for it.
+    std::process::exit(0);
+}
+
+const USAGE: &str = "usage: ptrscan-anchor (--map FILE | --pid PID) --target ADDR [--pid PID] \
+[--depths 3,5,7] [--max-chains N] [--max-offset N] [--timeout S] [--save FILE]";
