@@ -46,7 +46,7 @@ def test_version():
 
 def test_every_command_and_option_has_plain_help(capsys):
     parser, commands = _parser()
-    assert set(commands) == {"demo", "ps", "regions", "scan", "shell"}
+    assert set(commands) == {"demo", "ps", "regions", "scan", "image", "shell"}
     for name, command in [("memscan", parser), *commands.items()]:
         for action in command._actions:
             assert action.help, (name, action.dest)

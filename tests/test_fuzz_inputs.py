@@ -125,8 +125,7 @@ def check_load(path: Path) -> memscan.io.Loaded | None:
         assert len(h.labels) == h.samples and len(h.unreadable) in (0, h.samples)
         long = h.to_long()
         in_file = loaded.frame.sort("sample", maintain_order=True)
-        if "unreadable" not in in_file.columns:
-            long = long.drop("unreadable")
+        long = long.drop(c for c in ("unreadable", "module", "module_offset") if c not in in_file)
         assert long.equals(in_file.select(long.columns))
     return loaded
 

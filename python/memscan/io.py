@@ -372,7 +372,14 @@ def _history_of(frame: polars.DataFrame, meta: dict[str, str], where: str) -> Hi
             unreadable = col.cast(pl.UInt32).to_numpy()
 
     places: list[tuple[str, int] | None] = []
-    if n and {"module", "module_offset"} <= set(frame.columns):
+    located = {"module", "module_offset"} & set(frame.columns)
+    if len(located) == 1:
+        raise InvalidFile(f"{where}: column {located.pop()!r} without its pair")
+    if located and (
+        schema["module"] not in (pl.String, pl.Null) or not schema["module_offset"].is_integer()
+    ):
+        raise InvalidFile(f"{where}: columns 'module', 'module_offset' hold the wrong types")
+    if n and located:
         row = df.head(m)
         places = [
             (mod, int(off)) if mod is not None and off is not None else None
