@@ -34,8 +34,8 @@ def sparse(sparse_binary, tmp_path):
         [str(sparse_binary), str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert p.stdout is not None
-    _, anon, file, length = p.stdout.readline().split()
-    yield p, int(anon, 16), int(file, 16), int(length)
+    _, anon, file, length, thp = p.stdout.readline().split()
+    yield p, int(anon, 16), int(file, 16), int(length), int(thp, 16)
     p.kill()
     p.wait()
 
@@ -62,7 +62,7 @@ def reference(pid: int, start: int, size: int, dtype: str, value: int, stride: i
 def test_skipping_unused_pages_finds_exactly_what_a_full_read_finds(
     sparse, dtype, value_type, stride
 ):
-    p, anon, file, length = sparse
+    p, anon, file, length, thp = sparse
     proc = memscan.Process(p.pid)
     before = present_pages(p.pid, anon, SIZE)
     s = proc.scan(value_type, VALUE, alignment=stride, address_range=(anon, anon + SIZE))
@@ -73,10 +73,16 @@ def test_skipping_unused_pages_finds_exactly_what_a_full_read_finds(
     assert len(s) > 60
     assert f.addresses.tolist() == reference(p.pid, file, length, dtype, VALUE, stride)
     assert len(f) == 50
+    huge = 16 << 20
+    before = present_pages(p.pid, thp, huge)
+    h = proc.scan(value_type, VALUE, alignment=stride, address_range=(thp, thp + huge))
+    assert present_pages(p.pid, thp, huge) == before  # huge zero pages count as unused too
+    assert h.addresses.tolist() == reference(p.pid, thp, huge, dtype, VALUE, stride)
+    assert h.addresses.tolist() == [thp + (14 << 20) + 4096]
 
 
 def test_zero_is_found_in_unused_pages_too(sparse):
-    p, anon, _, _ = sparse
+    p, anon, _, _, _ = sparse
     proc = memscan.Process(p.pid)
     s = proc.scan("u32", 0, address_range=(anon, anon + SIZE))
     assert len(s) == len(reference(p.pid, anon, SIZE, "<u4", 0, 4))
@@ -84,7 +90,7 @@ def test_zero_is_found_in_unused_pages_too(sparse):
 
 
 def test_a_snapshot_of_unused_pages_reads_as_zeros(sparse):
-    p, anon, _, _ = sparse
+    p, anon, _, _, _ = sparse
     proc = memscan.Process(p.pid)
     before = present_pages(p.pid, anon, SIZE)
     u = proc.scan("u32", address_range=(anon, anon + SIZE))

@@ -2,8 +2,9 @@
  * hold VALUE (written), some were only read (the kernel maps its zero page there) and the rest
  * were never touched; VALUE's low half also sits in the last bytes of written pages whose next
  * page is untouched (only a read that zero-fills that page finds it at byte stride); and a
- * private file mapping (argv[1]) that holds VALUE but was never touched. Prints the mappings'
- * addresses, then waits for stdin to close. */
+ * private file mapping (argv[1]) that holds VALUE but was never touched; and 16 MiB of huge-page
+ * memory that was only read (the kernel's huge zero page where THP allows) but for one VALUE.
+ * Prints the mappings' addresses, then waits for stdin to close. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,7 +40,15 @@ int main(int argc, char **argv) {
     off_t len = lseek(fd, 0, SEEK_END);
     void *file = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (file == MAP_FAILED) return 1;
-    printf("ready %p %p %ld\n", (void *)anon, file, (long)len);
+    size_t huge = 2u << 20;
+    unsigned char *raw = mmap(NULL, 9 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return 1;
+    unsigned char *thp = (unsigned char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(thp, 8 * huge, MADV_HUGEPAGE);
+    for (int i = 0; i < 7; i++) sink ^= thp[(size_t)i * huge];
+    uint32_t v = VALUE;
+    memcpy(thp + 7 * huge + 4096, &v, 4);
+    printf("ready %p %p %ld %p\n", (void *)anon, file, (long)len, (void *)thp);
     fflush(stdout);
     char buf[16];
     while (read(0, buf, sizeof buf) > 0) {}

@@ -142,12 +142,14 @@ impl Region {
     /// True for private memory not backed by a file (anonymous mappings, heap, stacks), where
     /// a page never written reads as zeros.
     pub fn is_private_anonymous(&self) -> bool {
+        // By what is mapped, not by kind: a module's `.bss` tail is anonymous memory too.
         !self.perms.shared
             && self.inode == 0
-            && matches!(
-                self.kind,
-                RegionKind::Anonymous | RegionKind::Heap | RegionKind::Stack
-            )
+            && self.kind != RegionKind::Special
+            && (self.path.is_empty()
+                || self.path == "[heap]"
+                || self.path.starts_with("[stack")
+                || self.path.starts_with("[anon:"))
     }
 
     /// The file name of the backing path (`libc.so.6`), or the path itself for pseudo-paths.

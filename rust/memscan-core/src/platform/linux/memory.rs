@@ -70,8 +70,8 @@ pub fn read_vectored(pid: i32, ranges: &[(u64, usize)], buf: &mut [u8]) -> Resul
 }
 
 /// Which pages of `[addr, addr + len)` may hold data, from one read of `/proc/PID/pagemap`: a
-/// page is in use when it is swapped out, or present and not the kernel's shared zero page
-/// (which a read of a never-written page maps; told apart by its frame number where this
+/// page is in use when it is swapped out, or present and not one of the kernel's shared zero
+/// pages (which a read of a never-written page maps; told apart by frame number where this
 /// process may see frame numbers). In a private anonymous mapping a page not in use reads as
 /// zeros. `None` when pagemap cannot be read (the caller then reads the memory).
 pub fn pages_in_use(pid: i32, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
@@ -83,13 +83,14 @@ pub fn pages_in_use(pid: i32, addr: u64, len: usize, page: usize) -> Option<Vec<
     let pages = (addr + len as u64).div_ceil(page as u64) - first;
     let mut entries = vec![0u8; pages as usize * 8];
     file.read_exact_at(&mut entries, first * 8).ok()?;
-    let zero = zero_page_frame();
+    let zero = zero_frames();
     Some(
         entries
             .chunks_exact(8)
             .map(|e| {
                 let e = u64::from_ne_bytes(e.try_into().expect("8 bytes"));
-                e & SWAPPED != 0 || (e & PRESENT != 0 && zero.is_none_or(|z| e & FRAME != z))
+                e & SWAPPED != 0
+                    || (e & PRESENT != 0 && zero.is_none_or(|z| !z.contains(e & FRAME)))
             })
             .collect(),
     )
@@ -100,18 +101,44 @@ pub fn pages_untouched(pid: i32, addr: u64, len: usize, page: usize) -> bool {
     pages_in_use(pid, addr, len, page).is_some_and(|used| !used.contains(&true))
 }
 
-/// The frame number of the kernel's shared zero page, found by reading a fresh anonymous page of
-/// this process and looking it up in our own pagemap; `None` where frame numbers are hidden
-/// (without CAP_SYS_ADMIN they read as 0).
-fn zero_page_frame() -> Option<u64> {
-    static FRAME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *FRAME.get_or_init(|| {
+/// The frame numbers of the kernel's shared zero pages: the 4 KiB one, and the 512 frames of
+/// the huge zero page where transparent huge pages use it. Found by reading fresh anonymous
+/// memory of this process and looking it up in our own pagemap; `None` where frame numbers are
+/// hidden (without CAP_SYS_ADMIN they read as 0).
+#[derive(Debug, Clone, Copy)]
+struct ZeroFrames {
+    small: u64,
+    huge: Option<u64>,
+}
+
+impl ZeroFrames {
+    fn contains(&self, frame: u64) -> bool {
+        frame == self.small || self.huge.is_some_and(|h| (h..h + 512).contains(&frame))
+    }
+}
+
+/// The frame number behind `addr` of this process, if present and visible.
+fn own_frame(pagemap: &std::fs::File, addr: usize, page: usize) -> Option<u64> {
+    let mut entry = [0u8; 8];
+    pagemap
+        .read_exact_at(&mut entry, (addr / page * 8) as u64)
+        .ok()?;
+    let e = u64::from_ne_bytes(entry);
+    let frame = e & ((1 << 55) - 1);
+    (e >> 63 == 1 && frame != 0).then_some(frame)
+}
+
+fn zero_frames() -> Option<ZeroFrames> {
+    static FRAMES: std::sync::OnceLock<Option<ZeroFrames>> = std::sync::OnceLock::new();
+    *FRAMES.get_or_init(|| {
         let page = super::page_size();
-        // SAFETY: a fresh private anonymous page, read once and unmapped.
+        let pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+        let huge = 2usize << 20;
+        // SAFETY: fresh private anonymous read-only mappings, read and unmapped here.
         unsafe {
             let p = libc::mmap(
                 std::ptr::null_mut(),
-                page,
+                2 * huge,
                 libc::PROT_READ,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -120,16 +147,23 @@ fn zero_page_frame() -> Option<u64> {
             if p == libc::MAP_FAILED {
                 return None;
             }
-            std::ptr::read_volatile(p as *const u8);
-            let file = std::fs::File::open("/proc/self/pagemap").ok();
-            let mut entry = [0u8; 8];
-            let ok = file.is_some_and(|f| {
-                f.read_exact_at(&mut entry, p as u64 / page as u64 * 8)
-                    .is_ok()
-            });
-            libc::munmap(p, page);
-            let frame = u64::from_ne_bytes(entry) & ((1 << 55) - 1);
-            (ok && frame != 0).then_some(frame)
+            let base = p as usize;
+            let aligned = (base + huge - 1) & !(huge - 1);
+            libc::madvise(aligned as *mut libc::c_void, huge, libc::MADV_HUGEPAGE);
+            std::ptr::read_volatile(aligned as *const u8);
+            std::ptr::read_volatile(base as *const u8);
+            let small = own_frame(&pagemap, base, page);
+            let first = own_frame(&pagemap, aligned, page);
+            let second = own_frame(&pagemap, aligned + page, page);
+            libc::munmap(p, 2 * huge);
+            let huge = match (first, second) {
+                (Some(a), Some(b)) if b == a + 1 && Some(a) != small => Some(a),
+                _ => None,
+            };
+            Some(ZeroFrames {
+                small: small?,
+                huge,
+            })
         }
     })
 }
