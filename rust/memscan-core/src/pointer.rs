@@ -3,7 +3,8 @@
 //! PointerSearcher-X find them. A pointer map (every aligned word that points into mapped memory,
 //! sorted by the value it holds) is captured once; searches walk it backwards from the target.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -28,6 +29,8 @@ pub struct PointerMap {
     pub regions: Vec<Region>,
     /// Bytes per pointer: 8 (4 in a 32-bit process).
     pub width: usize,
+    /// Indices sorted by address, built by the first search.
+    by_address: OnceLock<Vec<u32>>,
 }
 
 /// Search limits.
@@ -143,12 +146,15 @@ impl PointerMap {
         let mut pairs: Vec<(u64, u64)> = parts.concat();
         pairs.par_sort_unstable();
         let (values, addresses) = pairs.into_iter().unzip();
-        Ok(Self {
+        let map = Self {
             values,
             addresses,
             regions: all,
             width,
-        })
+            by_address: OnceLock::new(),
+        };
+        map.by_address(); // the searches' second index, built while the capture is paid for
+        Ok(map)
     }
 
     /// Number of pointers.
@@ -162,6 +168,11 @@ impl PointerMap {
     }
 
     /// Pointer chains from static bases to any of `targets`, shortest first.
+    ///
+    /// A breadth-first pass backwards from the targets gives every pointer its level (how many
+    /// pointers it is from a target), one byte per pointer and no stored edges; it stops at the
+    /// level where `max_chains` chains exist. Chains are then walked forwards from each static
+    /// base, only ever into pointers of a lower level, so no walk meets a dead end.
     pub fn chains(&self, targets: &[u64], options: &ChainOptions) -> Result<Vec<Chain>> {
         if options.max_depth == 0 || options.max_depth > MAX_DEPTH {
             return Err(Error::invalid_argument(format!(
@@ -172,63 +183,38 @@ impl PointerMap {
         if targets.is_empty() {
             return Err(Error::invalid_argument("no target address"));
         }
-        // Each node reached, with the edges to nodes nearer the target: (next node, offset added
-        // after reading the pointer stored at this node). `dist` is each node's distance to a
-        // target in pointers (its search level), which lets the walk skip dead ends.
-        let mut edges: HashMap<u64, Vec<(u64, i64)>> = HashMap::new();
-        let mut dist: HashMap<u64, usize> = targets.iter().map(|&t| (t, 0)).collect();
-        let mut frontier: Vec<u64> = targets.to_vec();
-        let mut bases: Vec<(u64, usize)> = Vec::new(); // (static node, level)
-        for level in 1..=options.max_depth {
-            // Pointers into [node - max_offset, node + max_negative_offset], found in parallel.
-            let found: Vec<(u64, u64, i64)> = frontier
-                .par_iter()
-                .flat_map_iter(|&node| {
-                    let lo = node.saturating_sub(options.max_offset);
-                    let hi = node.saturating_add(options.max_negative_offset);
-                    let first = self.values.partition_point(|&v| v < lo);
-                    let last = self.values.partition_point(|&v| v <= hi);
-                    (first..last).map(move |i| {
-                        (self.addresses[i], node, node as i64 - self.values[i] as i64)
-                    })
-                })
-                .collect();
-            let mut next = Vec::new();
-            for (at, node, offset) in found {
-                edges.entry(at).or_default().push((node, offset));
-                if let std::collections::hash_map::Entry::Vacant(e) = dist.entry(at) {
-                    e.insert(level);
-                    if self.static_module(at, options).is_some() {
-                        bases.push((at, level));
-                    } else {
-                        next.push(at);
-                    }
+        let mut targets = targets.to_vec();
+        targets.sort_unstable();
+        targets.dedup();
+        let search = Search::new(self, &targets, options);
+        let mut frontier: Vec<u64> = targets.clone();
+        let mut bases: Vec<u32> = Vec::new();
+        for level in 1..=options.max_depth as u8 {
+            let reached = search.expand(&frontier, level);
+            frontier.clear();
+            for i in reached {
+                if search.is_static(i) {
+                    bases.push(i);
+                } else {
+                    frontier.push(self.addresses[i as usize]);
                 }
             }
-            frontier = next;
-            // Enough bases for the chains asked for: deeper levels would only add longer ones.
-            if frontier.is_empty() || bases.len() >= options.max_chains {
+            // Enough chains already: deeper levels would only add longer ones.
+            if frontier.is_empty() || search.count(&bases, options.max_chains) >= options.max_chains
+            {
                 break;
             }
         }
-        bases.sort_by_key(|b| (b.1, b.0));
-        let target_set: HashSet<u64> = targets.iter().copied().collect();
         let mut out = Vec::new();
-        for (base, _) in bases {
-            let module = self
-                .static_module(base, options)
-                .expect("a static base")
-                .clone();
+        for &base in &bases {
+            let module = self.static_module(self.addresses[base as usize], options);
+            let module = module.expect("a static base").clone();
             let mut path = Vec::new();
-            let graph = Graph {
-                edges: &edges,
-                dist: &dist,
-                targets: &target_set,
-            };
-            graph.walk(base, options.max_depth, &mut path, &mut |offsets| {
+            let base_offset = module.offset(self.addresses[base as usize]);
+            search.walk(base, options.max_depth, &mut path, &mut |offsets| {
                 out.push(Chain {
                     module: module.clone(),
-                    base_offset: module.offset(base),
+                    base_offset,
                     offsets: offsets.to_vec(),
                 });
                 out.len() < options.max_chains
@@ -248,35 +234,144 @@ impl PointerMap {
         let m = r.module.as_ref()?;
         (options.modules.is_empty() || options.modules.iter().any(|n| n == m.name())).then_some(m)
     }
+
+    /// Pointer indices sorted by the address they are stored at (built once).
+    fn by_address(&self) -> &[u32] {
+        self.by_address.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.addresses.len() as u32).collect();
+            order.par_sort_unstable_by_key(|&i| self.addresses[i as usize]);
+            order
+        })
+    }
 }
 
-/// The searched graph: edges toward the targets and each node's distance to one.
-struct Graph<'a> {
-    edges: &'a HashMap<u64, Vec<(u64, i64)>>,
-    dist: &'a HashMap<u64, usize>,
-    targets: &'a HashSet<u64>,
+/// Level of a pointer not reached yet.
+const UNREACHED: u8 = 0;
+/// Marks a static base in the level array.
+const STATIC: u8 = 0x80;
+
+/// One search over a map: each pointer's level (index as in the map's columns).
+struct Search<'a> {
+    map: &'a PointerMap,
+    targets: &'a [u64],
+    options: &'a ChainOptions,
+    level: Vec<AtomicU8>,
+    by_address: &'a [u32],
 }
 
-impl Graph<'_> {
-    /// Follows edges from `node` (reading at most `budget` pointers) to a target, calling
-    /// `emit(offsets)` for each path; only edges to nodes that can still reach a target within
-    /// the budget are taken. Stops when `emit` returns false.
+impl<'a> Search<'a> {
+    fn new(map: &'a PointerMap, targets: &'a [u64], options: &'a ChainOptions) -> Self {
+        Self {
+            map,
+            targets,
+            options,
+            level: (0..map.values.len())
+                .map(|_| AtomicU8::new(UNREACHED))
+                .collect(),
+            by_address: map.by_address(),
+        }
+    }
+
+    /// Claims every unreached pointer into `[node - max_offset, node + max_negative_offset]` of
+    /// a frontier node for `level` (in parallel), and returns them.
+    fn expand(&self, frontier: &[u64], level: u8) -> Vec<u32> {
+        let values = &self.map.values;
+        frontier
+            .par_iter()
+            .fold(Vec::new, |mut claimed, &node| {
+                let lo = node.saturating_sub(self.options.max_offset);
+                let hi = node.saturating_add(self.options.max_negative_offset);
+                let first = values.partition_point(|&v| v < lo);
+                let last = values.partition_point(|&v| v <= hi);
+                for i in first..last {
+                    if self.level[i].load(Ordering::Relaxed) != UNREACHED {
+                        continue;
+                    }
+                    let at = self.map.addresses[i];
+                    let mark = if self.map.static_module(at, self.options).is_some() {
+                        level | STATIC
+                    } else {
+                        level
+                    };
+                    if self.level[i]
+                        .compare_exchange(UNREACHED, mark, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        claimed.push(i as u32);
+                    }
+                }
+                claimed
+            })
+            .reduce(Vec::new, |mut a, mut b| {
+                a.append(&mut b);
+                a
+            })
+    }
+
+    fn is_static(&self, i: u32) -> bool {
+        self.level[i as usize].load(Ordering::Relaxed) & STATIC != 0
+    }
+
+    /// Chains from `bases`, counted up to `cap`.
+    fn count(&self, bases: &[u32], cap: usize) -> usize {
+        let mut n = 0;
+        let mut path = Vec::new();
+        for &b in bases {
+            self.walk(b, self.options.max_depth, &mut path, &mut |_| {
+                n += 1;
+                n < cap
+            });
+            if n >= cap {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Follows the pointer stored at pointer `i` (reading at most `budget` pointers) to the
+    /// targets, calling `emit(offsets)` for each path; it goes on only into non-static pointers
+    /// whose level fits the budget. Stops when `emit` returns false.
     fn walk(
         &self,
-        node: u64,
+        i: u32,
         budget: usize,
         path: &mut Vec<i64>,
         emit: &mut impl FnMut(&[i64]) -> bool,
     ) -> bool {
-        for &(next, offset) in self.edges.get(&node).map_or(&[][..], Vec::as_slice) {
-            path.push(offset);
-            let go_on = if self.targets.contains(&next) {
-                emit(path)
-            } else if self.dist.get(&next).is_some_and(|&d| d < budget) {
-                self.walk(next, budget - 1, path, emit)
-            } else {
-                true
-            };
+        let v = self.map.values[i as usize];
+        let lo = v.saturating_sub(self.options.max_negative_offset);
+        let hi = v.saturating_add(self.options.max_offset);
+        let t0 = self.targets.partition_point(|&t| t < lo);
+        for &t in self.targets[t0..].iter().take_while(|&&t| t <= hi) {
+            path.push(t as i64 - v as i64);
+            let go_on = emit(path);
+            path.pop();
+            if !go_on {
+                return false;
+            }
+        }
+        if budget < 2 {
+            return true;
+        }
+        let addresses = &self.map.addresses;
+        let j0 = self
+            .by_address
+            .partition_point(|&j| addresses[j as usize] < lo);
+        for &j in &self.by_address[j0..] {
+            let at = addresses[j as usize];
+            if at > hi {
+                break;
+            }
+            let level = self.level[j as usize].load(Ordering::Relaxed);
+            if level == UNREACHED
+                || level & STATIC != 0
+                || level as usize >= budget
+                || self.targets.binary_search(&at).is_ok()
+            {
+                continue;
+            }
+            path.push(at as i64 - v as i64);
+            let go_on = self.walk(j, budget - 1, path, emit);
             path.pop();
             if !go_on {
                 return false;
@@ -385,12 +480,15 @@ impl PointerMap {
         {
             return Err(bad("corrupted: values or regions out of order"));
         }
-        Ok(Self {
+        let map = Self {
             values,
             addresses,
             regions,
             width,
-        })
+            by_address: OnceLock::new(),
+        };
+        map.by_address();
+        Ok(map)
     }
 }
 
