@@ -49,9 +49,7 @@ def test_an_image_scans_exactly_like_the_live_process(idle_chain, tmp_path):
         assert live.height > 0
         assert live.equals(saved), (value_type, value)
     assert img.read_value(score, "i32") == 1234567
-    assert img.find_bytes("87 D6 12 00").tolist() == (
-        proc.find_bytes("87 D6 12 00").tolist()
-    )
+    assert img.find_bytes("87 D6 12 00").tolist() == (proc.find_bytes("87 D6 12 00").tolist())
     assert img.modules().to_polars().equals(proc.modules().to_polars())
     assert img.regions().to_polars().equals(proc.regions().to_polars().filter(readable=True))
 
@@ -60,9 +58,7 @@ def test_an_image_of_a_running_game_holds_its_values(game, image):
     img = memscan.open_image(image[0])
     assert img.read_value(game.address("u64_max"), "u64") == 2**64 - 1
     assert game.address("health") in img.scan("i32", 100).addresses.tolist()
-    assert img.find_string(game.value("text_utf8")).tolist() == [
-        game.address("text_utf8")
-    ]
+    assert img.find_string(game.value("text_utf8")).tolist() == [game.address("text_utf8")]
 
 
 def test_an_image_keeps_its_moment_and_narrows_like_a_scanner(game, proc, image):
