@@ -45,6 +45,7 @@ def test_the_notebooks_exist():
         "parquet-and-duckdb",
         "stable-addresses",
         "who-writes-this",
+        "memory-images",
     }
 
 

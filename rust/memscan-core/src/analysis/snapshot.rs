@@ -80,9 +80,13 @@ pub fn capture(
     budget: u64,
     progress: &dyn ProgressSink,
 ) -> Result<MemorySnapshot> {
-    let taken_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64);
+    // An image's snapshot is of the moment the image was taken.
+    let taken_ns = match process.image().map(|i| i.metadata().taken_ns) {
+        Some(t) if t > 0 => t,
+        _ => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+    };
     let page = platform::system_info().page_size;
     progress.set_total(regions.iter().map(Region::size).sum());
     let pid = process.pid();
