@@ -58,6 +58,8 @@ def test_an_image_of_a_running_game_holds_its_values(game, image):
     img = memscan.open_image(image[0])
     assert img.read_value(game.address("u64_max"), "u64") == 2**64 - 1
     assert game.address("health") in img.scan("i32", 100).addresses.tolist()
+    pair = img.group_scan([(0, "i32", 100), (4, "i32", 100)])  # health, max_health
+    assert game.address("health") in pair.addresses.tolist()
     assert img.find_string(game.value("text_utf8")).tolist() == [game.address("text_utf8")]
 
 
