@@ -24,14 +24,13 @@ function plural(n, one, many = `${one}s`) {
   return `${fmtCount(n)} ${n === 1 ? one : many}`;
 }
 
-/** Bytes in human units: 4 KiB, 1.5 MiB. */
+/** Bytes in binary units, as memscan.display.human_bytes writes them: 512 B, 4.0 KiB. */
 function fmtBytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   let v = Number(n);
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
-  const text = i === 0 || v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1);
-  return `${text} ${units[i]}`;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return i === 0 ? `${Number(n).toLocaleString("en-US")} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** 0x-prefixed hex of an address given as a number or a decimal/hex string (exact via BigInt). */
