@@ -20,21 +20,8 @@ def image(tmp_path, proc):
     return path, info
 
 
-@pytest.fixture
-def idle_chain(chain_binary):
-    """The C target, blocked in read(): its memory does not change while it waits."""
-    p = subprocess.Popen(
-        [str(chain_binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert p.stdout is not None
-    _, score, health = p.stdout.readline().split()
-    yield p, int(score, 16), int(health, 16)
-    p.kill()
-    p.wait()
-
-
-def test_an_image_scans_exactly_like_the_live_process(idle_chain, tmp_path):
-    p, score, _ = idle_chain
+def test_an_image_scans_exactly_like_the_live_process(chain, tmp_path):
+    p, score, _ = chain  # blocked in read(): its memory does not change while it waits
     proc = memscan.Process(p.pid)
     path = tmp_path / "chain.msimg"
     info = proc.save_image(path, progress=None)

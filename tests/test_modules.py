@@ -13,18 +13,6 @@ import pytest
 import memscan
 
 
-@pytest.fixture
-def chain(chain_binary):
-    p = subprocess.Popen(
-        [str(chain_binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert p.stdout is not None
-    _, score, health = p.stdout.readline().split()
-    yield p, int(score, 16), int(health, 16)
-    p.kill()
-    p.wait()
-
-
 def start(binary: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 

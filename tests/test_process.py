@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import as_nobody
 from known_values import EXACT_CASES
 
 import memscan
@@ -102,25 +103,15 @@ def test_no_permission_raises_access_denied_with_reason(game):
     """A child running as nobody may not open a root-owned process."""
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to nobody")
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(r)
+
+    def open_it() -> str:
         try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
             memscan.open_process(game.pid)
-            msg = "opened"
         except memscan.AccessDenied as e:
-            msg = f"AccessDenied|{isinstance(e, PermissionError)}|{e}"
-        except BaseException as e:
-            msg = f"other|{type(e).__name__}|{e}"
-        os.write(w, msg.encode())
-        os._exit(0)
-    os.close(w)
-    out = os.read(r, 65536).decode()
-    os.waitpid(child, 0)
+            return f"AccessDenied|{isinstance(e, PermissionError)}|{e}"
+        return "opened"
+
+    out = as_nobody(open_it)
     kind, is_perm, reason = out.split("|", 2)
     assert kind == "AccessDenied", out
     assert is_perm == "True"

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import as_nobody
 
 import memscan
 
@@ -266,25 +267,12 @@ def test_an_unprivileged_user_may_not_watch_a_root_process(writer):
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to nobody")
     proc = memscan.Process(writer.pid)
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(r)
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            proc.watch(writer.health)
-            msg = "armed"
-        except memscan.AccessDenied as e:
-            msg = f"AccessDenied|{e}"
-        except BaseException as e:
-            msg = f"other|{type(e).__name__}|{e}"
-        os.write(w, msg.encode())
-        os._exit(0)
-    os.close(w)
-    out = os.read(r, 65536).decode()
-    os.waitpid(child, 0)
+
+    def watch_it() -> str:
+        proc.watch(writer.health)
+        return "armed"
+
+    out = as_nobody(watch_it)
     assert out.startswith("AccessDenied|"), out
 
 
