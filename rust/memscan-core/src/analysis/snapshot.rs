@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::mem::read_tolerant;
+use crate::mem::read_in_use;
 use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
@@ -106,11 +106,14 @@ pub fn capture(
                 let start = r.start + (i * PIECE) as u64;
                 let len = PIECE.min(size - i * PIECE);
                 progress.advance(len as u64);
-                if anonymous && memory.pages_untouched(start, len, page) {
+                let in_use = anonymous
+                    .then(|| memory.pages_in_use(start, len, page))
+                    .flatten();
+                if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
                     return Ok((BlockBytes::Zeros(len), Vec::new()));
                 }
                 let mut bytes = crate::mem::zeroed(len)?;
-                let holes = read_tolerant(memory, start, &mut bytes, page)?;
+                let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
                 if crate::mem::all_zero(&bytes) {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 }

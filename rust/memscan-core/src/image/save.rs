@@ -61,7 +61,7 @@ fn encode(
     let mut kept = Vec::new();
     if in_use.as_ref().is_none_or(|u| u.contains(&true)) {
         with_buffer(len, |bytes| -> Result<()> {
-            for (o, l) in read_in_use(memory, addr, bytes, in_use.as_deref(), page)? {
+            for (o, l) in read_in_use(memory, addr, bytes, in_use.as_deref(), page, false)? {
                 for p in o / page..(o + l).div_ceil(page) {
                     unreadable[p / 64] |= 1 << (p % 64);
                 }

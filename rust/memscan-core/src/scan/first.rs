@@ -131,7 +131,7 @@ fn scan_chunk<T: Scalar>(
         }
     }
     with_buffer(c.byte_len, |buf| {
-        let holes = read_in_use(memory, c.start, buf, in_use.as_deref(), page)?;
+        let holes = read_in_use(memory, c.start, buf, in_use.as_deref(), page, false)?;
         Ok(match_chunk(c, stride, pred, buf, &holes))
     })
 }
@@ -192,7 +192,7 @@ fn snapshot_chunk<T: Scalar>(
         return zeros();
     }
     let mut bytes = crate::mem::zeroed(c.byte_len)?;
-    let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page)?;
+    let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
     if holes.is_empty() {
         if all_zero(&bytes) {
             return zeros();
