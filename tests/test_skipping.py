@@ -114,3 +114,39 @@ def test_an_unknown_value_scan_holds_only_the_pages_in_use(sparse):
     assert grown < SIZE // 4, f"{grown / 2**20:.1f} MiB held for a scan of 64 MiB"
     u.eq(VALUE)
     assert u.addresses.tolist() == reference(p.pid, anon, SIZE, "<u4", VALUE, 4)
+
+
+@pytest.fixture
+def swap(tmp_path):
+    """A swap file for this test, where the kernel allows one (root, a file system that takes
+    swap files); removed afterwards."""
+    path = tmp_path / "swapfile"
+    subprocess.run(["fallocate", "-l", "64M", str(path)], check=True)
+    path.chmod(0o600)
+    made = subprocess.run(["mkswap", str(path)], capture_output=True)
+    on = made.returncode == 0 and subprocess.run(["swapon", str(path)], capture_output=True)
+    if not on or on.returncode != 0:
+        pytest.skip("this kernel or file system takes no swap file here")
+    yield path
+    subprocess.run(["swapoff", str(path)], check=True)
+
+
+def swapped_pages(pid: int, start: int, size: int) -> int:
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(start // PAGE * 8)
+        entries = np.frombuffer(f.read(size // PAGE * 8), dtype=np.uint64)
+    return int(((entries >> np.uint64(62)) & np.uint64(1)).sum())
+
+
+def test_swapped_pages_hold_data_and_are_read(sparse, swap):
+    p, anon, _, _, _ = sparse
+    assert p.stdin is not None and p.stdout is not None
+    p.stdin.write("p\n")
+    p.stdin.flush()
+    assert p.stdout.readline().strip() == "0"
+    if swapped_pages(p.pid, anon, SIZE) == 0:
+        pytest.skip("MADV_PAGEOUT swapped nothing out")
+    proc = memscan.Process(p.pid)
+    s = proc.scan("u32", VALUE, address_range=(anon, anon + SIZE))
+    assert len(s) > 60
+    assert s.addresses.tolist() == reference(p.pid, anon, SIZE, "<u4", VALUE, 4)

@@ -4,7 +4,8 @@
  * page is untouched (only a read that zero-fills that page finds it at byte stride); and a
  * private file mapping (argv[1]) that holds VALUE but was never touched; and 16 MiB of huge-page
  * memory that was only read (the kernel's huge zero page where THP allows) but for one VALUE.
- * Prints the mappings' addresses, then waits for stdin to close. */
+ * Prints the mappings' addresses, then reads commands until stdin closes: "p" pages the
+ * anonymous mapping out (MADV_PAGEOUT) and prints madvise's result. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +51,11 @@ int main(int argc, char **argv) {
     memcpy(thp + 7 * huge + 4096, &v, 4);
     printf("ready %p %p %ld %p\n", (void *)anon, file, (long)len, (void *)thp);
     fflush(stdout);
-    char buf[16];
-    while (read(0, buf, sizeof buf) > 0) {}
+    char line[16];
+    while (fgets(line, sizeof line, stdin)) {
+        if (line[0] == 'p') /* push the anonymous mapping out to swap, where there is swap */
+            printf("%d\n", madvise(anon, SIZE, MADV_PAGEOUT));
+        fflush(stdout);
+    }
     return sink;
 }
