@@ -20,7 +20,7 @@ def image(tmp_path, proc):
     return path, info
 
 
-def test_an_image_scans_exactly_like_the_live_process(chain, tmp_path):
+def test_an_image_scans_exactly_like_the_live_process(chain, chain_binary, tmp_path):
     p, score, _ = chain  # blocked in read(): its memory does not change while it waits
     proc = memscan.Process(p.pid)
     path = tmp_path / "chain.msimg"
@@ -39,6 +39,9 @@ def test_an_image_scans_exactly_like_the_live_process(chain, tmp_path):
     assert img.find_bytes("87 D6 12 00").tolist() == (proc.find_bytes("87 D6 12 00").tolist())
     assert img.modules().to_polars().equals(proc.modules().to_polars())
     assert img.regions().to_polars().equals(proc.regions().to_polars().filter(readable=True))
+    notes = subprocess.run(["readelf", "-n", str(chain_binary)], capture_output=True, text=True)
+    build_id = notes.stdout.split("Build ID:")[1].split()[0]
+    assert img.image_metadata["build_ids"][str(chain_binary)] == build_id
 
 
 def test_an_image_of_a_running_game_holds_its_values(game, image):

@@ -234,8 +234,8 @@ class Process(_native.Process):
     @property
     def image_metadata(self) -> dict[str, Any] | None:
         """For an image: pid, name, exe, cmdline, uid, taken_ns (0 for core files, which do not
-        record it), memscan_version, word_size, page_size and source ("memscan" or
-        "elf-core"); None for a live process."""
+        record it), memscan_version, word_size, page_size, source ("memscan" or "elf-core") and
+        build_ids (each ELF module's GNU build id, by path); None for a live process."""
         text = self.image_metadata_json()
         return None if text is None else json.loads(text)
 

@@ -52,6 +52,32 @@ pub fn image_size(header: &[u8], page: u64) -> Option<u64> {
     Some((hi - (lo - lo % page)).div_ceil(page) * page)
 }
 
+/// The GNU build id of an ELF object, from the notes its program headers point at within
+/// `header` (the first bytes mapped at its base), as lower-case hex.
+pub fn build_id(header: &[u8]) -> Option<String> {
+    fn find<H: FileHeader<Endian = Endianness>>(header: &[u8]) -> Option<Vec<u8>> {
+        let h = H::parse(header).ok()?;
+        let endian = h.endian().ok()?;
+        for ph in h.program_headers(endian, header).ok()? {
+            let Ok(Some(mut notes)) = ph.notes(endian, header) else {
+                continue;
+            };
+            while let Ok(Some(note)) = notes.next() {
+                if note.name() == b"GNU" && note.n_type(endian) == object::elf::NT_GNU_BUILD_ID {
+                    return Some(note.desc().to_vec());
+                }
+            }
+        }
+        None
+    }
+    let id = match header.get(4) {
+        Some(1) => find::<FileHeader32<Endianness>>(header)?,
+        Some(2) => find::<FileHeader64<Endianness>>(header)?,
+        _ => return None,
+    };
+    Some(id.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// An ELF object's defined symbols (`.symtab` and `.dynsym`), as offsets from its load base,
 /// sorted: names an address (`malloc+0x10`) and resolves a name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

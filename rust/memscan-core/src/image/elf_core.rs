@@ -182,6 +182,7 @@ pub fn read(file: &File) -> Result<Parts, String> {
         word_size: 8,
         page_size: page,
         source: "elf-core".into(),
+        build_ids: Default::default(),
     };
     Ok((metadata, regions, blocks, page))
 }

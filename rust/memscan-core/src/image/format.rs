@@ -42,6 +42,9 @@ pub struct ImageMetadata {
     pub page_size: u64,
     /// "memscan" or "elf-core".
     pub source: String,
+    /// Each ELF module's GNU build id (hex) by path, where its headers hold one.
+    #[serde(default)]
+    pub build_ids: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! bitmaps, the rest LZ4-compressed (kept raw when that does not pay), written in address order
 //! to a temporary file that is renamed into place once complete.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -107,6 +108,19 @@ fn encode(
         data,
         stored_bytes,
     })
+}
+
+/// The GNU build id of each ELF module, read from the headers mapped at its base.
+fn build_ids(process: &Process, regions: &[Region]) -> BTreeMap<String, String> {
+    crate::modules::modules(regions)
+        .iter()
+        .filter_map(|m| {
+            let mut header = vec![0u8; crate::modules::HEADER_BYTES];
+            let n = process.memory().read(m.module.base, &mut header).ok()?;
+            let id = crate::modules::build_id(&header[..n])?;
+            Some((m.module.path.to_string(), id))
+        })
+        .collect()
 }
 
 /// Removes the temporary file unless the save completed.
@@ -221,6 +235,7 @@ pub fn save(
             word_size: crate::pointer::pointer_width(process, &regions) as u32,
             page_size: page as u64,
             source: "memscan".into(),
+            build_ids: build_ids(process, &regions),
         },
         regions: regions.iter().map(region_entry).collect(),
         blocks: entries,
