@@ -39,16 +39,7 @@ impl Memory {
     pub fn pages_in_use(&self, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
         match self {
             Memory::Live(pid) => platform::pages_in_use(*pid, addr, len, page),
-            Memory::Image(_) => None,
-        }
-    }
-
-    /// True if the pages of an anonymous range are known to hold zeros without reading them
-    /// (never touched by the process, or saved as zero in the image).
-    pub fn pages_untouched(&self, addr: u64, len: usize, page: usize) -> bool {
-        match self {
-            Memory::Live(pid) => platform::pages_untouched(*pid, addr, len, page),
-            Memory::Image(image) => image.zero_range(addr, len),
+            Memory::Image(image) => image.pages_in_use(addr, len, page),
         }
     }
 }

@@ -275,28 +275,28 @@ impl Image {
         Ok(off)
     }
 
-    /// True if every page of `addr..addr+len` is known to hold zeros without decoding anything.
-    pub fn zero_range(&self, addr: u64, len: usize) -> bool {
-        let end = addr + len as u64;
-        let mut at = addr;
-        while at < end {
-            let Some(i) = self.block_at(at) else {
-                return false;
-            };
-            let b = &self.blocks[i];
-            let stop = (b.addr + b.len).min(end);
-            match b.storage {
-                Storage::Core { .. } => return false,
-                _ => {
-                    let first = ((at - b.addr) / self.page) as usize;
-                    let last = ((stop - 1 - b.addr) / self.page) as usize;
-                    if (first..=last).any(|p| bit(&b.stored, p) || bit(&b.unreadable, p)) {
-                        return false;
-                    }
-                }
-            }
-            at = stop;
+    /// Per page of `addr..addr+len` (pages of `page` bytes), whether it may hold data: false
+    /// only for pages saved as zeros (known without decoding anything). `None` when `page` is
+    /// not the image's page size.
+    pub fn pages_in_use(&self, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
+        if page as u64 != self.page {
+            return None;
         }
-        true
+        let first = addr / self.page;
+        let last = (addr + len as u64).div_ceil(self.page);
+        Some(
+            (first..last)
+                .map(|p| {
+                    let at = p * self.page;
+                    let Some(b) = self.block_at(at).map(|i| &self.blocks[i]) else {
+                        return true; // not saved: the read reports it
+                    };
+                    let k = ((at - b.addr) / self.page) as usize;
+                    matches!(b.storage, Storage::Core { .. })
+                        || bit(&b.stored, k)
+                        || bit(&b.unreadable, k)
+                })
+                .collect(),
+        )
     }
 }

@@ -96,11 +96,6 @@ pub fn pages_in_use(pid: i32, addr: u64, len: usize, page: usize) -> Option<Vec<
     )
 }
 
-/// True if no page of `[addr, addr + len)` is in use (see [`pages_in_use`]).
-pub fn pages_untouched(pid: i32, addr: u64, len: usize, page: usize) -> bool {
-    pages_in_use(pid, addr, len, page).is_some_and(|used| !used.contains(&true))
-}
-
 /// The frame numbers of the kernel's shared zero pages: the 4 KiB one, and the 512 frames of
 /// the huge zero page where transparent huge pages use it. Found by reading fresh anonymous
 /// memory of this process and looking it up in our own pagemap; `None` where frame numbers are

@@ -10,8 +10,7 @@ mod system;
 pub use access::check_access;
 pub use identity::{process_state, Identity, ProcessState};
 pub use memory::{
-    pages_in_use, pages_untouched, read_memory, read_vectored, write_memory, write_memory_forced,
-    write_vectored,
+    pages_in_use, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
 };
 pub use procfs::{
     list_processes, process_info, read_region_usage, read_regions, thread_stack_pointers,
