@@ -74,9 +74,7 @@ def test_skipping_unused_pages_finds_exactly_what_a_full_read_finds(
     assert f.addresses.tolist() == reference(p.pid, file, length, dtype, VALUE, stride)
     assert len(f) == 50
     huge = 16 << 20
-    before = present_pages(p.pid, thp, huge)
     h = proc.scan(value_type, VALUE, alignment=stride, address_range=(thp, thp + huge))
-    assert present_pages(p.pid, thp, huge) == before  # huge zero pages count as unused too
     assert h.addresses.tolist() == reference(p.pid, thp, huge, dtype, VALUE, stride)
     assert h.addresses.tolist() == [thp + (14 << 20) + 4096]
 

@@ -38,7 +38,10 @@ class History:
 
     @classmethod
     def _from_native(
-        cls, h: _native.History, metadata: dict[str, str], locator: Locator | None = None
+        cls,
+        h: _native.History,
+        metadata: dict[str, str],
+        places: list[tuple[str, int] | None] | None = None,
     ) -> History:
         addresses = h.addresses()
         values = h.values().reshape(h.samples, len(addresses))
@@ -50,7 +53,7 @@ class History:
             values=values,
             unreadable=h.unreadable(),
             metadata=metadata,
-            places=[locator.module(int(a)) for a in addresses] if locator else [],
+            places=places or [],
         )
 
     @property
@@ -450,7 +453,9 @@ class Recorder:
         self._native = _native.Recorder(
             process, addrs, value_type, interval=interval, count=count, duration=duration
         )
-        self._locator = Locator(process.region_list())
+        # Module and offset of each address, found once: the addresses never change.
+        where = Locator(process.region_list())
+        self._places = [where.module(int(a)) for a in np.unique(addrs)]
         self._metadata = {"pid": str(process.pid), "executable": process.exe or ""}
 
     def mark(self, label: str) -> None:
@@ -480,7 +485,7 @@ class Recorder:
         return self._native.error()
 
     def history(self) -> History:
-        return History._from_native(self._native.history(), dict(self._metadata), self._locator)
+        return History._from_native(self._native.history(), dict(self._metadata), self._places)
 
     def __enter__(self) -> Recorder:
         return self

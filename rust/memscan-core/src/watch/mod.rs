@@ -413,7 +413,10 @@ impl Recording {
             });
         }
         let pid = self.process.pid();
-        // Values of the watched bytes now: one read per watchpoint per drain.
+        if samples.is_empty() && lost == 0 && throttled == 0 {
+            return false;
+        }
+        // Values of the watched bytes now: one read per watchpoint per drain with hits.
         let values: Vec<Option<u64>> = self
             .specs
             .iter()
