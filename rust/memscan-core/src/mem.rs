@@ -92,16 +92,16 @@ pub fn read_tolerant(
 }
 
 /// Reads `buf.len()` bytes at `start` like [`read_tolerant`]; with `in_use` (one flag per page
-/// from `start`'s page on), only the pages in use are read and the others zeroed: with `release`
-/// (for buffers that are kept), by handing their memory back to the kernel, so that they cost
-/// nothing until written.
+/// from `start`'s page on), only the pages in use are read and the others zeroed, or left as
+/// they are when `fresh` says `buf` is freshly mapped zeros (a kept [`platform::Pages`] buffer,
+/// which then costs nothing for them).
 pub fn read_in_use(
     memory: &Memory,
     start: u64,
     buf: &mut [u8],
     in_use: Option<&[bool]>,
     page: usize,
-    release: bool,
+    fresh: bool,
 ) -> Result<Vec<(usize, usize)>> {
     let Some(used) = in_use.filter(|u| u.contains(&false)) else {
         return read_tolerant(memory, start, buf, page);
@@ -118,43 +118,12 @@ pub fn read_in_use(
             for (o, l) in read_tolerant(memory, start + from as u64, &mut buf[from..to], page)? {
                 holes.push((from + o, l));
             }
-        } else if release {
-            zero_releasing(&mut buf[from..to], page);
-        } else {
+        } else if !fresh {
             buf[from..to].fill(0);
         }
         p += run;
     }
     Ok(holes)
-}
-
-/// Zeroes `bytes`, giving the whole pages inside it back to the kernel (`MADV_DONTNEED`: private
-/// anonymous memory reads as zeros afterwards and costs nothing until written again).
-fn zero_releasing(bytes: &mut [u8], page: usize) {
-    let addr = bytes.as_mut_ptr() as usize;
-    let first = addr.next_multiple_of(page);
-    let last = (addr + bytes.len()) / page * page;
-    if last <= first {
-        bytes.fill(0);
-        return;
-    }
-    let (head, rest) = bytes.split_at_mut(first - addr);
-    let (middle, tail) = rest.split_at_mut(last - first);
-    head.fill(0);
-    tail.fill(0);
-    // SAFETY: `middle` is whole pages inside a buffer this function holds exclusively, taken
-    // from the global allocator's private anonymous memory; after MADV_DONTNEED they read as
-    // zeros, which is the value this function writes.
-    let dropped = unsafe {
-        libc::madvise(
-            middle.as_mut_ptr().cast(),
-            middle.len(),
-            libc::MADV_DONTNEED,
-        )
-    };
-    if dropped != 0 {
-        middle.fill(0);
-    }
 }
 
 /// True if every byte is zero (eight at a time).

@@ -1,19 +1,21 @@
 //! Region snapshots (the bytes of chosen regions at a moment) and the changes between two.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::mem::read_in_use;
-use crate::platform;
+use crate::platform::{self, Pages};
 use crate::process::Process;
 use crate::region::Region;
-use crate::scan::{BlockBytes, ProgressSink};
+use crate::scan::{mostly_used, BlockBytes, ProgressSink};
 
-/// Bytes per block: the unit of parallel reads, of zero elision, and of diff work.
-const PIECE: usize = 1 << 20;
+/// Bytes per block: the unit of parallel reads, of zero elision, and of diff work (one huge
+/// page, so a block in use costs one page fault).
+const PIECE: usize = 2 << 20;
 
 /// The bytes of one region at the moment of capture, in blocks of [`PIECE`] bytes; blocks that
 /// held only zeros (or were never touched) are not stored.
@@ -71,7 +73,7 @@ impl MemorySnapshot {
     }
 }
 
-/// Captures `regions` of `process`, reading 1 MiB blocks in parallel. Blocks of zeros are kept
+/// Captures `regions` of `process`, reading blocks of [`PIECE`] bytes in parallel. Blocks of zeros are kept
 /// as a flag (untouched anonymous pages are not even read), and the blocks kept may hold at most
 /// `budget` bytes, else the capture stops with `MemoryBudget`.
 pub fn capture(
@@ -112,7 +114,7 @@ pub fn capture(
                 if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
                     return Ok((BlockBytes::Zeros(len), Vec::new()));
                 }
-                let mut bytes = crate::mem::zeroed(len)?;
+                let mut bytes = Pages::zeroed(len, mostly_used(in_use.as_deref()))?;
                 let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
                 if crate::mem::all_zero(&bytes) {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
@@ -124,7 +126,7 @@ pub fn capture(
                         budget,
                     });
                 }
-                Ok((BlockBytes::Held(bytes), shift(holes, i)))
+                Ok((BlockBytes::Held(Arc::new(bytes)), shift(holes, i)))
             })
             .collect::<Result<_>>()?;
         let (blocks, holes): (Vec<_>, Vec<_>) = blocks.into_iter().unzip();

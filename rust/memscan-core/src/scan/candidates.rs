@@ -5,17 +5,20 @@
 //! unknown-initial-value scans, hold the raw bytes of a chunk of memory plus one bit per slot,
 //! so that a snapshot of N bytes costs about N bytes. Sets are immutable: undo keeps old ones.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arrow_buffer::ScalarBuffer;
 
+use crate::platform::Pages;
+
 use crate::value::{dispatch, Column, Scalar, Value, ValueType};
 
-/// The bytes of a dense block: held, or known to be all zero (untouched memory) and not stored.
+/// The bytes of a dense block: held (in a mapping of their own, shared by the sets that keep
+/// the block), or known to be all zero (untouched memory) and not stored.
 #[derive(Debug, Clone)]
 pub enum BlockBytes {
-    Held(Vec<u8>),
+    Held(Arc<Pages>),
     Zeros(usize),
 }
 
@@ -389,7 +392,7 @@ mod tests {
         DenseBlock {
             start: 0x1000,
             slots: 8,
-            bytes: BlockBytes::Held(bytes),
+            bytes: BlockBytes::Held(Arc::new(Pages::copy_of(&bytes, false).unwrap())),
             alive: vec![0b1010_0101],
             count: 4,
         }

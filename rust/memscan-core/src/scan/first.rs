@@ -1,17 +1,18 @@
 //! First scans: every slot of the selected regions, tested against constants.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats};
-use super::kernel::{matches, with_test};
+use super::kernel::{matches, with_test, Hits};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
 use crate::error::{Error, Result};
 use crate::mem::{all_zero, clear_of_holes, read_in_use, with_buffer};
-use crate::platform;
+use crate::platform::{self, Pages};
 use crate::process::Process;
 use crate::region::Region;
 use crate::scan::options::ScanOptions;
@@ -127,12 +128,12 @@ fn scan_chunk<T: Scalar>(
     if let Some(used) = &in_use {
         let zero_passes = with_test!(pred, T, test => test(<T as bytemuck::Zeroable>::zeroed()));
         if !zero_passes && !used.contains(&true) {
-            return Ok((piece_from_hits::<T>(c.start, stride, c.slots, &[], &[]), 0));
+            return Ok((Piece::Sparse(Vec::new(), Vec::new()), 0));
         }
     }
     with_buffer(c.byte_len, |buf| {
         let holes = read_in_use(memory, c.start, buf, in_use.as_deref(), page, false)?;
-        Ok(match_chunk(c, stride, pred, buf, &holes))
+        match_chunk(c, stride, pred, buf, &holes)
     })
 }
 
@@ -143,25 +144,19 @@ fn match_chunk<T: Scalar>(
     pred: Typed<T>,
     buf: &[u8],
     holes: &[(usize, usize)],
-) -> (Piece<T>, u64) {
-    let mut hits: Vec<u32> = Vec::new();
-    with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, |k| hits.push(k as u32)));
+) -> Result<(Piece<T>, u64)> {
+    let mut hits = Hits::new(c.slots);
+    with_test!(pred, T, test => matches::<T>(buf, stride, c.slots, None, test, &mut hits));
     if !holes.is_empty() {
         let mut cur = 0;
-        hits.retain(|&k| {
-            clear_of_holes(
-                holes,
-                &mut cur,
-                k as usize * stride,
-                std::mem::size_of::<T>(),
-            )
-        });
+        let size = std::mem::size_of::<T>();
+        hits.retain(|k| clear_of_holes(holes, &mut cur, k * stride, size));
     }
     let lost = holes.iter().map(|h| h.1 as u64).sum();
-    (
-        piece_from_hits::<T>(c.start, stride, c.slots, buf, &hits),
+    Ok((
+        piece_from_hits::<T>(c.start, stride, c.slots, buf, hits)?,
         lost,
-    )
+    ))
 }
 
 /// Unknown initial value: reads the chunk straight into the block that keeps it (no copy) and
@@ -191,7 +186,7 @@ fn snapshot_chunk<T: Scalar>(
     if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
         return zeros();
     }
-    let mut bytes = crate::mem::zeroed(c.byte_len)?;
+    let mut bytes = Pages::zeroed(c.byte_len, mostly_used(in_use.as_deref()))?;
     let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
     if holes.is_empty() {
         if all_zero(&bytes) {
@@ -200,7 +195,7 @@ fn snapshot_chunk<T: Scalar>(
         let block = DenseBlock {
             start: c.start,
             slots: c.slots,
-            bytes: BlockBytes::Held(bytes),
+            bytes: BlockBytes::Held(Arc::new(bytes)),
             alive: Vec::new(),
             count: c.slots,
         };
@@ -226,9 +221,15 @@ fn snapshot_chunk<T: Scalar>(
     let block = DenseBlock {
         start: c.start,
         slots: c.slots,
-        bytes: BlockBytes::Held(bytes),
+        bytes: BlockBytes::Held(Arc::new(bytes)),
         alive,
         count,
     };
     Ok((Piece::Dense(block), lost))
+}
+
+/// True when a block is worth holding in huge pages: (nearly) every page of it is in use (a huge
+/// page is written whole, so a block of mostly unused pages is better kept in small ones).
+pub fn mostly_used(in_use: Option<&[bool]>) -> bool {
+    in_use.is_none_or(|u| u.iter().filter(|&&x| x).count() * 8 >= u.len() * 7)
 }

@@ -6,6 +6,142 @@ use crate::value::Scalar;
 /// Slots per mask word.
 const LANES: usize = 64;
 
+/// Where kernels put what they find: `word(base, mask)` says slots `base + i` for the set bits
+/// `i` of `mask` matched (`base` is a multiple of 64, calls come in increasing order). A closure
+/// over slot indices is a sink; [`Hits`] collects them.
+pub trait Sink {
+    fn word(&mut self, base: usize, mask: u64);
+}
+
+impl<F: FnMut(usize)> Sink for F {
+    #[inline(always)]
+    fn word(&mut self, base: usize, mut mask: u64) {
+        while mask != 0 {
+            self(base + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+    }
+}
+
+/// The slots of a block that matched, in increasing order: a list while they are few, a bit per
+/// slot once the list would be larger (so a block where every slot matches costs `slots / 8`
+/// bytes and no per-slot work).
+#[derive(Debug, Clone)]
+pub struct Hits {
+    slots: usize,
+    list: Vec<u32>,
+    words: Vec<u64>,
+    count: usize,
+}
+
+impl Hits {
+    /// No hits yet among `slots` slots.
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots,
+            list: Vec::new(),
+            words: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Adds slot `k` (greater than every slot added before).
+    pub fn push(&mut self, k: usize) {
+        self.word(k / LANES * LANES, 1 << (k % LANES));
+    }
+
+    /// Slots that matched.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// True if every slot matched.
+    pub fn all(&self) -> bool {
+        self.count == self.slots
+    }
+
+    /// A bit per slot (bit `k % 64` of word `k / 64`).
+    pub fn into_words(self) -> Vec<u64> {
+        if !self.words.is_empty() || self.slots == 0 {
+            return self.words;
+        }
+        list_to_words(&self.list, self.slots)
+    }
+
+    /// The matching slots in increasing order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        if self.words.is_empty() {
+            return Box::new(self.list.iter().map(|&k| k as usize));
+        }
+        Box::new(self.words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut m = word;
+            std::iter::from_fn(move || {
+                (m != 0).then(|| {
+                    let b = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    w * LANES + b
+                })
+            })
+        }))
+    }
+
+    /// Keeps the slots for which `keep(slot)` holds (asked in increasing order).
+    pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        if self.words.is_empty() {
+            self.list.retain(|&k| keep(k as usize));
+            self.count = self.list.len();
+            return;
+        }
+        let mut count = 0;
+        for (w, word) in self.words.iter_mut().enumerate() {
+            let mut m = *word;
+            while m != 0 {
+                let b = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if !keep(w * LANES + b) {
+                    *word &= !(1 << b);
+                }
+            }
+            count += word.count_ones() as usize;
+        }
+        self.count = count;
+    }
+}
+
+impl Sink for Hits {
+    #[inline]
+    fn word(&mut self, base: usize, mask: u64) {
+        if mask == 0 {
+            return;
+        }
+        if !self.words.is_empty() {
+            let w = &mut self.words[base / LANES];
+            self.count += (mask & !*w).count_ones() as usize;
+            *w |= mask;
+            return;
+        }
+        let mut m = mask;
+        while m != 0 {
+            self.list.push((base + m.trailing_zeros() as usize) as u32);
+            m &= m - 1;
+        }
+        self.count = self.list.len();
+        // A list of u32 costs more than a bit per slot past slots / 32 entries.
+        if self.list.len() > self.slots / 32 {
+            self.words = list_to_words(&self.list, self.slots);
+            self.list = Vec::new();
+        }
+    }
+}
+
+fn list_to_words(list: &[u32], slots: usize) -> Vec<u64> {
+    let mut words = vec![0u64; slots.div_ceil(LANES)];
+    for &k in list {
+        words[k as usize / LANES] |= 1 << (k as usize % LANES);
+    }
+    words
+}
+
 /// Calls `hit(k)` for every slot `k < slots` (value at `k * stride` in `new`) that is alive
 /// (all slots when `alive` is `None`) and passes `test`, in increasing `k`.
 #[inline(always)]
@@ -15,7 +151,7 @@ pub fn matches<T: Scalar>(
     slots: usize,
     alive: Option<&[u64]>,
     test: impl Fn(T) -> bool,
-    mut hit: impl FnMut(usize),
+    hit: &mut impl Sink,
 ) {
     let size = std::mem::size_of::<T>();
     if alive.is_none() && stride < size && size % stride == 0 && slots > 0 {
@@ -26,7 +162,7 @@ pub fn matches<T: Scalar>(
         for p in 0..phases.min(slots) {
             let n = (slots - p).div_ceil(phases);
             let mut f = Vec::new();
-            matches_packed::<T>(&new[p * stride..], n, None, &test, |i| {
+            matches_packed::<T>(&new[p * stride..], n, None, &test, &mut |i| {
                 f.push(i * phases + p)
             });
             found.push(f);
@@ -48,7 +184,7 @@ pub fn matches<T: Scalar>(
         for i in 0..lanes {
             mask |= (test(T::read_ne(&new[(base + i) * stride..])) as u64) << i;
         }
-        visit(mask & live, base, &mut hit);
+        hit.word(base, mask & live);
     }
 }
 
@@ -59,7 +195,7 @@ fn matches_packed<T: Scalar>(
     slots: usize,
     alive: Option<&[u64]>,
     test: &impl Fn(T) -> bool,
-    mut hit: impl FnMut(usize),
+    hit: &mut impl Sink,
 ) {
     let size = std::mem::size_of::<T>();
     let typed: Option<&[T]> = bytemuck::try_cast_slice(&new[..slots * size]).ok();
@@ -93,19 +229,20 @@ fn matches_packed<T: Scalar>(
                 mask |= (test(T::read_ne(&new[(base + i) * size..])) as u64) << i;
             }
         }
-        visit(mask & live, base, &mut hit);
+        hit.word(base, mask & live);
     }
 }
 
 /// Calls `hit` with the union of sorted, disjoint lists in increasing order.
-fn merge_sorted(lists: &[Vec<usize>], mut hit: impl FnMut(usize)) {
+fn merge_sorted(lists: &[Vec<usize>], hit: &mut impl Sink) {
     let mut at = vec![0usize; lists.len()];
     loop {
         let next = (0..lists.len())
             .filter(|&l| at[l] < lists[l].len())
             .min_by_key(|&l| lists[l][at[l]]);
         let Some(l) = next else { return };
-        hit(lists[l][at[l]]);
+        let k = lists[l][at[l]];
+        hit.word(k / LANES * LANES, 1 << (k % LANES));
         at[l] += 1;
     }
 }
@@ -119,7 +256,7 @@ pub fn matches_pair<T: Scalar>(
     slots: usize,
     alive: Option<&[u64]>,
     test: impl Fn(T, T) -> bool,
-    mut hit: impl FnMut(usize),
+    hit: &mut impl Sink,
 ) {
     let size = std::mem::size_of::<T>();
     let typed: Option<(&[T], &[T])> = (stride == size)
@@ -159,15 +296,7 @@ pub fn matches_pair<T: Scalar>(
                 }
             }
         }
-        visit(mask & live, base, &mut hit);
-    }
-}
-
-#[inline(always)]
-fn visit(mut mask: u64, base: usize, hit: &mut impl FnMut(usize)) {
-    while mask != 0 {
-        hit(base + mask.trailing_zeros() as usize);
-        mask &= mask - 1;
+        hit.word(base, mask & live);
     }
 }
 
@@ -277,18 +406,32 @@ mod tests {
         }
         let b = bytes(&v);
         let mut hits = vec![];
-        matches::<i32>(&b, 4, 200, None, |x| x == 7, |k| hits.push(k));
+        matches::<i32>(&b, 4, 200, None, |x| x == 7, &mut |k| hits.push(k));
         assert_eq!(hits, vec![0, 63, 64, 130, 199]);
         let mut unaligned = vec![];
-        matches::<i32>(
-            &b[1..],
-            1,
-            b.len() - 4,
-            None,
-            |x| x == 7 << 8,
-            |k| unaligned.push(k),
-        );
+        matches::<i32>(&b[1..], 1, b.len() - 4, None, |x| x == 7 << 8, &mut |k| {
+            unaligned.push(k)
+        });
         assert!(unaligned.contains(&(63 * 4 - 2)));
+    }
+
+    #[test]
+    fn hits_switch_from_a_list_to_bits_without_losing_order() {
+        let b = bytes(&(0..4096).map(|x| x % 3).collect::<Vec<_>>());
+        let mut few = Hits::new(4096);
+        matches::<i32>(&b, 4, 4096, None, |x| x == 5, &mut few);
+        assert_eq!(few.count(), 0);
+        let mut many = Hits::new(4096);
+        matches::<i32>(&b, 4, 4096, None, |x| x == 1, &mut many);
+        let want: Vec<usize> = (0..4096).filter(|k| k % 3 == 1).collect();
+        assert_eq!(many.count(), want.len());
+        assert_eq!(many.iter().collect::<Vec<_>>(), want);
+        many.retain(|k| k > 100);
+        assert_eq!(many.count(), want.iter().filter(|&&k| k > 100).count());
+        assert!(!many.all());
+        let words = many.into_words();
+        assert_eq!(words[0], 0);
+        assert_eq!(words[2] >> 2 & 1, 1); // slot 130
     }
 
     #[test]
@@ -296,7 +439,7 @@ mod tests {
         let b = bytes(&[5; 70]);
         let alive = [0b110u64, 1];
         let mut hits = vec![];
-        matches::<i32>(&b, 4, 70, Some(&alive), |x| x == 5, |k| hits.push(k));
+        matches::<i32>(&b, 4, 70, Some(&alive), |x| x == 5, &mut |k| hits.push(k));
         assert_eq!(hits, vec![1, 2, 64]);
     }
 
@@ -309,7 +452,9 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let mut hits = vec![];
-        matches_pair::<i32>(&old, &new, 4, 100, None, |o, n| n > o, |k| hits.push(k));
+        matches_pair::<i32>(&old, &new, 4, 100, None, |o, n| n > o, &mut |k| {
+            hits.push(k)
+        });
         assert_eq!(hits, (0..100).step_by(10).collect::<Vec<_>>());
     }
 
@@ -330,7 +475,7 @@ mod tests {
             slots,
             None,
             |v| v == 0x1122_3344_5566_7788,
-            |k| hits.push(k),
+            &mut |k| hits.push(k),
         );
         let mut slow = vec![];
         for k in 0..slots {

@@ -6,8 +6,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats, Segment};
-use super::kernel::{matches, matches_pair, with_pair_test, with_test};
-use super::pieces::{assemble, piece_from_hits, Piece};
+use super::kernel::{matches, matches_pair, with_pair_test, with_test, Hits};
+use super::pieces::{assemble, dense_piece, piece_from_hits, Piece};
 use super::predicate::{NextOp, TypedNext};
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
@@ -194,26 +194,6 @@ fn next_typed<T: Scalar>(
     Ok(CandidateSet::new(T::TYPE, stride, segments, stats))
 }
 
-/// A dense piece over zeros for the slots `hits` of `b`'s range.
-fn zero_piece<T>(b: &DenseBlock, hits: &[u32]) -> Piece<T> {
-    let alive = if hits.len() == b.slots {
-        Vec::new()
-    } else {
-        let mut bits = vec![0u64; b.slots.div_ceil(64)];
-        for &k in hits {
-            bits[k as usize / 64] |= 1 << (k % 64);
-        }
-        bits
-    };
-    Piece::Dense(DenseBlock {
-        start: b.start,
-        slots: b.slots,
-        bytes: BlockBytes::Zeros(b.bytes.len()),
-        alive,
-        count: hits.len(),
-    })
-}
-
 struct Ctx<'a, T> {
     memory: crate::mem::Memory,
     stride: usize,
@@ -247,21 +227,20 @@ impl<T: Scalar> Ctx<'_, T> {
             } else {
                 bytemuck::cast_slice(&gathered)
             };
-            let mut hits: Vec<u32> = Vec::new();
-            let push = |k: usize| hits.push(k as u32);
+            let mut hits = Hits::new(n);
             match (self.op, self.reference) {
                 (TypedNext::Value(p), _) => {
-                    with_test!(p, T, test => matches::<T>(new_bytes, size, n, None, test, push))
+                    with_test!(p, T, test => matches::<T>(new_bytes, size, n, None, test, &mut hits))
                 }
                 (op, None) => with_pair_test!(op, T, test => {
-                    matches_pair::<T>(bytemuck::cast_slice(vals), new_bytes, size, n, None, test, push)
+                    matches_pair::<T>(bytemuck::cast_slice(vals), new_bytes, size, n, None, test, &mut hits)
                 }),
                 (_, Some(r)) => {
                     let mut c = r.cursor::<T>(addrs[0]);
                     for (k, &a) in addrs.iter().enumerate() {
                         if let Some(old) = c.get(a) {
                             if self.passes(old, T::read_ne(&new_bytes[k * size..])) {
-                                hits.push(k as u32);
+                                hits.push(k);
                             }
                         }
                     }
@@ -269,19 +248,17 @@ impl<T: Scalar> Ctx<'_, T> {
             }
             if !holes.is_empty() {
                 let mut cur = 0;
-                hits.retain(|&k| {
-                    clear_of_holes(&holes, &mut cur, gather.offsets[k as usize], size)
-                });
+                hits.retain(|k| clear_of_holes(&holes, &mut cur, gather.offsets[k], size));
             }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
-            if hits.len() == n {
+            if hits.count() == n {
                 out.copy_from_slice(bytemuck::cast_slice(new_bytes));
                 return Ok((Outcome::AllKept, gather.len as u64, lost));
             }
-            let out_a = hits.iter().map(|&k| addrs[k as usize]).collect();
+            let out_a = hits.iter().map(|k| addrs[k]).collect();
             let out_v = hits
                 .iter()
-                .map(|&k| T::read_ne(&new_bytes[k as usize * size..]))
+                .map(|k| T::read_ne(&new_bytes[k * size..]))
                 .collect();
             Ok((
                 Outcome::Piece(Piece::Sparse(out_a, out_v)),
@@ -296,41 +273,45 @@ impl<T: Scalar> Ctx<'_, T> {
         let len = b.bytes.len();
         with_buffer(len, |buf| {
             let holes = read_tolerant(&self.memory, b.start, buf, self.page)?;
-            let mut hits: Vec<u32> = Vec::new();
-            let push = |k: usize| hits.push(k as u32);
-            match (self.op, self.reference) {
-                (TypedNext::Value(p), _) => {
-                    with_test!(p, T, test => matches::<T>(buf, self.stride, b.slots, b.alive_mask(), test, push))
-                }
-                (op, None) => with_pair_test!(op, T, test => {
-                    matches_pair::<T>(&b.bytes, buf, self.stride, b.slots, b.alive_mask(), test, push)
-                }),
-                (_, Some(r)) => {
-                    let mut c = r.cursor::<T>(b.start);
-                    for k in b.live_slots() {
-                        let at = k * self.stride;
-                        if let Some(old) = c.get(b.start + at as u64) {
-                            if self.passes(old, T::read_ne(&buf[at..])) {
-                                hits.push(k as u32);
-                            }
+            let mut hits = Hits::new(b.slots);
+            self.test_block(b, buf, &mut hits);
+            if !holes.is_empty() {
+                let mut cur = 0;
+                let size = std::mem::size_of::<T>();
+                hits.retain(|k| clear_of_holes(&holes, &mut cur, k * self.stride, size));
+            }
+            let lost = holes.iter().map(|h| h.1 as u64).sum();
+            let piece = if holes.is_empty() && hits.count() * 2 > b.slots / 8 && all_zero(buf) {
+                // Still untouched memory: keep it as zeros, not as a copy.
+                dense_piece(b.start, b.slots, BlockBytes::Zeros(len), hits)
+            } else {
+                piece_from_hits::<T>(b.start, self.stride, b.slots, buf, hits)?
+            };
+            Ok((piece, len as u64, lost))
+        })
+    }
+
+    /// Tests the live slots of `b` against their values in `new` (its bytes as read now).
+    fn test_block(&self, b: &DenseBlock, new: &[u8], hits: &mut Hits) {
+        match (self.op, self.reference) {
+            (TypedNext::Value(p), _) => {
+                with_test!(p, T, test => matches::<T>(new, self.stride, b.slots, b.alive_mask(), test, hits))
+            }
+            (op, None) => with_pair_test!(op, T, test => {
+                matches_pair::<T>(&b.bytes, new, self.stride, b.slots, b.alive_mask(), test, hits)
+            }),
+            (_, Some(r)) => {
+                let mut c = r.cursor::<T>(b.start);
+                for k in b.live_slots() {
+                    let at = k * self.stride;
+                    if let Some(old) = c.get(b.start + at as u64) {
+                        if self.passes(old, T::read_ne(&new[at..])) {
+                            hits.push(k);
                         }
                     }
                 }
             }
-            if !holes.is_empty() {
-                let mut cur = 0;
-                let size = std::mem::size_of::<T>();
-                hits.retain(|&k| clear_of_holes(&holes, &mut cur, k as usize * self.stride, size));
-            }
-            let lost = holes.iter().map(|h| h.1 as u64).sum();
-            let piece = if holes.is_empty() && hits.len() * 2 > b.slots / 8 && all_zero(buf) {
-                // Still untouched memory: keep it as zeros, not as a copy.
-                zero_piece(b, &hits)
-            } else {
-                piece_from_hits::<T>(b.start, self.stride, b.slots, buf, &hits)
-            };
-            Ok((piece, len as u64, lost))
-        })
+        }
     }
 
     #[inline]

@@ -1,6 +1,11 @@
 //! Per-chunk scan output, kept sparse or dense by whichever is smaller, and assembled into a set.
 
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::platform::Pages;
 use crate::scan::candidates::{BlockBytes, DenseBlock, Segment};
+use crate::scan::kernel::Hits;
 use crate::value::{Column, Scalar};
 
 /// The candidates one chunk produced.
@@ -29,30 +34,48 @@ pub fn piece_from_hits<T: Scalar>(
     stride: usize,
     slots: usize,
     bytes: &[u8],
-    hits: &[u32],
-) -> Piece<T> {
-    let per_hit = 8 + std::mem::size_of::<T>();
-    if hits.len() * per_hit <= bytes.len() {
-        let addrs = hits
-            .iter()
-            .map(|&k| start + k as u64 * stride as u64)
-            .collect();
-        let vals = hits
-            .iter()
-            .map(|&k| T::read_ne(&bytes[k as usize * stride..]))
-            .collect();
-        return Piece::Sparse(addrs, vals);
+    hits: Hits,
+) -> Result<Piece<T>> {
+    if listed_is_smaller::<T>(hits.count(), bytes.len()) {
+        return Ok(sparse_piece(start, stride, bytes, &hits));
     }
-    let mut alive = vec![0u64; slots.div_ceil(64)];
-    for &k in hits {
-        alive[k as usize / 64] |= 1 << (k % 64);
-    }
+    Ok(dense_piece(
+        start,
+        slots,
+        BlockBytes::Held(Arc::new(Pages::copy_of(bytes, true)?)),
+        hits,
+    ))
+}
+
+/// True if `count` candidates listed (address + value) take no more than `bytes`.
+pub fn listed_is_smaller<T>(count: usize, bytes: usize) -> bool {
+    count * (8 + std::mem::size_of::<T>()) <= bytes
+}
+
+/// The hits listed as addresses and values (read from `bytes`).
+pub fn sparse_piece<T: Scalar>(start: u64, stride: usize, bytes: &[u8], hits: &Hits) -> Piece<T> {
+    let addrs = hits.iter().map(|k| start + (k * stride) as u64).collect();
+    let vals = hits
+        .iter()
+        .map(|k| T::read_ne(&bytes[k * stride..]))
+        .collect();
+    Piece::Sparse(addrs, vals)
+}
+
+/// A dense block over `bytes` whose live slots are the hits.
+pub fn dense_piece<T>(start: u64, slots: usize, bytes: BlockBytes, hits: Hits) -> Piece<T> {
+    let count = hits.count();
+    let alive = if hits.all() {
+        Vec::new()
+    } else {
+        hits.into_words()
+    };
     Piece::Dense(DenseBlock {
         start,
         slots,
-        bytes: BlockBytes::Held(bytes.to_vec()),
+        bytes,
         alive,
-        count: hits.len(),
+        count,
     })
 }
 

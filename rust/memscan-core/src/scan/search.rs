@@ -124,7 +124,7 @@ pub fn find_group(
                 let (mut addrs, mut vals) = (Vec::new(), Vec::new());
                 let mut cur = 0;
                 let firsts = &buf[before as usize..];
-                with_test!(pred, T, test => matches::<T>(firsts, stride, c.slots, None, test, |k| {
+                with_test!(pred, T, test => matches::<T>(firsts, stride, c.slots, None, test, &mut |k| {
                     let at = k * stride; // the window's start in `buf`
                     let member = |m: &GroupMember| &buf[(at as i64 + m.offset - lo) as usize..];
                     if (holes.is_empty() || clear_of_holes(holes, &mut cur, at, window))
