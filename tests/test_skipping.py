@@ -114,6 +114,47 @@ def test_an_unknown_value_scan_holds_only_the_pages_in_use(sparse):
     assert u.addresses.tolist() == reference(p.pid, anon, SIZE, "<u4", VALUE, 4)
 
 
+ZEROED_TARGET = """
+import ctypes, mmap, sys
+size, value = int(sys.argv[1]), int(sys.argv[2])
+m = mmap.mmap(-1, size)
+m.write(bytes(size))  # every page written (present), all zeros
+for at in range(0, size, 1 << 20):
+    m[at + 8 : at + 12] = value.to_bytes(4, "little")
+print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_pages_in_use_that_hold_zeros_are_not_kept(tmp_path):
+    # Memory a program cleared (calloc, memset, a huge page written in one place) is in use, yet
+    # holds zeros: an unknown-value scan keeps only the pages that hold something.
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-c", ZEROED_TARGET, str(SIZE), str(VALUE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None
+        start = int(p.stdout.readline())
+        proc = memscan.Process(p.pid)
+        assert present_pages(p.pid, start, SIZE) == SIZE // PAGE
+        before = own_rss()
+        u = proc.scan("u32", address_range=(start, start + SIZE))
+        grown = own_rss() - before
+        assert grown < SIZE // 8, f"{grown / 2**20:.1f} MiB held for 64 MiB holding 64 values"
+        assert u.nbytes < SIZE // 8
+        u.eq(VALUE)
+        assert u.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
+        assert len(u) == SIZE >> 20
+    finally:
+        p.kill()
+        p.wait()
+
+
 @pytest.fixture
 def swap(tmp_path):
     """A swap file for this test, where the kernel allows one (root, a file system that takes

@@ -126,6 +126,34 @@ pub fn read_in_use(
     Ok(holes)
 }
 
+/// Hands the pages of `bytes` that hold only zeros back to the kernel (memory in use by the
+/// target is often zero: calloc'd, cleared, or a huge page written in one place only), so a kept
+/// copy costs only its non-zero pages. Returns true if every byte is zero.
+pub fn release_zero_pages(bytes: &mut platform::Pages, page: usize) -> bool {
+    let len = bytes.len();
+    let mut run: Option<usize> = None;
+    let mut all = true;
+    for at in (0..len).step_by(page) {
+        let end = (at + page).min(len);
+        match (all_zero(&bytes[at..end]), run) {
+            (true, None) => run = Some(at),
+            (false, Some(from)) => {
+                bytes.release(from, at);
+                run = None;
+                all = false;
+            }
+            (false, None) => all = false,
+            (true, Some(_)) => {}
+        }
+    }
+    if let Some(from) = run {
+        if from > 0 {
+            bytes.release(from, len);
+        }
+    }
+    all
+}
+
 /// True if every byte is zero (eight at a time).
 pub fn all_zero(bytes: &[u8]) -> bool {
     let (head, words, tail) = bytemuck::pod_align_to::<u8, u64>(bytes);

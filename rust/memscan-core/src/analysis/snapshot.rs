@@ -116,7 +116,7 @@ pub fn capture(
                 }
                 let mut bytes = Pages::zeroed(len, mostly_used(in_use.as_deref()))?;
                 let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
-                if crate::mem::all_zero(&bytes) {
+                if crate::mem::release_zero_pages(&mut bytes, page) {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 }
                 let now = held.fetch_add(len as u64, Ordering::Relaxed) + len as u64;

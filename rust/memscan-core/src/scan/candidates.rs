@@ -31,7 +31,7 @@ impl BlockBytes {
     /// Bytes of memory the block holds (0 for zeros).
     pub fn held(&self) -> usize {
         match self {
-            BlockBytes::Held(v) => v.len(),
+            BlockBytes::Held(v) => v.held(),
             BlockBytes::Zeros(_) => 0,
         }
     }

@@ -11,7 +11,7 @@ use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
 use crate::error::{Error, Result};
-use crate::mem::{all_zero, clear_of_holes, read_in_use, with_buffer};
+use crate::mem::{clear_of_holes, read_in_use, release_zero_pages, with_buffer};
 use crate::platform::{self, Pages};
 use crate::process::Process;
 use crate::region::Region;
@@ -161,8 +161,8 @@ fn match_chunk<T: Scalar>(
 
 /// Unknown initial value: reads the chunk straight into the block that keeps it (no copy) and
 /// marks every slot alive but those touching unreadable pages. Memory that holds only zeros is
-/// not kept: untouched pages of anonymous memory are not even read (pagemap says so), and a
-/// block read as all zeros is dropped for a zero flag.
+/// not kept: untouched pages of anonymous memory are not even read (pagemap says so), pages
+/// read as zeros are handed back, and a block read as all zeros is dropped for a zero flag.
 fn snapshot_chunk<T: Scalar>(
     memory: &crate::mem::Memory,
     c: &Chunk,
@@ -188,8 +188,9 @@ fn snapshot_chunk<T: Scalar>(
     }
     let mut bytes = Pages::zeroed(c.byte_len, mostly_used(in_use.as_deref()))?;
     let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
+    let only_zeros = release_zero_pages(&mut bytes, page);
     if holes.is_empty() {
-        if all_zero(&bytes) {
+        if only_zeros {
             return zeros();
         }
         let block = DenseBlock {

@@ -14,6 +14,8 @@ pub struct Pages {
     ptr: NonNull<u8>,
     len: usize,
     mapped: usize,
+    /// Bytes handed back by [`Pages::release`].
+    released: usize,
 }
 
 // SAFETY: `Pages` owns its mapping exclusively, like a `Vec<u8>`.
@@ -73,7 +75,39 @@ impl Pages {
             ptr: NonNull::new(start as *mut u8).expect("mmap never returns null on success"),
             len,
             mapped,
+            released: 0,
         })
+    }
+
+    /// Gives pages `first..end` of the buffer (page-aligned offsets; `end` may be the buffer's
+    /// length) back to the kernel: they read as zeros after and cost nothing until written.
+    pub fn release(&mut self, first: usize, end: usize) {
+        let page = super::page_size();
+        debug_assert!(first % page == 0 && (end % page == 0 || end == self.len));
+        let end = end.next_multiple_of(page).min(self.mapped);
+        if end <= first {
+            return;
+        }
+        // SAFETY: the range is whole pages inside this buffer's own mapping, held exclusively.
+        let done = unsafe {
+            libc::madvise(
+                self.ptr.as_ptr().add(first).cast(),
+                end - first,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if done != 0 {
+            let end = end.min(self.len);
+            self[first..end].fill(0);
+        } else {
+            self.released += end.min(self.len) - first;
+        }
+    }
+
+    /// Bytes the buffer may hold: its length less what was released (pages never written cost
+    /// nothing either, but only the kernel knows which those are).
+    pub fn held(&self) -> usize {
+        self.len - self.released
     }
 
     /// A copy of `bytes` (huge pages when `huge`).
@@ -127,5 +161,20 @@ mod tests {
         assert_eq!(q[HUGE_PAGE * 2 + 3], 7);
         let small = Pages::copy_of(&[1, 2, 3], true).unwrap();
         assert_eq!(&small[..], &[1, 2, 3]);
+    }
+
+    #[test]
+    fn released_pages_read_as_zero() {
+        let page = super::super::page_size();
+        let mut p = Pages::copy_of(&vec![0xAB; 3 * page + 100], false).unwrap();
+        p.release(page, 2 * page);
+        p.release(3 * page, p.len());
+        assert!(p[page..2 * page].iter().all(|&b| b == 0));
+        assert!(p[3 * page..].iter().all(|&b| b == 0));
+        assert_eq!(p.held(), 2 * page);
+        assert!(p[..page]
+            .iter()
+            .chain(&p[2 * page..3 * page])
+            .all(|&b| b == 0xAB));
     }
 }
