@@ -989,7 +989,7 @@ def run_sequence(
     else:
         fill_regions(data, target, indices, ["random"] if start == "long" else FILL_MODES)
     mem = Memory(target)
-    if start == "any":
+    if start in ("any", "packed"):
         op, args, tol = "any", [], None
     elif zeroish:
         op, args, tol = data.draw(
@@ -1013,7 +1013,11 @@ def run_sequence(
     plant(data, target, indices, lambda: draw_value_bytes(data, vtype, args))
     mem = Memory(target)
 
-    s = tproc.scanner(vtype, regions=[tregions[i] for i in indices], alignment=align)
+    # "packed": every block the unknown-value scan keeps is compressed where that pays.
+    compress = True if start == "packed" else None
+    s = tproc.scanner(
+        vtype, regions=[tregions[i] for i in indices], alignment=align, compress=compress
+    )
     check_regions(s, spans, "scanner")
     first_scan(s, op, args, tol)
     addrs, vals = mem.slots(spans, dt, align or DEFAULT_ALIGN[vtype])
@@ -1074,11 +1078,11 @@ def run_sequence(
 
 
 @examples(100)
-@pytest.mark.parametrize("start", ["sparse", "many", "any", "long"])
+@pytest.mark.parametrize("start", ["sparse", "many", "any", "packed", "long"])
 @given(data=st.data())
 def test_scan_sequences_match_reference(target, tproc, tregions, start, data):
-    """A first scan (sparse; very many matches; unknown initial value: dense; long sparse lists
-    over the 1 MiB region), then random steps:
+    """A first scan (sparse; very many matches; unknown initial value: dense, held or compressed;
+    long sparse lists over the 1 MiB region), then random steps:
     memory changes, next scans (constants and relative, against the last scan, the first scan or
     a checkpoint), checkpoints and undos, compared with the reference model after every step."""
     run_sequence(target, tproc, tregions, data, start)

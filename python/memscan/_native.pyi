@@ -208,6 +208,7 @@ class Scanner:
         address_range: tuple[int, int] | None = None,
         alignment: int | None = None,
         memory_budget: int | None = None,
+        compress: bool | None = None,
     ) -> Self: ...
     @property
     def value_type(self) -> str: ...
@@ -358,6 +359,7 @@ class MemorySnapshot:
         paths: list[str] | None = None,
         address_range: tuple[int, int] | None = None,
         memory_budget: int | None = None,
+        compress: bool | None = None,
         progress: _ProgressCallback | None = None,
     ) -> Self: ...
     @property

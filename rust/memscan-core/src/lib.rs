@@ -11,6 +11,7 @@ pub mod freeze;
 pub mod image;
 pub mod mem;
 pub mod modules;
+pub mod pack;
 pub mod pattern;
 pub mod platform;
 pub mod pointer;

@@ -168,7 +168,7 @@ pub struct PySnapshot {
 impl PySnapshot {
     /// Captures regions of `process` (default: every writable region).
     #[new]
-    #[pyo3(signature = (process, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, memory_budget=None, progress=None))]
+    #[pyo3(signature = (process, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, memory_budget=None, compress=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -180,6 +180,7 @@ impl PySnapshot {
         paths: Option<Vec<String>>,
         address_range: Option<(u64, u64)>,
         memory_budget: Option<u64>,
+        compress: Option<bool>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let source = region_source(
@@ -190,13 +191,18 @@ impl PySnapshot {
             paths,
             address_range,
         )?;
-        let budget = ScanOptions {
+        let options = ScanOptions {
             memory_budget,
+            compress,
             ..ScanOptions::default()
-        }
-        .budget();
+        };
         let snap = run_detached(py, progress, |p| {
-            analysis::capture(&process.inner, &source.resolve(&process.inner)?, budget, p)
+            analysis::capture(
+                &process.inner,
+                &source.resolve(&process.inner)?,
+                &options,
+                p,
+            )
         })?;
         Ok(Self {
             inner: Arc::new(snap),

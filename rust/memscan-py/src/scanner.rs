@@ -152,7 +152,11 @@ fn parse_against(against: Option<&str>) -> Against {
 
 /// A positive alignment and a non-negative budget from Python ints (typed errors, never
 /// `OverflowError`).
-fn scan_options(alignment: Option<i64>, memory_budget: Option<i64>) -> PyResult<ScanOptions> {
+fn scan_options(
+    alignment: Option<i64>,
+    memory_budget: Option<i64>,
+    compress: Option<bool>,
+) -> PyResult<ScanOptions> {
     let alignment = alignment
         .map(|a| {
             usize::try_from(a)
@@ -170,13 +174,14 @@ fn scan_options(alignment: Option<i64>, memory_budget: Option<i64>) -> PyResult<
     Ok(ScanOptions {
         alignment,
         memory_budget,
+        compress,
     })
 }
 
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (process, value_type_name, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, alignment=None, memory_budget=None))]
+    #[pyo3(signature = (process, value_type_name, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, alignment=None, memory_budget=None, compress=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         process: &PyProcess,
@@ -189,6 +194,7 @@ impl PyScanner {
         address_range: Option<(u64, u64)>,
         alignment: Option<i64>,
         memory_budget: Option<i64>,
+        compress: Option<bool>,
     ) -> PyResult<Self> {
         let ty = value_type(value_type_name)?;
         let source = region_source(
@@ -199,7 +205,7 @@ impl PyScanner {
             paths,
             address_range,
         )?;
-        let options = scan_options(alignment, memory_budget)?;
+        let options = scan_options(alignment, memory_budget, compress)?;
         options.stride(ty.size()).py()?;
         Ok(Self {
             session: Mutex::new(Session::new(process.inner.clone(), ty, source, options)),

@@ -1,7 +1,6 @@
 //! Region snapshots (the bytes of chosen regions at a moment) and the changes between two.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -11,7 +10,7 @@ use crate::mem::read_in_use;
 use crate::platform::{self, Pages};
 use crate::process::Process;
 use crate::region::Region;
-use crate::scan::{mostly_used, BlockBytes, ProgressSink};
+use crate::scan::{mostly_used, BlockBytes, ProgressSink, ScanOptions};
 
 /// Bytes per block: the unit of parallel reads, of zero elision, and of diff work (one huge
 /// page, so a block in use costs one page fault).
@@ -48,8 +47,8 @@ impl RegionSnapshot {
         let mut out = crate::mem::zeroed(self.len())?;
         let mut at = 0;
         for b in &self.blocks {
-            if let BlockBytes::Held(v) = b {
-                out[at..at + v.len()].copy_from_slice(v);
+            if !matches!(b, BlockBytes::Zeros(_)) {
+                b.with(|v| out[at..at + v.len()].copy_from_slice(v));
             }
             at += b.len();
         }
@@ -73,15 +72,18 @@ impl MemorySnapshot {
     }
 }
 
-/// Captures `regions` of `process`, reading blocks of [`PIECE`] bytes in parallel. Blocks of zeros are kept
-/// as a flag (untouched anonymous pages are not even read), and the blocks kept may hold at most
-/// `budget` bytes, else the capture stops with `MemoryBudget`.
+/// Captures `regions` of `process`, reading blocks of [`PIECE`] bytes in parallel. Blocks of
+/// zeros are kept as a flag (untouched anonymous pages are not even read, pages read as zeros
+/// are handed back); blocks kept are compressed (where that pays) as `options.compress` says,
+/// by default once they hold half the budget, and past the budget the capture stops with
+/// `MemoryBudget`.
 pub fn capture(
     process: &Process,
     regions: &[Region],
-    budget: u64,
+    options: &ScanOptions,
     progress: &dyn ProgressSink,
 ) -> Result<MemorySnapshot> {
+    let budget = options.budget();
     // An image's snapshot is of the moment the image was taken.
     let taken_ns = match process.image().map(|i| i.metadata().taken_ns) {
         Some(t) if t > 0 => t,
@@ -119,14 +121,17 @@ pub fn capture(
                 if crate::mem::release_zero_pages(&mut bytes, page) {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 }
-                let now = held.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+                let pack = options.compress_now(held.load(Ordering::Relaxed));
+                let kept = BlockBytes::keep(bytes, pack);
+                let size = kept.held() as u64;
+                let now = held.fetch_add(size, Ordering::Relaxed) + size;
                 if now > budget {
                     return Err(Error::MemoryBudget {
                         needed: now,
                         budget,
                     });
                 }
-                Ok((BlockBytes::Held(Arc::new(bytes)), shift(holes, i)))
+                Ok((kept, shift(holes, i)))
             })
             .collect::<Result<_>>()?;
         let (blocks, holes): (Vec<_>, Vec<_>) = blocks.into_iter().unzip();
@@ -186,14 +191,8 @@ pub fn diff(before: &MemorySnapshot, after: &MemorySnapshot, gap: usize) -> Vec<
                     return Vec::new();
                 }
                 let len = x.len().min(y.len());
-                diff_piece(
-                    &x[..len],
-                    &y[..len],
-                    b.region.start + (i * PIECE) as u64,
-                    ri,
-                    page,
-                    gap,
-                )
+                let at = b.region.start + (i * PIECE) as u64;
+                x.with(|x| y.with(|y| diff_piece(&x[..len], &y[..len], at, ri, page, gap)))
             })
             .collect();
         let mut merged: Vec<ChangeRange> = Vec::new();

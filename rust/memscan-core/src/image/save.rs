@@ -42,9 +42,6 @@ struct Encoded {
     stored_bytes: u64,
 }
 
-/// Bytes compressed first to tell whether a block's pages compress at all.
-const PROBE: usize = 64 << 10;
-
 fn encode(
     process: &Process,
     addr: u64,
@@ -81,17 +78,12 @@ fn encode(
         })?;
     }
     let stored_bytes = kept.len() as u64;
-    let pays = |raw: usize, packed: usize| packed < raw - raw / 16;
     let (codec, data) = if kept.is_empty() {
         ("none", Vec::new())
-    } else if kept.len() > PROBE && !pays(PROBE, lz4_flex::block::compress(&kept[..PROBE]).len()) {
-        ("raw", kept) // random-looking data: compressing it would only cost time
     } else {
-        let compressed = lz4_flex::block::compress(&kept);
-        if pays(kept.len(), compressed.len()) {
-            ("lz4", compressed)
-        } else {
-            ("raw", kept)
+        match crate::pack::compress(&kept) {
+            Some(packed) => ("lz4", packed.into_vec()),
+            None => ("raw", kept),
         }
     };
     Ok(Encoded {

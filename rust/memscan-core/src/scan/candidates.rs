@@ -5,47 +5,14 @@
 //! unknown-initial-value scans, hold the raw bytes of a chunk of memory plus one bit per slot,
 //! so that a snapshot of N bytes costs about N bytes. Sets are immutable: undo keeps old ones.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arrow_buffer::ScalarBuffer;
 
-use crate::platform::Pages;
+pub use super::block::BlockBytes;
 
 use crate::value::{dispatch, Column, Scalar, Value, ValueType};
-
-/// The bytes of a dense block: held (in a mapping of their own, shared by the sets that keep
-/// the block), or known to be all zero (untouched memory) and not stored.
-#[derive(Debug, Clone)]
-pub enum BlockBytes {
-    Held(Arc<Pages>),
-    Zeros(usize),
-}
-
-/// Shared zeros that every all-zero block reads as (in `.bss`: never touched, costs nothing).
-static ZEROS: [u8; ZERO_BLOCK_MAX] = [0; ZERO_BLOCK_MAX];
-/// The longest block that may be kept as [`BlockBytes::Zeros`].
-pub const ZERO_BLOCK_MAX: usize = crate::scan::reader::SNAPSHOT_CHUNK_BYTES + 8;
-
-impl BlockBytes {
-    /// Bytes of memory the block holds (0 for zeros).
-    pub fn held(&self) -> usize {
-        match self {
-            BlockBytes::Held(v) => v.held(),
-            BlockBytes::Zeros(_) => 0,
-        }
-    }
-}
-
-impl std::ops::Deref for BlockBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            BlockBytes::Held(v) => v,
-            BlockBytes::Zeros(n) => &ZEROS[..*n],
-        }
-    }
-}
 
 /// Raw bytes of a chunk of memory and a bit per slot saying whether it is still a candidate.
 #[derive(Debug, Clone)]
@@ -244,12 +211,12 @@ impl CandidateSet {
                         addrs.extend_from_slice(&addresses[skip..skip + take]);
                         vals.extend_from_slice(&T::column_slice(values).expect("column type")[skip..skip + take]);
                     }
-                    Segment::Dense(b) => {
+                    Segment::Dense(b) => b.bytes.with(|bytes| {
                         for k in b.live_slots().skip(skip).take(take) {
                             addrs.push(b.start + (k * self.stride) as u64);
-                            vals.push(T::read_ne(&b.bytes[k * self.stride..]));
+                            vals.push(T::read_ne(&bytes[k * self.stride..]));
                         }
-                    }
+                    }),
                 }
                 skip = 0;
             }
@@ -288,12 +255,12 @@ impl CandidateSet {
                     addrs.extend_from_slice(addresses);
                     vals.extend_from_slice(T::column_slice(values).expect("column type"));
                 }
-                Segment::Dense(b) => {
+                Segment::Dense(b) => b.bytes.with(|bytes| {
                     for k in b.live_slots() {
                         addrs.push(b.start + (k * self.stride) as u64);
-                        vals.push(T::read_ne(&b.bytes[k * self.stride..]));
+                        vals.push(T::read_ne(&bytes[k * self.stride..]));
                     }
-                }
+                }),
             }
         }
         (addrs, vals)
@@ -314,7 +281,9 @@ impl CandidateSet {
                 let k = off / self.stride;
                 (off % self.stride == 0 && k < b.slots && b.is_alive(k))
                     .then(|| {
-                        Value::from_ne_bytes(self.ty, &b.bytes[off..off + self.ty.size()]).ok()
+                        b.bytes.with(|bytes| {
+                            Value::from_ne_bytes(self.ty, &bytes[off..off + self.ty.size()]).ok()
+                        })
                     })
                     .flatten()
             }
@@ -330,6 +299,7 @@ impl CandidateSet {
             set: self,
             seg,
             pos: 0,
+            unpacked: None,
             _t: std::marker::PhantomData,
         }
     }
@@ -348,6 +318,8 @@ pub struct Cursor<'a, T> {
     set: &'a CandidateSet,
     seg: usize,
     pos: usize,
+    /// The compressed block last looked into, unpacked: (segment, bytes).
+    unpacked: Option<(usize, Vec<u8>)>,
     _t: std::marker::PhantomData<T>,
 }
 
@@ -374,8 +346,16 @@ impl<T: Scalar> Cursor<'_, T> {
                 Segment::Dense(b) => {
                     let off = addr.checked_sub(b.start)? as usize;
                     let k = off / stride;
-                    (off % stride == 0 && k < b.slots && b.is_alive(k))
-                        .then(|| T::read_ne(&b.bytes[off..]))
+                    if !(off % stride == 0 && k < b.slots && b.is_alive(k)) {
+                        return None;
+                    }
+                    if !b.bytes.is_packed() {
+                        return Some(b.bytes.with(|bytes| T::read_ne(&bytes[off..])));
+                    }
+                    if self.unpacked.as_ref().is_none_or(|u| u.0 != self.seg) {
+                        self.unpacked = Some((self.seg, b.bytes.to_vec()));
+                    }
+                    self.unpacked.as_ref().map(|u| T::read_ne(&u.1[off..]))
                 }
             };
         }
@@ -392,7 +372,10 @@ mod tests {
         DenseBlock {
             start: 0x1000,
             slots: 8,
-            bytes: BlockBytes::Held(Arc::new(Pages::copy_of(&bytes, false).unwrap())),
+            bytes: BlockBytes::keep(
+                crate::platform::Pages::copy_of(&bytes, false).unwrap(),
+                false,
+            ),
             alive: vec![0b1010_0101],
             count: 4,
         }

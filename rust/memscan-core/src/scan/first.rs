@@ -1,7 +1,6 @@
 //! First scans: every slot of the selected regions, tested against constants.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats};
@@ -27,7 +26,9 @@ pub fn estimate_snapshot_bytes(regions: &[Region], stride: usize) -> u64 {
 
 /// Scans `regions` of `process` for values of type `ty` passing `pred`.
 /// [`Predicate::Any`] keeps every slot: the unknown-initial-value scan. What the results hold is
-/// counted while they grow; past `options.budget()` the scan stops with `MemoryBudget`.
+/// counted while they grow; blocks an unknown-value scan keeps are compressed (where that pays)
+/// as `options.compress` says (by default once half of `options.budget()` is held), and past
+/// the budget the scan stops with `MemoryBudget`.
 pub fn first_scan(
     process: &Process,
     regions: &[Region],
@@ -40,7 +41,7 @@ pub fn first_scan(
     let pred_check = dispatch!(ty, T => pred.typed::<T>().map(|_| ()));
     pred_check?;
     process.check()?;
-    let budget = Budget::new(options.budget());
+    let budget = Budget::new(options);
     let set = dispatch!(ty, T => scan_typed::<T>(process, regions, pred.typed::<T>()?, stride, &budget, progress))?;
     // Bytes read from a pid that changed hands during the scan are not this process's.
     process.check()?;
@@ -48,17 +49,24 @@ pub fn first_scan(
 }
 
 /// Bytes held by a growing result, checked against a limit by every chunk.
-struct Budget {
+struct Budget<'a> {
+    options: &'a ScanOptions,
     limit: u64,
     held: AtomicU64,
 }
 
-impl Budget {
-    fn new(limit: u64) -> Self {
+impl<'a> Budget<'a> {
+    fn new(options: &'a ScanOptions) -> Self {
         Self {
-            limit,
+            options,
+            limit: options.budget(),
             held: AtomicU64::new(0),
         }
+    }
+
+    /// True if what is kept now is to be compressed.
+    fn compress_now(&self) -> bool {
+        self.options.compress_now(self.held.load(Ordering::Relaxed))
     }
 
     /// Counts `bytes` more; fails once the total passes the limit.
@@ -79,7 +87,7 @@ fn scan_typed<T: Scalar>(
     regions: &[Region],
     pred: Typed<T>,
     stride: usize,
-    budget: &Budget,
+    budget: &Budget<'_>,
     progress: &dyn ProgressSink,
 ) -> Result<CandidateSet> {
     let began = Instant::now();
@@ -93,7 +101,7 @@ fn scan_typed<T: Scalar>(
     let page = platform::system_info().page_size;
     let memory = process.memory();
     let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {
-        let out = scan_chunk::<T>(memory, c, stride, pred, page)?;
+        let out = scan_chunk::<T>(memory, c, stride, pred, page, budget.compress_now())?;
         budget.take(out.0.held_bytes() as u64)?;
         Ok(out)
     })?;
@@ -110,16 +118,17 @@ fn scan_typed<T: Scalar>(
 
 /// Reads one chunk into this thread's buffer and keeps the slots passing `pred`. In anonymous
 /// memory, pages never used are not read (they hold zeros); a chunk of only such pages is
-/// skipped outright when zero does not pass `pred`.
+/// skipped outright when zero does not pass `pred`. `pack`: compress a snapshot block kept.
 fn scan_chunk<T: Scalar>(
     memory: &crate::mem::Memory,
     c: &Chunk,
     stride: usize,
     pred: Typed<T>,
     page: usize,
+    pack: bool,
 ) -> Result<(Piece<T>, u64)> {
     if matches!(pred, Typed::Any) {
-        return snapshot_chunk(memory, c, stride, page);
+        return snapshot_chunk(memory, c, stride, page, pack);
     }
     let in_use = c
         .anonymous
@@ -154,7 +163,7 @@ fn match_chunk<T: Scalar>(
     }
     let lost = holes.iter().map(|h| h.1 as u64).sum();
     Ok((
-        piece_from_hits::<T>(c.start, stride, c.slots, buf, hits)?,
+        piece_from_hits::<T>(c.start, stride, c.slots, buf, hits, false)?,
         lost,
     ))
 }
@@ -168,6 +177,7 @@ fn snapshot_chunk<T: Scalar>(
     c: &Chunk,
     stride: usize,
     page: usize,
+    pack: bool,
 ) -> Result<(Piece<T>, u64)> {
     let zeros = || {
         let block = DenseBlock {
@@ -196,7 +206,7 @@ fn snapshot_chunk<T: Scalar>(
         let block = DenseBlock {
             start: c.start,
             slots: c.slots,
-            bytes: BlockBytes::Held(Arc::new(bytes)),
+            bytes: BlockBytes::keep(bytes, pack),
             alive: Vec::new(),
             count: c.slots,
         };
@@ -222,7 +232,7 @@ fn snapshot_chunk<T: Scalar>(
     let block = DenseBlock {
         start: c.start,
         slots: c.slots,
-        bytes: BlockBytes::Held(Arc::new(bytes)),
+        bytes: BlockBytes::keep(bytes, pack),
         alive,
         count,
     };

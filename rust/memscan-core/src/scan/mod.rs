@@ -1,5 +1,6 @@
 //! Scanning: first scans over regions, next scans over candidates, checkpoints and undo.
 
+mod block;
 pub mod candidates;
 mod first;
 mod kernel;

@@ -285,7 +285,14 @@ impl<T: Scalar> Ctx<'_, T> {
                 // Still untouched memory: keep it as zeros, not as a copy.
                 dense_piece(b.start, b.slots, BlockBytes::Zeros(len), hits)
             } else {
-                piece_from_hits::<T>(b.start, self.stride, b.slots, buf, hits)?
+                piece_from_hits::<T>(
+                    b.start,
+                    self.stride,
+                    b.slots,
+                    buf,
+                    hits,
+                    b.bytes.is_packed(),
+                )?
             };
             Ok((piece, len as u64, lost))
         })
@@ -297,8 +304,10 @@ impl<T: Scalar> Ctx<'_, T> {
             (TypedNext::Value(p), _) => {
                 with_test!(p, T, test => matches::<T>(new, self.stride, b.slots, b.alive_mask(), test, hits))
             }
-            (op, None) => with_pair_test!(op, T, test => {
-                matches_pair::<T>(&b.bytes, new, self.stride, b.slots, b.alive_mask(), test, hits)
+            (op, None) => b.bytes.with(|old| {
+                with_pair_test!(op, T, test => {
+                    matches_pair::<T>(old, new, self.stride, b.slots, b.alive_mask(), test, hits)
+                })
             }),
             (_, Some(r)) => {
                 let mut c = r.cursor::<T>(b.start);

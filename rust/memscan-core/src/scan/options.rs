@@ -93,6 +93,9 @@ pub struct ScanOptions {
     pub alignment: Option<usize>,
     /// Refuse scans whose results would need more bytes than this.
     pub memory_budget: Option<u64>,
+    /// Keep snapshot blocks compressed (LZ4, where that pays): `None` decides by memory, from
+    /// half the budget on.
+    pub compress: Option<bool>,
 }
 
 impl ScanOptions {
@@ -113,6 +116,11 @@ impl ScanOptions {
     pub fn budget(&self) -> u64 {
         self.memory_budget
             .unwrap_or_else(crate::platform::available_memory)
+    }
+
+    /// Whether blocks kept now are compressed, `held` bytes being kept already.
+    pub fn compress_now(&self, held: u64) -> bool {
+        self.compress.unwrap_or_else(|| held > self.budget() / 2)
     }
 
     /// Fails with `MemoryBudget` if `needed` bytes exceed the budget.

@@ -1,7 +1,5 @@
 //! Per-chunk scan output, kept sparse or dense by whichever is smaller, and assembled into a set.
 
-use std::sync::Arc;
-
 use crate::error::Result;
 use crate::platform::Pages;
 use crate::scan::candidates::{BlockBytes, DenseBlock, Segment};
@@ -28,23 +26,21 @@ impl<T: Scalar> Piece<T> {
 }
 
 /// Builds a chunk's piece from the slots that matched. `bytes` holds the chunk as read (slot
-/// `k` at `k * stride`); dense when listing the hits would cost more than the bytes.
+/// `k` at `k * stride`); dense when listing the hits would cost more than the bytes, then kept
+/// compressed if `pack` asks and that pays.
 pub fn piece_from_hits<T: Scalar>(
     start: u64,
     stride: usize,
     slots: usize,
     bytes: &[u8],
     hits: Hits,
+    pack: bool,
 ) -> Result<Piece<T>> {
     if listed_is_smaller::<T>(hits.count(), bytes.len()) {
         return Ok(sparse_piece(start, stride, bytes, &hits));
     }
-    Ok(dense_piece(
-        start,
-        slots,
-        BlockBytes::Held(Arc::new(Pages::copy_of(bytes, true)?)),
-        hits,
-    ))
+    let kept = BlockBytes::keep(Pages::copy_of(bytes, true)?, pack);
+    Ok(dense_piece(start, slots, kept, hits))
 }
 
 /// True if `count` candidates listed (address + value) take no more than `bytes`.
@@ -122,12 +118,12 @@ pub fn assemble<T: Scalar>(pieces: Vec<Piece<T>>, stride: usize) -> Vec<Segment>
                 addrs.extend_from_slice(&a);
                 vals.extend_from_slice(&v);
             }
-            Piece::Dense(b) if all_sparse => {
+            Piece::Dense(b) if all_sparse => b.bytes.with(|bytes| {
                 for k in b.live_slots() {
                     addrs.push(b.start + (k * stride) as u64);
-                    vals.push(T::read_ne(&b.bytes[k * stride..]));
+                    vals.push(T::read_ne(&bytes[k * stride..]));
                 }
-            }
+            }),
             Piece::Dense(b) => {
                 flush(&mut addrs, &mut vals, &mut segments);
                 segments.push(Segment::Dense(b));
