@@ -335,22 +335,20 @@ def worker(pid: int) -> None:
                 regions = s.region_list()
             else:  # the regions readlimit.c reads: rw-p, no backing file
                 regions = [r for r in p.region_list() if r.perms == "rw-p" and r.inode == 0]
-                s = p.scan("i32", VALUE if cmd == "exact" else None, regions=regions)
+                value = VALUE if cmd == "exact" else None
+                s = p.scan("i32", value, regions=regions, compress=cmd == "unknown-packed")
             count = len(s)
             seconds = time.perf_counter() - t0
+            held = s.nbytes
+            rec = {"step": cmd, "seconds": seconds, "count": count, "held": held}
+            if cmd.startswith("unknown"):  # a next scan over the snapshot (unpacking it if packed)
+                t1 = time.perf_counter()
+                s.next("changed")
+                rec["next_seconds"] = time.perf_counter() - t1
             nbytes = sum(r.size for r in regions)
             del s
-            emit(
-                {
-                    "step": cmd,
-                    "seconds": seconds,
-                    "count": count,
-                    "bytes": nbytes,
-                    "regions": len(regions),
-                    "base_kib": base,
-                    "hwm_kib": status().get("VmHWM", 0),
-                }
-            )
+            rec.update(bytes=nbytes, regions=len(regions), base_kib=base)
+            emit({**rec, "hwm_kib": status().get("VmHWM", 0)})
         except Exception as e:
             emit({"step": cmd, "error": f"{type(e).__name__}: {e}"})
 
@@ -418,6 +416,7 @@ def run_target(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         log(f"{kind}: memscan (after the peers)")
         steps["memscan 2"] = ms.run("exact")
         steps["memscan unknown 2"] = ms.run("unknown")
+        steps["memscan unknown packed"] = ms.run("unknown-packed")
         steps["memscan default"] = ms.run("default")
         res["pages_after"] = page_stats(pid, regions, zero, huge)
         res["rss_after_kib"] = proc_status_kib(pid).get("VmRSS", 0)
@@ -501,13 +500,15 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], li
     if "scanmem" in s and "seconds" in s["scanmem"]:
         sm = s["scanmem"]["seconds"]
         out.append(f"scanmem / memscan time: {sm / m1:.1f}x (memscan 1), {sm / m2:.1f}x (2)")
-    for i in (1, 2):
+    for i in ("1", "2", "packed"):
         u = s.get(f"memscan unknown {i}", {})
         if "seconds" in u:
             peak, base = u["hwm_kib"] << 10, u["base_kib"] << 10
             out.append(
                 f"memscan unknown-initial {i}: {u['seconds']:.3f} s, "
-                f"{u['bytes'] / u['seconds'] / 1e9:.2f} GB/s, {u['count']:,} candidates; "
+                f"{u['bytes'] / u['seconds'] / 1e9:.2f} GB/s, {u['count']:,} candidates, "
+                f"holding {u.get('held', 0) / 2**20:.0f} MiB; next scan (changed) "
+                f"{u.get('next_seconds', float('nan')):.3f} s; "
                 f"peak RSS {peak / 2**20:.0f} MiB (base {base / 2**20:.0f}): "
                 f"(peak - base) / scanned = {(peak - base) / u['bytes']:.3f}, "
                 f"peak / scanned = {peak / u['bytes']:.3f} (goal <= 0.5)"

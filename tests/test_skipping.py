@@ -93,6 +93,9 @@ def test_a_snapshot_of_unused_pages_reads_as_zeros(sparse):
     before = present_pages(p.pid, anon, SIZE)
     u = proc.scan("u32", address_range=(anon, anon + SIZE))
     assert present_pages(p.pid, anon, SIZE) == before
+    # Next scans over the snapshot read only the pages in use too.
+    u.next("unchanged")
+    assert present_pages(p.pid, anon, SIZE) == before
     u.eq(VALUE)
     assert u.addresses.tolist() == reference(p.pid, anon, SIZE, "<u4", VALUE, 4)
 
@@ -204,6 +207,14 @@ def test_compressed_snapshots_hold_less_and_answer_the_same(tmp_path):
         u.first("any")
         u.eq(VALUE)
         assert u.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
+        # A next scan that finds nothing changed shares the bytes kept before: no new copy.
+        again = proc.scanner("u32", address_range=span)
+        again.first("any")
+        grown = own_rss()
+        for _ in range(3):
+            again.next("unchanged")
+        assert own_rss() - grown < SIZE // 4, "each unchanged step copied the snapshot"
+        assert len(again) == SIZE // 4
         # Snapshots compress the same way and diff alike.
         a = proc.snapshot(progress=None, address_range=span, compress=True)
         b = proc.snapshot(progress=None, address_range=span)

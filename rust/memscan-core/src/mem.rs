@@ -126,32 +126,59 @@ pub fn read_in_use(
     Ok(holes)
 }
 
-/// Hands the pages of `bytes` that hold only zeros back to the kernel (memory in use by the
-/// target is often zero: calloc'd, cleared, or a huge page written in one place only), so a kept
-/// copy costs only its non-zero pages. Returns true if every byte is zero.
-pub fn release_zero_pages(bytes: &mut platform::Pages, page: usize) -> bool {
+/// What of `bytes` is worth keeping: `None` if every byte is zero, else a buffer in which the
+/// pages holding only zeros (memory in use that holds nothing: calloc'd, cleared, a huge page
+/// written in one place) cost nothing. They are handed back to the kernel; in a huge-page
+/// buffer, where that would split the huge pages, the other pages are copied out into small
+/// pages instead, unless zero pages are few (then they are kept).
+pub fn without_zero_pages(
+    mut bytes: platform::Pages,
+    page: usize,
+) -> Result<Option<platform::Pages>> {
     let len = bytes.len();
-    let mut run: Option<usize> = None;
-    let mut all = true;
-    for at in (0..len).step_by(page) {
-        let end = (at + page).min(len);
-        match (all_zero(&bytes[at..end]), run) {
-            (true, None) => run = Some(at),
-            (false, Some(from)) => {
-                bytes.release(from, at);
-                run = None;
-                all = false;
+    let zero: Vec<bool> = (0..len)
+        .step_by(page)
+        .map(|at| all_zero(&bytes[at..(at + page).min(len)]))
+        .collect();
+    let zeros = zero.iter().filter(|&&z| z).count();
+    if zeros == zero.len() {
+        return Ok(None);
+    }
+    if zeros == 0 || (bytes.is_huge() && zeros * 8 <= zero.len()) {
+        return Ok(Some(bytes));
+    }
+    let runs = runs_of(&zero);
+    if bytes.is_huge() {
+        let mut small = platform::Pages::zeroed(len, false)?;
+        for (from, to, z) in runs {
+            let (a, b) = (from * page, (to * page).min(len));
+            if z {
+                small.release(a, b); // never written: only counts them as not held
+            } else {
+                small[a..b].copy_from_slice(&bytes[a..b]);
             }
-            (false, None) => all = false,
-            (true, Some(_)) => {}
+        }
+        return Ok(Some(small));
+    }
+    for (from, to, z) in runs {
+        if z {
+            bytes.release(from * page, (to * page).min(len));
         }
     }
-    if let Some(from) = run {
-        if from > 0 {
-            bytes.release(from, len);
+    Ok(Some(bytes))
+}
+
+/// Runs of equal flags as `(first, end, flag)`.
+fn runs_of(flags: &[bool]) -> Vec<(usize, usize, bool)> {
+    let mut runs = Vec::new();
+    let mut from = 0;
+    for i in 1..=flags.len() {
+        if i == flags.len() || flags[i] != flags[from] {
+            runs.push((from, i, flags[from]));
+            from = i;
         }
     }
-    all
+    runs
 }
 
 /// True if every byte is zero (eight at a time).
@@ -308,6 +335,28 @@ mod tests {
         assert_eq!(g.len, 6);
         assert_eq!(g.offsets, vec![0, 1, 4]);
         assert!(!g.packed);
+    }
+
+    #[test]
+    fn zero_pages_cost_nothing_in_what_is_kept() {
+        let page = platform::page_size();
+        let huge = 2 << 20;
+        for in_huge_pages in [false, true] {
+            let mut p = platform::Pages::zeroed(huge, in_huge_pages).unwrap();
+            p[5 * page + 3] = 1;
+            p[huge - 1] = 2;
+            let kept = without_zero_pages(p, page).unwrap().unwrap();
+            assert_eq!((kept[5 * page + 3], kept[huge - 1]), (1, 2));
+            assert_eq!(kept.iter().map(|&b| b as u32).sum::<u32>(), 3);
+            assert!(!kept.is_huge());
+            assert_eq!(kept.held(), 2 * page);
+        }
+        let empty = platform::Pages::zeroed(3 * page, false).unwrap();
+        assert!(without_zero_pages(empty, page).unwrap().is_none());
+        assert_eq!(
+            runs_of(&[true, true, false, true]),
+            vec![(0, 2, true), (2, 3, false), (3, 4, true)]
+        );
     }
 
     #[test]

@@ -118,9 +118,9 @@ pub fn capture(
                 }
                 let mut bytes = Pages::zeroed(len, mostly_used(in_use.as_deref()))?;
                 let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
-                if crate::mem::release_zero_pages(&mut bytes, page) {
+                let Some(bytes) = crate::mem::without_zero_pages(bytes, page)? else {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
-                }
+                };
                 let pack = options.compress_now(held.load(Ordering::Relaxed));
                 let kept = BlockBytes::keep(bytes, pack);
                 let size = kept.held() as u64;

@@ -28,6 +28,8 @@ pub struct DenseBlock {
     pub alive: Vec<u64>,
     /// Set bits in `alive`.
     pub count: usize,
+    /// In private anonymous memory (pages never used there read as zeros).
+    pub anonymous: bool,
 }
 
 impl DenseBlock {
@@ -378,6 +380,7 @@ mod tests {
             ),
             alive: vec![0b1010_0101],
             count: 4,
+            anonymous: true,
         }
     }
 

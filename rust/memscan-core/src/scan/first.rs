@@ -10,7 +10,7 @@ use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
 use crate::error::{Error, Result};
-use crate::mem::{clear_of_holes, read_in_use, release_zero_pages, with_buffer};
+use crate::mem::{clear_of_holes, read_in_use, with_buffer, without_zero_pages};
 use crate::platform::{self, Pages};
 use crate::process::Process;
 use crate::region::Region;
@@ -163,7 +163,7 @@ fn match_chunk<T: Scalar>(
     }
     let lost = holes.iter().map(|h| h.1 as u64).sum();
     Ok((
-        piece_from_hits::<T>(c.start, stride, c.slots, buf, hits, false)?,
+        piece_from_hits::<T>(c.start, stride, c.slots, buf, hits, false, c.anonymous)?,
         lost,
     ))
 }
@@ -171,7 +171,7 @@ fn match_chunk<T: Scalar>(
 /// Unknown initial value: reads the chunk straight into the block that keeps it (no copy) and
 /// marks every slot alive but those touching unreadable pages. Memory that holds only zeros is
 /// not kept: untouched pages of anonymous memory are not even read (pagemap says so), pages
-/// read as zeros are handed back, and a block read as all zeros is dropped for a zero flag.
+/// read as zeros cost nothing, and a block read as all zeros is kept as a zero flag.
 fn snapshot_chunk<T: Scalar>(
     memory: &crate::mem::Memory,
     c: &Chunk,
@@ -179,52 +179,37 @@ fn snapshot_chunk<T: Scalar>(
     page: usize,
     pack: bool,
 ) -> Result<(Piece<T>, u64)> {
-    let zeros = || {
-        let block = DenseBlock {
-            start: c.start,
-            slots: c.slots,
-            bytes: BlockBytes::Zeros(c.byte_len),
-            alive: Vec::new(),
-            count: c.slots,
-        };
-        Ok((Piece::Dense(block), 0))
-    };
     let in_use = c
         .anonymous
         .then(|| memory.pages_in_use(c.start, c.byte_len, page))
         .flatten();
-    if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
-        return zeros();
-    }
-    let mut bytes = Pages::zeroed(c.byte_len, mostly_used(in_use.as_deref()))?;
-    let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
-    let only_zeros = release_zero_pages(&mut bytes, page);
-    if holes.is_empty() {
-        if only_zeros {
-            return zeros();
-        }
-        let block = DenseBlock {
-            start: c.start,
-            slots: c.slots,
-            bytes: BlockBytes::keep(bytes, pack),
-            alive: Vec::new(),
-            count: c.slots,
+    let (bytes, holes) = if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
+        (BlockBytes::Zeros(c.byte_len), Vec::new())
+    } else {
+        let mut bytes = Pages::zeroed(c.byte_len, mostly_used(in_use.as_deref()))?;
+        let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
+        let kept = match without_zero_pages(bytes, page)? {
+            Some(bytes) => BlockBytes::keep(bytes, pack),
+            None => BlockBytes::Zeros(c.byte_len),
         };
-        return Ok((Piece::Dense(block), 0));
-    }
-    let mut alive = vec![u64::MAX; c.slots.div_ceil(64)];
-    if c.slots % 64 != 0 {
-        *alive.last_mut().expect("at least one slot") = (1u64 << (c.slots % 64)) - 1;
-    }
-    let size = std::mem::size_of::<T>();
+        (kept, holes)
+    };
+    let mut alive = Vec::new();
     let mut count = c.slots;
-    for &(off, len) in &holes {
-        let first = (off + 1).saturating_sub(size).div_ceil(stride);
-        let last = ((off + len - 1) / stride).min(c.slots - 1);
-        for k in first..=last {
-            if alive[k / 64] >> (k % 64) & 1 == 1 {
-                alive[k / 64] &= !(1 << (k % 64));
-                count -= 1;
+    if !holes.is_empty() {
+        alive = vec![u64::MAX; c.slots.div_ceil(64)];
+        if c.slots % 64 != 0 {
+            *alive.last_mut().expect("at least one slot") = (1u64 << (c.slots % 64)) - 1;
+        }
+        let size = std::mem::size_of::<T>();
+        for &(off, len) in &holes {
+            let first = (off + 1).saturating_sub(size).div_ceil(stride);
+            let last = ((off + len - 1) / stride).min(c.slots - 1);
+            for k in first..=last {
+                if alive[k / 64] >> (k % 64) & 1 == 1 {
+                    alive[k / 64] &= !(1 << (k % 64));
+                    count -= 1;
+                }
             }
         }
     }
@@ -232,9 +217,10 @@ fn snapshot_chunk<T: Scalar>(
     let block = DenseBlock {
         start: c.start,
         slots: c.slots,
-        bytes: BlockBytes::keep(bytes, pack),
+        bytes,
         alive,
         count,
+        anonymous: c.anonymous,
     };
     Ok((Piece::Dense(block), lost))
 }

@@ -7,11 +7,11 @@ use rayon::prelude::*;
 
 use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats, Segment};
 use super::kernel::{matches, matches_pair, with_pair_test, with_test, Hits};
-use super::pieces::{assemble, dense_piece, piece_from_hits, Piece};
+use super::pieces::{assemble, dense_piece, listed_is_smaller, piece_from_hits, Piece};
 use super::predicate::{NextOp, TypedNext};
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
-use crate::mem::{all_zero, clear_of_holes, read_tolerant, with_buffer, Gather};
+use crate::mem::{all_zero, clear_of_holes, read_in_use, with_buffer, Gather};
 use crate::platform;
 use crate::process::Process;
 use crate::value::{dispatch, Column, Scalar};
@@ -55,10 +55,11 @@ enum Job<'a, T> {
     Dense(&'a DenseBlock),
 }
 
-/// What a job produced: a piece, or (sparse jobs) "every candidate passed, new values in `out`".
+/// What a job produced: a piece, or (sparse jobs) "every candidate passed", with the new
+/// values in `out`, or (`unchanged`) equal to the current ones and not written.
 enum Outcome<T> {
     Piece(Piece<T>),
-    AllKept,
+    AllKept { unchanged: bool },
 }
 
 fn next_typed<T: Scalar>(
@@ -100,11 +101,17 @@ fn next_typed<T: Scalar>(
             Segment::Dense(b) => jobs.push(Job::Dense(b)),
         }
     }
-    let job_meta: Vec<(Option<usize>, usize)> = jobs
+    // Per job: its sparse segment, and the range of that segment's candidates it holds.
+    let mut taken = vec![0usize; segments.len()];
+    let job_meta: Vec<Option<(usize, std::ops::Range<usize>)>> = jobs
         .iter()
         .map(|j| match j {
-            Job::Sparse { seg, addrs, .. } => (Some(*seg), addrs.len()),
-            Job::Dense(_) => (None, 0),
+            Job::Sparse { seg, addrs, .. } => {
+                let from = taken[*seg];
+                taken[*seg] += addrs.len();
+                Some((*seg, from..from + addrs.len()))
+            }
+            Job::Dense(_) => None,
         })
         .collect();
     progress.set_total(current.len() as u64);
@@ -141,53 +148,56 @@ fn next_typed<T: Scalar>(
         regions: current.stats().regions,
         elapsed: began.elapsed(),
     };
-    // A sparse segment whose jobs all kept everything keeps its address column.
-    let all_kept: Vec<bool> = (0..segments.len())
-        .map(|seg| {
-            matches!(segments[seg], Segment::Sparse { .. })
-                && results
-                    .iter()
-                    .zip(&job_meta)
-                    .filter(|(_, m)| m.0 == Some(seg))
-                    .all(|(r, _)| matches!(r.0, Outcome::AllKept))
-        })
-        .collect();
-    let mut pieces = Vec::with_capacity(results.len());
-    let mut offsets = vec![0usize; segments.len()];
-    for ((outcome, _, _), (seg, n)) in results.into_iter().zip(job_meta) {
-        match (outcome, seg) {
-            (Outcome::Piece(p), seg) => {
-                // Its candidates are consumed too: a later all-kept job starts after them.
-                if let Some(seg) = seg {
-                    offsets[seg] += n;
-                }
-                pieces.push(p);
+    // A sparse segment whose jobs all kept everything keeps its address column, and its value
+    // column too when no value changed.
+    let mut all_kept = vec![true; segments.len()];
+    let mut unchanged = vec![true; segments.len()];
+    for (r, m) in results.iter().zip(&job_meta) {
+        if let Some((seg, _)) = m {
+            match r.0 {
+                Outcome::AllKept { unchanged: u } => unchanged[*seg] &= u,
+                Outcome::Piece(_) => all_kept[*seg] = false,
             }
-            (Outcome::AllKept, Some(seg)) if all_kept[seg] => {
-                if offsets[seg] == 0 {
-                    let Segment::Sparse { addresses, .. } = &segments[seg] else {
+        }
+    }
+    let mut pieces = Vec::with_capacity(results.len());
+    for ((outcome, _, _), meta) in results.into_iter().zip(job_meta) {
+        let (seg, range) = match (outcome, meta) {
+            (Outcome::Piece(p), _) => {
+                pieces.push(p);
+                continue;
+            }
+            (Outcome::AllKept { unchanged: u }, Some((seg, range))) => {
+                if u && !(all_kept[seg] && unchanged[seg]) {
+                    // Not written by the job: the values did not change.
+                    let Segment::Sparse { values, .. } = &segments[seg] else {
                         unreachable!()
                     };
-                    let vals = std::mem::take(&mut new_vals[seg]);
-                    pieces.push(Piece::Whole(Segment::Sparse {
-                        addresses: addresses.clone(),
-                        values: Column::from_vec(vals),
-                    }));
+                    let old = &T::column_slice(values).expect("column type")[range.clone()];
+                    new_vals[seg][range.clone()].copy_from_slice(old);
                 }
-                offsets[seg] += n;
+                (seg, range)
             }
-            (Outcome::AllKept, Some(seg)) => {
-                let Segment::Sparse { addresses, .. } = &segments[seg] else {
-                    unreachable!()
-                };
-                let range = offsets[seg]..offsets[seg] + n;
-                pieces.push(Piece::Sparse(
-                    addresses[range.clone()].to_vec(),
-                    new_vals[seg][range].to_vec(),
-                ));
-                offsets[seg] += n;
-            }
-            (Outcome::AllKept, None) => unreachable!("dense jobs return pieces"),
+            (Outcome::AllKept { .. }, None) => unreachable!("dense jobs return pieces"),
+        };
+        let Segment::Sparse { addresses, values } = &segments[seg] else {
+            unreachable!()
+        };
+        if !all_kept[seg] {
+            pieces.push(Piece::Sparse(
+                addresses[range.clone()].to_vec(),
+                new_vals[seg][range].to_vec(),
+            ));
+        } else if range.start == 0 {
+            let values = if unchanged[seg] {
+                values.clone()
+            } else {
+                Column::from_vec(std::mem::take(&mut new_vals[seg]))
+            };
+            pieces.push(Piece::Whole(Segment::Sparse {
+                addresses: addresses.clone(),
+                values,
+            }));
         }
     }
     let segments = assemble(pieces, stride);
@@ -252,8 +262,11 @@ impl<T: Scalar> Ctx<'_, T> {
             }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
             if hits.count() == n {
-                out.copy_from_slice(bytemuck::cast_slice(new_bytes));
-                return Ok((Outcome::AllKept, gather.len as u64, lost));
+                let unchanged = new_bytes == bytemuck::cast_slice::<T, u8>(vals);
+                if !unchanged {
+                    out.copy_from_slice(bytemuck::cast_slice(new_bytes));
+                }
+                return Ok((Outcome::AllKept { unchanged }, gather.len as u64, lost));
             }
             let out_a = hits.iter().map(|k| addrs[k]).collect();
             let out_v = hits
@@ -268,11 +281,23 @@ impl<T: Scalar> Ctx<'_, T> {
         })
     }
 
-    /// Re-reads a dense block and tests its live slots.
+    /// Re-reads a dense block (in anonymous memory, only the pages in use: the others read as
+    /// zeros) and tests its live slots.
     fn dense(&self, b: &DenseBlock) -> Result<(Piece<T>, u64, u64)> {
         let len = b.bytes.len();
+        let in_use = b
+            .anonymous
+            .then(|| self.memory.pages_in_use(b.start, len, self.page))
+            .flatten();
         with_buffer(len, |buf| {
-            let holes = read_tolerant(&self.memory, b.start, buf, self.page)?;
+            let holes = read_in_use(
+                &self.memory,
+                b.start,
+                buf,
+                in_use.as_deref(),
+                self.page,
+                false,
+            )?;
             let mut hits = Hits::new(b.slots);
             self.test_block(b, buf, &mut hits);
             if !holes.is_empty() {
@@ -281,9 +306,13 @@ impl<T: Scalar> Ctx<'_, T> {
                 hits.retain(|k| clear_of_holes(&holes, &mut cur, k * self.stride, size));
             }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
+            let stays_dense = !listed_is_smaller::<T>(hits.count(), len);
             let piece = if holes.is_empty() && hits.count() * 2 > b.slots / 8 && all_zero(buf) {
                 // Still untouched memory: keep it as zeros, not as a copy.
-                dense_piece(b.start, b.slots, BlockBytes::Zeros(len), hits)
+                dense_piece(b.start, b.slots, BlockBytes::Zeros(len), hits, b.anonymous)
+            } else if stays_dense && holes.is_empty() && b.bytes.with(|old| old == &buf[..]) {
+                // Nothing changed since the last scan: share the bytes kept then.
+                dense_piece(b.start, b.slots, b.bytes.clone(), hits, b.anonymous)
             } else {
                 piece_from_hits::<T>(
                     b.start,
@@ -292,6 +321,7 @@ impl<T: Scalar> Ctx<'_, T> {
                     buf,
                     hits,
                     b.bytes.is_packed(),
+                    b.anonymous,
                 )?
             };
             Ok((piece, len as u64, lost))

@@ -1,6 +1,7 @@
 //! Per-chunk scan output, kept sparse or dense by whichever is smaller, and assembled into a set.
 
 use crate::error::Result;
+use crate::mem::without_zero_pages;
 use crate::platform::Pages;
 use crate::scan::candidates::{BlockBytes, DenseBlock, Segment};
 use crate::scan::kernel::Hits;
@@ -27,7 +28,7 @@ impl<T: Scalar> Piece<T> {
 
 /// Builds a chunk's piece from the slots that matched. `bytes` holds the chunk as read (slot
 /// `k` at `k * stride`); dense when listing the hits would cost more than the bytes, then kept
-/// compressed if `pack` asks and that pays.
+/// compressed if `pack` asks and that pays. `anonymous`: the chunk is private anonymous memory.
 pub fn piece_from_hits<T: Scalar>(
     start: u64,
     stride: usize,
@@ -35,12 +36,17 @@ pub fn piece_from_hits<T: Scalar>(
     bytes: &[u8],
     hits: Hits,
     pack: bool,
+    anonymous: bool,
 ) -> Result<Piece<T>> {
     if listed_is_smaller::<T>(hits.count(), bytes.len()) {
         return Ok(sparse_piece(start, stride, bytes, &hits));
     }
-    let kept = BlockBytes::keep(Pages::copy_of(bytes, true)?, pack);
-    Ok(dense_piece(start, slots, kept, hits))
+    let copy = Pages::copy_of(bytes, true)?;
+    let kept = match without_zero_pages(copy, crate::platform::page_size())? {
+        Some(copy) => BlockBytes::keep(copy, pack),
+        None => BlockBytes::Zeros(bytes.len()),
+    };
+    Ok(dense_piece(start, slots, kept, hits, anonymous))
 }
 
 /// True if `count` candidates listed (address + value) take no more than `bytes`.
@@ -59,7 +65,13 @@ pub fn sparse_piece<T: Scalar>(start: u64, stride: usize, bytes: &[u8], hits: &H
 }
 
 /// A dense block over `bytes` whose live slots are the hits.
-pub fn dense_piece<T>(start: u64, slots: usize, bytes: BlockBytes, hits: Hits) -> Piece<T> {
+pub fn dense_piece<T>(
+    start: u64,
+    slots: usize,
+    bytes: BlockBytes,
+    hits: Hits,
+    anonymous: bool,
+) -> Piece<T> {
     let count = hits.count();
     let alive = if hits.all() {
         Vec::new()
@@ -72,6 +84,7 @@ pub fn dense_piece<T>(start: u64, slots: usize, bytes: BlockBytes, hits: Hits) -
         bytes,
         alive,
         count,
+        anonymous,
     })
 }
 

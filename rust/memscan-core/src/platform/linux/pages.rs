@@ -16,6 +16,8 @@ pub struct Pages {
     mapped: usize,
     /// Bytes handed back by [`Pages::release`].
     released: usize,
+    /// Advised as transparent huge pages.
+    huge: bool,
 }
 
 // SAFETY: `Pages` owns its mapping exclusively, like a `Vec<u8>`.
@@ -76,6 +78,7 @@ impl Pages {
             len,
             mapped,
             released: 0,
+            huge,
         })
     }
 
@@ -108,6 +111,11 @@ impl Pages {
     /// nothing either, but only the kernel knows which those are).
     pub fn held(&self) -> usize {
         self.len - self.released
+    }
+
+    /// True if the buffer was advised as transparent huge pages.
+    pub fn is_huge(&self) -> bool {
+        self.huge
     }
 
     /// A copy of `bytes` (huge pages when `huge`).
