@@ -6,6 +6,7 @@ mapping (whose pages hold the file's bytes, not zeros)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,54 +118,18 @@ def test_an_unknown_value_scan_holds_only_the_pages_in_use(sparse):
     assert u.addresses.tolist() == reference(p.pid, anon, SIZE, "<u4", VALUE, 4)
 
 
-ZEROED_TARGET = """
+FILLED_TARGET = """
 import ctypes, mmap, sys
-size, value = int(sys.argv[1]), int(sys.argv[2])
+size, value, fill = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 m = mmap.mmap(-1, size)
-m.write(bytes(size))  # every page written (present), all zeros
-for at in range(0, size, 1 << 20):
-    m[at + 8 : at + 12] = value.to_bytes(4, "little")
-print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)
-sys.stdin.read()
-"""
-
-
-def test_pages_in_use_that_hold_zeros_are_not_kept(tmp_path):
-    # Memory a program cleared (calloc, memset, a huge page written in one place) is in use, yet
-    # holds zeros: an unknown-value scan keeps only the pages that hold something.
-    import sys
-
-    p = subprocess.Popen(
-        [sys.executable, "-c", ZEROED_TARGET, str(SIZE), str(VALUE)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert p.stdout is not None
-        start = int(p.stdout.readline())
-        proc = memscan.Process(p.pid)
-        assert present_pages(p.pid, start, SIZE) == SIZE // PAGE
-        before = own_rss()
-        u = proc.scan("u32", address_range=(start, start + SIZE))
-        grown = own_rss() - before
-        assert grown < SIZE // 8, f"{grown / 2**20:.1f} MiB held for 64 MiB holding 64 values"
-        assert u.nbytes < SIZE // 8
-        u.eq(VALUE)
-        assert u.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
-        assert len(u) == SIZE >> 20
-    finally:
-        p.kill()
-        p.wait()
-
-
-PATTERNED_TARGET = """
-import ctypes, mmap, sys
-size, value = int(sys.argv[1]), int(sys.argv[2])
-m = mmap.mmap(-1, size)
-row = b"".join(i.to_bytes(4, "little") for i in range(1, 1025))  # small ints, as heaps hold
-m.write(row * (size // len(row)))
-for at in range(4096 + 12, size, 3 << 20):
+if fill == "zeros":  # every page written (present), all zeros, VALUE once per MiB
+    m.write(bytes(size))
+    places = range(8, size, 1 << 20)
+else:  # small ints, as heaps hold, VALUE once per 3 MiB
+    row = b"".join(i.to_bytes(4, "little") for i in range(1, 1025))
+    m.write(row * (size // len(row)))
+    places = range(4096 + 12, size, 3 << 20)
+for at in places:
     m[at : at + 4] = value.to_bytes(4, "little")
 print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)
 for line in sys.stdin:  # "w OFFSET VALUE": write a u32
@@ -174,55 +139,82 @@ for line in sys.stdin:  # "w OFFSET VALUE": write a u32
 """
 
 
-def test_compressed_snapshots_hold_less_and_answer_the_same(tmp_path):
-    import sys
+@pytest.fixture
+def filled():
+    """Starts a Python process with SIZE bytes of memory filled as asked; yields (process,
+    start address)."""
+    started: list[subprocess.Popen[str]] = []
 
-    p = subprocess.Popen(
-        [sys.executable, "-c", PATTERNED_TARGET, str(SIZE), str(VALUE)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert p.stdout is not None and p.stdin is not None
-        start = int(p.stdout.readline())
-        proc = memscan.Process(p.pid)
-        span = (start, start + SIZE)
-        held = proc.scanner("u32", address_range=span)
-        packed = proc.scanner("u32", address_range=span, compress=True)
-        held.first("any")
-        packed.first("any")
-        assert held.nbytes >= SIZE
-        assert packed.nbytes < SIZE // 4, f"{packed.nbytes / 2**20:.1f} MiB kept for 64 MiB"
-        # The same answers from both, next scan after next scan, checked against a plain read.
-        for at, v in [(8, 7), (4096 * 100 + 4, 99999), (SIZE - 4, 3)]:
-            p.stdin.write(f"w {at} {v}\n")
-            p.stdin.flush()
-            assert p.stdout.readline().strip() == "ok"
-        for s in (held, packed):
-            s.next("changed")
-        assert packed.addresses.tolist() == held.addresses.tolist()
-        assert packed.values.tolist() == held.values.tolist() == [7, 99999, 3]
-        u = proc.scanner("u32", address_range=span, compress=True)
-        u.first("any")
-        u.eq(VALUE)
-        assert u.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
-        # A next scan that finds nothing changed shares the bytes kept before: no new copy.
-        again = proc.scanner("u32", address_range=span)
-        again.first("any")
-        grown = own_rss()
-        for _ in range(3):
-            again.next("unchanged")
-        assert own_rss() - grown < SIZE // 4, "each unchanged step copied the snapshot"
-        assert len(again) == SIZE // 4
-        # Snapshots compress the same way and diff alike.
-        a = proc.snapshot(progress=None, address_range=span, compress=True)
-        b = proc.snapshot(progress=None, address_range=span)
-        assert a.nbytes < SIZE // 4 < b.nbytes
-        assert len(a.diff(b)) == 0
-    finally:
+    def start(fill: str) -> tuple[subprocess.Popen[str], int]:
+        p = subprocess.Popen(
+            [sys.executable, "-c", FILLED_TARGET, str(SIZE), str(VALUE), fill],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(p)
+        assert p.stdout is not None
+        return p, int(p.stdout.readline())
+
+    yield start
+    for p in started:
         p.kill()
         p.wait()
+
+
+def test_pages_in_use_that_hold_zeros_are_not_kept(filled):
+    # Memory a program cleared (calloc, memset, a huge page written in one place) is in use, yet
+    # holds zeros: an unknown-value scan keeps only the pages that hold something.
+    p, start = filled("zeros")
+    proc = memscan.Process(p.pid)
+    assert present_pages(p.pid, start, SIZE) == SIZE // PAGE
+    before = own_rss()
+    u = proc.scan("u32", address_range=(start, start + SIZE))
+    grown = own_rss() - before
+    assert grown < SIZE // 8, f"{grown / 2**20:.1f} MiB held for 64 MiB holding 64 values"
+    assert u.nbytes < SIZE // 8
+    u.eq(VALUE)
+    assert u.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
+    assert len(u) == SIZE >> 20
+
+
+def test_compressed_snapshots_hold_less_and_answer_the_same(filled):
+    p, start = filled("ints")
+    assert p.stdin is not None and p.stdout is not None
+    proc = memscan.Process(p.pid)
+    span = (start, start + SIZE)
+    held = proc.scanner("u32", address_range=span)
+    packed = proc.scanner("u32", address_range=span, compress=True)
+    held.first("any")
+    packed.first("any")
+    assert held.nbytes >= SIZE
+    assert packed.nbytes < SIZE // 4, f"{packed.nbytes / 2**20:.1f} MiB kept for 64 MiB"
+    # The same answers from both, next scan after next scan, checked against a plain read.
+    for at, v in [(8, 7), (4096 * 100 + 4, 99999), (SIZE - 4, 3)]:
+        p.stdin.write(f"w {at} {v}\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "ok"
+    for s in (held, packed):
+        s.next("changed")
+    assert packed.addresses.tolist() == held.addresses.tolist()
+    assert packed.values.tolist() == held.values.tolist() == [7, 99999, 3]
+    u = proc.scanner("u32", address_range=span, compress=True)
+    u.first("any")
+    u.eq(VALUE)
+    assert u.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
+    # A next scan that finds nothing changed shares the bytes kept before: no new copy.
+    again = proc.scanner("u32", address_range=span)
+    again.first("any")
+    grown = own_rss()
+    for _ in range(3):
+        again.next("unchanged")
+    assert own_rss() - grown < SIZE // 4, "each unchanged step copied the snapshot"
+    assert len(again) == SIZE // 4
+    # Snapshots compress the same way and diff alike.
+    a = proc.snapshot(progress=None, address_range=span, compress=True)
+    b = proc.snapshot(progress=None, address_range=span)
+    assert a.nbytes < SIZE // 4 < b.nbytes
+    assert len(a.diff(b)) == 0
 
 
 @pytest.fixture

@@ -126,15 +126,10 @@ pub fn read_in_use(
     Ok(holes)
 }
 
-/// What of `bytes` is worth keeping: `None` if every byte is zero, else a buffer in which the
-/// pages holding only zeros (memory in use that holds nothing: calloc'd, cleared, a huge page
-/// written in one place) cost nothing. They are handed back to the kernel; in a huge-page
-/// buffer, where that would split the huge pages, the other pages are copied out into small
-/// pages instead, unless zero pages are few (then they are kept).
-pub fn without_zero_pages(
-    mut bytes: platform::Pages,
-    page: usize,
-) -> Result<Option<platform::Pages>> {
+/// What of `bytes` is worth keeping: `None` if every byte is zero, else the buffer with its
+/// pages that hold only zeros (memory in use that holds nothing: calloc'd, cleared, a huge page
+/// written in one place) handed back to the kernel, so that they cost nothing.
+pub fn without_zero_pages(mut bytes: platform::Pages, page: usize) -> Option<platform::Pages> {
     let len = bytes.len();
     let zero: Vec<bool> = (0..len)
         .step_by(page)
@@ -142,30 +137,14 @@ pub fn without_zero_pages(
         .collect();
     let zeros = zero.iter().filter(|&&z| z).count();
     if zeros == zero.len() {
-        return Ok(None);
+        return None;
     }
-    if zeros == 0 || (bytes.is_huge() && zeros * 8 <= zero.len()) {
-        return Ok(Some(bytes));
-    }
-    let runs = runs_of(&zero);
-    if bytes.is_huge() {
-        let mut small = platform::Pages::zeroed(len, false)?;
-        for (from, to, z) in runs {
-            let (a, b) = (from * page, (to * page).min(len));
-            if z {
-                small.release(a, b); // never written: only counts them as not held
-            } else {
-                small[a..b].copy_from_slice(&bytes[a..b]);
-            }
-        }
-        return Ok(Some(small));
-    }
-    for (from, to, z) in runs {
+    for (from, to, z) in runs_of(&zero) {
         if z {
             bytes.release(from * page, (to * page).min(len));
         }
     }
-    Ok(Some(bytes))
+    Some(bytes)
 }
 
 /// Runs of equal flags as `(first, end, flag)`.
@@ -340,19 +319,16 @@ mod tests {
     #[test]
     fn zero_pages_cost_nothing_in_what_is_kept() {
         let page = platform::page_size();
-        let huge = 2 << 20;
-        for in_huge_pages in [false, true] {
-            let mut p = platform::Pages::zeroed(huge, in_huge_pages).unwrap();
-            p[5 * page + 3] = 1;
-            p[huge - 1] = 2;
-            let kept = without_zero_pages(p, page).unwrap().unwrap();
-            assert_eq!((kept[5 * page + 3], kept[huge - 1]), (1, 2));
-            assert_eq!(kept.iter().map(|&b| b as u32).sum::<u32>(), 3);
-            assert!(!kept.is_huge());
-            assert_eq!(kept.held(), 2 * page);
-        }
-        let empty = platform::Pages::zeroed(3 * page, false).unwrap();
-        assert!(without_zero_pages(empty, page).unwrap().is_none());
+        let len = 64 * page + 100;
+        let mut p = platform::Pages::zeroed(len).unwrap();
+        p[5 * page + 3] = 1;
+        p[len - 1] = 2;
+        let kept = without_zero_pages(p, page).unwrap();
+        assert_eq!((kept[5 * page + 3], kept[len - 1]), (1, 2));
+        assert_eq!(kept.iter().map(|&b| b as u32).sum::<u32>(), 3);
+        assert_eq!(kept.held(), page + 100);
+        let empty = platform::Pages::zeroed(3 * page).unwrap();
+        assert!(without_zero_pages(empty, page).is_none());
         assert_eq!(
             runs_of(&[true, true, false, true]),
             vec![(0, 2, true), (2, 3, false), (3, 4, true)]

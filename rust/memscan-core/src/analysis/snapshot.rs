@@ -10,11 +10,10 @@ use crate::mem::read_in_use;
 use crate::platform::{self, Pages};
 use crate::process::Process;
 use crate::region::Region;
-use crate::scan::{mostly_used, BlockBytes, ProgressSink, ScanOptions};
+use crate::scan::{BlockBytes, ProgressSink, ScanOptions};
 
-/// Bytes per block: the unit of parallel reads, of zero elision, and of diff work (one huge
-/// page, so a block in use costs one page fault).
-const PIECE: usize = 2 << 20;
+/// Bytes per block: the unit of parallel reads, of zero elision, and of diff work.
+const PIECE: usize = 1 << 20;
 
 /// The bytes of one region at the moment of capture, in blocks of [`PIECE`] bytes; blocks that
 /// held only zeros (or were never touched) are not stored.
@@ -116,9 +115,9 @@ pub fn capture(
                 if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
                     return Ok((BlockBytes::Zeros(len), Vec::new()));
                 }
-                let mut bytes = Pages::zeroed(len, mostly_used(in_use.as_deref()))?;
+                let mut bytes = Pages::zeroed(len)?;
                 let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
-                let Some(bytes) = crate::mem::without_zero_pages(bytes, page)? else {
+                let Some(bytes) = crate::mem::without_zero_pages(bytes, page) else {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 };
                 let pack = options.compress_now(held.load(Ordering::Relaxed));

@@ -115,13 +115,13 @@ mod tests {
         let bytes: Vec<u8> = (0..1u32 << 18)
             .flat_map(|i| (i % 7).to_le_bytes())
             .collect();
-        let packed = BlockBytes::keep(Pages::copy_of(&bytes, false).unwrap(), true);
+        let packed = BlockBytes::keep(Pages::copy_of(&bytes).unwrap(), true);
         assert!(packed.is_packed());
         assert!(packed.held() < bytes.len() / 8);
         assert_eq!(packed.len(), bytes.len());
-        let other = BlockBytes::keep(Pages::copy_of(&bytes[4..], false).unwrap(), true);
+        let other = BlockBytes::keep(Pages::copy_of(&bytes[4..]).unwrap(), true);
         packed.with(|a| other.with(|b| assert_eq!(&a[4..], b)));
-        let raw = BlockBytes::keep(Pages::copy_of(&bytes, false).unwrap(), false);
+        let raw = BlockBytes::keep(Pages::copy_of(&bytes).unwrap(), false);
         assert!(!raw.is_packed());
         assert_eq!(raw.to_vec(), packed.to_vec());
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use arrow_buffer::ScalarBuffer;
 
 pub use super::block::BlockBytes;
+use super::kernel::set_bits;
 
 use crate::value::{dispatch, Column, Scalar, Value, ValueType};
 
@@ -49,16 +50,7 @@ impl DenseBlock {
         if self.alive.is_empty() {
             return Box::new(0..self.slots);
         }
-        Box::new(self.alive.iter().enumerate().flat_map(|(w, &word)| {
-            let mut m = word;
-            std::iter::from_fn(move || {
-                (m != 0).then(|| {
-                    let b = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    w * 64 + b
-                })
-            })
-        }))
+        Box::new(set_bits(&self.alive))
     }
 }
 
@@ -374,10 +366,7 @@ mod tests {
         DenseBlock {
             start: 0x1000,
             slots: 8,
-            bytes: BlockBytes::keep(
-                crate::platform::Pages::copy_of(&bytes, false).unwrap(),
-                false,
-            ),
+            bytes: BlockBytes::keep(crate::platform::Pages::copy_of(&bytes).unwrap(), false),
             alive: vec![0b1010_0101],
             count: 4,
             anonymous: true,

@@ -186,9 +186,9 @@ fn snapshot_chunk<T: Scalar>(
     let (bytes, holes) = if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
         (BlockBytes::Zeros(c.byte_len), Vec::new())
     } else {
-        let mut bytes = Pages::zeroed(c.byte_len, mostly_used(in_use.as_deref()))?;
+        let mut bytes = Pages::zeroed(c.byte_len)?;
         let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
-        let kept = match without_zero_pages(bytes, page)? {
+        let kept = match without_zero_pages(bytes, page) {
             Some(bytes) => BlockBytes::keep(bytes, pack),
             None => BlockBytes::Zeros(c.byte_len),
         };
@@ -223,10 +223,4 @@ fn snapshot_chunk<T: Scalar>(
         anonymous: c.anonymous,
     };
     Ok((Piece::Dense(block), lost))
-}
-
-/// True when a block is worth holding in huge pages: (nearly) every page of it is in use (a huge
-/// page is written whole, so a block of mostly unused pages is better kept in small ones).
-pub fn mostly_used(in_use: Option<&[bool]>) -> bool {
-    in_use.is_none_or(|u| u.iter().filter(|&&x| x).count() * 8 >= u.len() * 7)
 }

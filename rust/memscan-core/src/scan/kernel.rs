@@ -73,16 +73,7 @@ impl Hits {
         if self.words.is_empty() {
             return Box::new(self.list.iter().map(|&k| k as usize));
         }
-        Box::new(self.words.iter().enumerate().flat_map(|(w, &word)| {
-            let mut m = word;
-            std::iter::from_fn(move || {
-                (m != 0).then(|| {
-                    let b = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    w * LANES + b
-                })
-            })
-        }))
+        Box::new(set_bits(&self.words))
     }
 
     /// Keeps the slots for which `keep(slot)` holds (asked in increasing order).
@@ -132,6 +123,20 @@ impl Sink for Hits {
             self.list = Vec::new();
         }
     }
+}
+
+/// The indices of the set bits of `words` (bit `k % 64` of word `k / 64`), in increasing order.
+pub fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(w, &word)| {
+        let mut m = word;
+        std::iter::from_fn(move || {
+            (m != 0).then(|| {
+                let b = m.trailing_zeros() as usize;
+                m &= m - 1;
+                w * LANES + b
+            })
+        })
+    })
 }
 
 fn list_to_words(list: &[u32], slots: usize) -> Vec<u64> {

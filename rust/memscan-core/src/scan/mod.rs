@@ -14,7 +14,7 @@ mod search;
 mod session;
 
 pub use candidates::{BlockBytes, CandidateSet, ScanStats, Segment};
-pub use first::{estimate_snapshot_bytes, first_scan, mostly_used};
+pub use first::{estimate_snapshot_bytes, first_scan};
 pub use next::next_scan;
 pub use options::{RegionFilter, ScanOptions};
 pub use predicate::{NextOp, OpName, Predicate};

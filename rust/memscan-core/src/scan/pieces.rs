@@ -41,8 +41,8 @@ pub fn piece_from_hits<T: Scalar>(
     if listed_is_smaller::<T>(hits.count(), bytes.len()) {
         return Ok(sparse_piece(start, stride, bytes, &hits));
     }
-    let copy = Pages::copy_of(bytes, true)?;
-    let kept = match without_zero_pages(copy, crate::platform::page_size())? {
+    let copy = Pages::copy_of(bytes)?;
+    let kept = match without_zero_pages(copy, crate::platform::page_size()) {
         Some(copy) => BlockBytes::keep(copy, pack),
         None => BlockBytes::Zeros(bytes.len()),
     };

@@ -6,9 +6,6 @@ use std::ptr::NonNull;
 
 use crate::error::{Error, Result};
 
-/// Size of a transparent huge page on x86-64 and most arm64 kernels.
-const HUGE_PAGE: usize = 2 << 20;
-
 /// A zero-initialised buffer in an anonymous private mapping of its own.
 pub struct Pages {
     ptr: NonNull<u8>,
@@ -16,8 +13,6 @@ pub struct Pages {
     mapped: usize,
     /// Bytes handed back by [`Pages::release`].
     released: usize,
-    /// Advised as transparent huge pages.
-    huge: bool,
 }
 
 // SAFETY: `Pages` owns its mapping exclusively, like a `Vec<u8>`.
@@ -26,19 +21,14 @@ unsafe impl Send for Pages {}
 unsafe impl Sync for Pages {}
 
 impl Pages {
-    /// `len` zero bytes. With `huge`, the whole 2 MiB pages inside the buffer are aligned and
-    /// advised as transparent huge pages (the tail stays in small pages, so a 4 MiB + 4 byte
-    /// buffer costs 4 MiB + 4 KiB once written, not 6 MiB). A refused mapping is `MemoryBudget`.
-    pub fn zeroed(len: usize, huge: bool) -> Result<Pages> {
-        let page = super::page_size();
-        let huge = huge && len >= HUGE_PAGE;
-        let mapped = len.max(1).next_multiple_of(page);
-        let reserve = if huge { mapped + HUGE_PAGE } else { mapped };
+    /// `len` zero bytes. A refused mapping is `MemoryBudget`.
+    pub fn zeroed(len: usize) -> Result<Pages> {
+        let mapped = len.max(1).next_multiple_of(super::page_size());
         // SAFETY: an anonymous private mapping at an address the kernel chooses.
         let raw = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                reserve,
+                mapped,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -51,34 +41,11 @@ impl Pages {
                 budget: super::system_info().total_memory,
             });
         }
-        let mut start = raw as usize;
-        if huge {
-            // Keep the 2 MiB-aligned part of the reservation, give back the rest.
-            let aligned = start.next_multiple_of(HUGE_PAGE);
-            let (head, tail) = (aligned - start, reserve - (aligned - start) - mapped);
-            // SAFETY: both ranges lie inside the reservation just made and are not used.
-            unsafe {
-                if head > 0 {
-                    libc::munmap(raw, head);
-                }
-                if tail > 0 {
-                    libc::munmap((aligned + mapped) as *mut libc::c_void, tail);
-                }
-                // Advice only: without it (THP off) the buffer still works in small pages.
-                libc::madvise(
-                    aligned as *mut libc::c_void,
-                    len / HUGE_PAGE * HUGE_PAGE,
-                    libc::MADV_HUGEPAGE,
-                );
-            }
-            start = aligned;
-        }
         Ok(Pages {
-            ptr: NonNull::new(start as *mut u8).expect("mmap never returns null on success"),
+            ptr: NonNull::new(raw.cast()).expect("mmap never returns null on success"),
             len,
             mapped,
             released: 0,
-            huge,
         })
     }
 
@@ -113,14 +80,9 @@ impl Pages {
         self.len - self.released
     }
 
-    /// True if the buffer was advised as transparent huge pages.
-    pub fn is_huge(&self) -> bool {
-        self.huge
-    }
-
-    /// A copy of `bytes` (huge pages when `huge`).
-    pub fn copy_of(bytes: &[u8], huge: bool) -> Result<Pages> {
-        let mut p = Pages::zeroed(bytes.len(), huge)?;
+    /// A copy of `bytes`.
+    pub fn copy_of(bytes: &[u8]) -> Result<Pages> {
+        let mut p = Pages::zeroed(bytes.len())?;
         p.copy_from_slice(bytes);
         Ok(p)
     }
@@ -159,22 +121,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn huge_buffers_are_aligned_zeroed_and_writable() {
-        let mut p = Pages::zeroed(HUGE_PAGE * 2 + 4, true).unwrap();
-        assert_eq!(p.as_ptr() as usize % HUGE_PAGE, 0);
-        assert_eq!(p.len(), HUGE_PAGE * 2 + 4);
+    fn buffers_are_zeroed_writable_and_copied() {
+        let mut p = Pages::zeroed(3 * 4096 + 4).unwrap();
+        assert_eq!(p.len(), 3 * 4096 + 4);
         assert!(p.iter().all(|&b| b == 0));
-        p[HUGE_PAGE * 2 + 3] = 7;
-        let q = Pages::copy_of(&p, true).unwrap();
-        assert_eq!(q[HUGE_PAGE * 2 + 3], 7);
-        let small = Pages::copy_of(&[1, 2, 3], true).unwrap();
-        assert_eq!(&small[..], &[1, 2, 3]);
+        p[3 * 4096 + 3] = 7;
+        let q = Pages::copy_of(&p).unwrap();
+        assert_eq!(q[3 * 4096 + 3], 7);
+        assert_eq!(&Pages::copy_of(&[1, 2, 3]).unwrap()[..], &[1, 2, 3]);
     }
 
     #[test]
     fn released_pages_read_as_zero() {
         let page = super::super::page_size();
-        let mut p = Pages::copy_of(&vec![0xAB; 3 * page + 100], false).unwrap();
+        let mut p = Pages::copy_of(&vec![0xAB; 3 * page + 100]).unwrap();
         p.release(page, 2 * page);
         p.release(3 * page, p.len());
         assert!(p[page..2 * page].iter().all(|&b| b == 0));
