@@ -1,5 +1,7 @@
 // HistoryView: a uPlot chart of values over time. Drag to zoom, wheel to zoom, shift-drag or
 // shift-wheel to pan, double-click to show everything, click to pick the readout's sample.
+// Python sends the points of the shown window only (min/max decimated when long) and re-sends
+// them for each new window; `sample_index` names the sample each point is.
 // The Python side replaces the next line with the vendored uPlot source (static/vendor/).
 // @vendor uPlot
 
@@ -28,10 +30,10 @@ function fmtValue(v) {
   return Math.abs(v) >= 1e15 || (v !== 0 && Math.abs(v) < 1e-4) ? v.toExponential(4) : v.toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
 
-/** A little-endian float64 buffer from Python (a DataView) as a Float64Array (copied, aligned). */
-function f64(view) {
-  if (!view || !view.byteLength) return new Float64Array(0);
-  return new Float64Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+/** A little-endian buffer from Python (a DataView) as a `Type` typed array (copied, aligned). */
+function typed(view, Type) {
+  if (!view || !view.byteLength) return new Type(0);
+  return new Type(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
 }
 
 function themeColor(el, name, fallback) {
@@ -132,7 +134,7 @@ async function render({ model, el }) {
   const scaleSel = h("select", { class: "memscan-scale", "aria-label": "value scale" },
     h("option", { value: "shared" }, "shared scale"), h("option", { value: "per-series" }, "scale per series"));
   scaleSel.addEventListener("change", () => set("scale", scaleSel.value));
-  const resetBtn = h("button", { class: "memscan-reset-zoom", onclick: () => set("x_range", []) }, "Show all");
+  const resetBtn = h("button", { class: "memscan-reset-zoom", onclick: () => showAll() }, "Show all");
   const chartBox = h("div", { class: "memscan-chart" });
   const readout = h("div", { class: "memscan-readout memscan-muted" });
   const status = h("div", { class: "memscan-status" });
@@ -142,15 +144,61 @@ async function render({ model, el }) {
 
   let plot = null;
   let data = null;
+  let sampleIndex = new Uint32Array(0);
   let total = [0, 1];
   let syncing = false;
+  let rangeTimer = null;
+  let pendingRange = null;
 
   function columns() {
-    const n = model.get("samples");
-    const times = f64(model.get("times"));
-    const values = f64(model.get("values"));
+    const times = typed(model.get("times"), Float64Array);
+    const values = typed(model.get("values"), Float64Array);
+    sampleIndex = typed(model.get("sample_index"), Uint32Array);
+    const n = times.length;
     const series = model.get("series").map((_, k) => values.subarray(k * n, (k + 1) * n));
     return [times, ...series];
+  }
+
+  function fullSpan() {
+    const d = model.get("duration");
+    return [0, d > 0 ? d : 1];
+  }
+
+  function showAll() {
+    plot?.setScale("x", { min: total[0], max: total[1] });
+  }
+
+  /** Tells Python the shown window once zooming or panning pauses (it re-sends the points). */
+  function sendRange(range) {
+    clearTimeout(rangeTimer);
+    pendingRange = range;
+    rangeTimer = setTimeout(flushRange, 120);
+  }
+
+  function flushRange() {
+    clearTimeout(rangeTimer);
+    if (pendingRange === null) return;
+    syncing = true;
+    set("x_range", pendingRange);
+    syncing = false;
+    pendingRange = null;
+  }
+
+  /** New points for the same series: the shown window stays (or grows with the data when
+   * everything is shown). Changes of times, values and sample_index arrive together. */
+  let updateQueued = false;
+  function update() {
+    if (updateQueued || !plot) return;
+    updateQueued = true;
+    queueMicrotask(() => {
+      updateQueued = false;
+      const { min, max } = plot.scales.x;
+      const all = min <= total[0] && max >= total[1];
+      data = columns();
+      total = fullSpan();
+      plot.setData(data, false);
+      plot.setScale("x", all ? { min: total[0], max: total[1] } : { min, max });
+    });
   }
 
   function showWindow() {
@@ -164,10 +212,10 @@ async function render({ model, el }) {
   }
 
   function build() {
+    flushRange();
     plot?.destroy();
     data = columns();
-    const n = model.get("samples");
-    total = n ? [data[0][0], data[0][n - 1] > data[0][0] ? data[0][n - 1] : data[0][0] + 1] : [0, 1];
+    total = fullSpan();
     const series = model.get("series");
     const perSeries = model.get("scale") === "per-series";
     const fg = themeColor(el, "--ms-fg", "#222");
@@ -200,7 +248,11 @@ async function render({ model, el }) {
           stroke: perSeries ? PALETTE[0] : fg,
         },
       ],
-      cursor: { drag: { x: true, y: false, setScale: true } },
+      cursor: {
+        drag: { x: true, y: false, setScale: true },
+        // Double-click shows every sample, not just the points of the window Python sent.
+        bind: { dblclick: () => (e) => { if (e.button === 0) showAll(); } },
+      },
       legend: { live: true },
       plugins: [labelsPlugin(() => model.get("labels"), el), zoomPanPlugin(() => total)],
       hooks: {
@@ -209,15 +261,14 @@ async function render({ model, el }) {
           showWindow();
           const { min, max } = u.scales.x;
           const all = min <= total[0] && max >= total[1];
-          syncing = true;
-          set("x_range", all ? [] : [min, max]);
-          syncing = false;
+          sendRange(all ? [] : [min, max]);
         }],
         setCursor: [(u) => {
           const i = u.cursor.idx;
           if (i === null || i === undefined) return;
-          const lab = model.get("labels").find((l) => l.sample === i);
-          readout.textContent = `sample ${fmtCount(i)} at ${fmtSeconds(data[0][i])}${lab ? ` · ${lab.label}` : ""}`;
+          const sample = sampleIndex[i];
+          const lab = model.get("labels").find((l) => l.sample === sample);
+          readout.textContent = `sample ${fmtCount(sample)} at ${fmtSeconds(data[0][i])}${lab ? ` · ${lab.label}` : ""}`;
         }],
       },
     };
@@ -225,7 +276,7 @@ async function render({ model, el }) {
     let down = null;
     plot.over.addEventListener("mousedown", (e) => { down = e.clientX; });
     plot.over.addEventListener("mouseup", (e) => {
-      if (down !== null && Math.abs(e.clientX - down) < 3 && plot.cursor.idx != null) set("position", plot.cursor.idx);
+      if (down !== null && Math.abs(e.clientX - down) < 3 && plot.cursor.idx != null) set("position", sampleIndex[plot.cursor.idx]);
       down = null;
     });
     applyRange();
@@ -245,7 +296,8 @@ async function render({ model, el }) {
     readout.textContent = `sample ${fmtCount(r.sample)} at ${fmtSeconds(r.seconds)}${r.label ? ` · ${r.label}` : ""} (click the chart to pick a sample)`;
   }
 
-  for (const k of ["series", "values", "scale", "labels"]) model.on(`change:${k}`, build);
+  for (const k of ["series", "scale", "labels"]) model.on(`change:${k}`, build);
+  for (const k of ["times", "values", "sample_index"]) model.on(`change:${k}`, update);
   model.on("change:x_range", applyRange);
   model.on("change:readout", showReadout);
   for (const k of ["status", "status_kind"]) model.on(`change:${k}`, () => setStatus(status, model.get("status"), model.get("status_kind")));
@@ -254,7 +306,7 @@ async function render({ model, el }) {
   const themeWatch = new MutationObserver(build);
   themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-name", "data-jp-theme-light"] });
   requestAnimationFrame(build);
-  return () => { themeWatch.disconnect(); plot?.destroy(); };
+  return () => { clearTimeout(rangeTimer); themeWatch.disconnect(); plot?.destroy(); };
 }
 
 export default { render };
