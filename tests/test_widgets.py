@@ -191,6 +191,138 @@ def test_history_view_streams_a_running_recorder(game, proc):
     assert w.samples == rec.samples
 
 
+def long_history(series=20, samples=200_000):
+    """Random walks sampled about once a millisecond, each with one spike up and one down (its
+    global max and min, a single sample each), and a label."""
+    rng = np.random.default_rng(7)
+    values = rng.integers(-50, 51, (samples, series)).cumsum(axis=0).astype(np.int32)
+    columns = np.arange(series)
+    values[rng.integers(0, samples, series), columns] = 10_000_000 + columns
+    values[rng.integers(0, samples, series), columns] = -10_000_000 - columns
+    start = 1_700_000_000_000_000_000
+    timestamps = start + np.cumsum(rng.integers(500_000, 1_500_000, samples))
+    labels = [None] * samples
+    labels[123_456] = "boss"
+    addresses = 0x10000 + 4 * np.arange(series, dtype=np.uint64)
+    return memscan.History("i32", addresses, timestamps, labels, values)
+
+
+def plotted(w):
+    """A HistoryView's plotted points: sample indices, seconds, (series x points) values."""
+    index = np.frombuffer(w.sample_index, "<u4")
+    values = np.frombuffer(w.values, "<f8").reshape(len(w.series), len(index))
+    return index, np.frombuffer(w.times, "<f8"), values
+
+
+def test_history_view_decimates_a_long_history():
+    h = long_history()
+    w = widgets.HistoryView(h, h.addresses.tolist())
+    index, times, values = plotted(w)
+    assert w.samples == 200_000 and len(index) <= w.max_points == 4000
+    assert len(w.times) + len(w.values) == 8 * len(index) * (1 + 20)
+    seconds = (h.timestamps_ns - h.timestamps_ns[0]) / 1e9
+    assert index[0] == 0 and index[-1] == h.samples - 1 and (np.diff(index) > 0).all()
+    assert (times == seconds[index]).all() and w.duration == seconds[-1]
+    # No spike is lost: every series' global min and max is drawn.
+    assert (values.max(axis=1) == h.values.max(axis=0)).all()
+    assert (values.min(axis=1) == h.values.min(axis=0)).all()
+    label = w.labels[0]
+    assert label == {"sample": 123_456, "time": seconds[123_456], "label": "boss"}
+    w.max_points = 100
+    assert len(plotted(w)[0]) <= 100
+
+
+def test_history_view_zoom_reads_the_windows_samples():
+    h = long_history()
+    w = widgets.HistoryView(h, h.addresses.tolist())
+    overview = w.values
+    seconds = (h.timestamps_ns - h.timestamps_ns[0]) / 1e9
+    # A window of about 10,000 samples: decimated, its extremes kept.
+    w.zoom(50.0, 60.0)
+    index, _, values = plotted(w)
+    inside = np.flatnonzero((seconds >= 50.0) & (seconds <= 60.0))
+    window = np.arange(inside[0] - 1, inside[-1] + 2)
+    assert len(inside) > w.max_points >= len(index)
+    assert index[0] == window[0] and index[-1] == window[-1]
+    assert (values.max(axis=1) == h.values[window].max(axis=0)).all()
+    assert (values.min(axis=1) == h.values[window].min(axis=0)).all()
+    # A narrow window: its exact samples, and one either side so lines reach the edges.
+    w.zoom(50.0, 51.5)
+    index, times, values = plotted(w)
+    inside = np.flatnonzero((seconds >= 50.0) & (seconds <= 51.5))
+    assert index.tolist() == list(range(inside[0] - 1, inside[-1] + 2))
+    assert (times == seconds[index]).all() and (values == h.values[index].T).all()
+    w.zoom()
+    assert w.x_range == [] and w.values == overview
+
+
+def test_history_view_readout_is_exact_through_sample_index():
+    h = long_history()
+    w = widgets.HistoryView(h, h.addresses.tolist())
+    spike = int(np.argmax(h.values[:, 5]))
+    address = hex(h.addresses[5])
+    seconds = (h.timestamps_ns - h.timestamps_ns[0]) / 1e9
+    w.zoom(seconds[spike] - 0.2, seconds[spike] + 0.2)
+    index, times, values = plotted(w)
+    point = int(np.argmax(values[5]))  # where the spike is drawn
+    assert index[point] == spike and values[5, point] == 10_000_005
+    w.position = int(index[point])  # what a click on that point sets
+    assert w.readout["sample"] == spike and w.readout["seconds"] == times[point]
+    assert w.readout["values"][address] == 10_000_005
+    # Overview points name real samples too: the readout is that sample's, not the point's.
+    w.zoom()
+    index, times, _ = plotted(w)
+    w.position = int(index[1000])
+    assert w.readout["seconds"] == times[1000]
+    assert w.readout["values"][address] == h.values[index[1000], 5]
+    w.position = 123_456
+    assert w.readout["label"] == "boss"
+
+
+def test_min_max_points_keeps_each_spans_min_and_max_in_order():
+    from memscan.widgets.history_view import min_max_points
+
+    rng = np.random.default_rng(3)
+    seconds = rng.exponential(1.0, 5000).cumsum()
+    seconds[1000:1500] = seconds[1000]  # a burst at one time
+    seconds[-1] += 1000.0  # a gap: empty spans, then a span of one sample
+    # 64 points: 32 equal spans of time, each drawn at its first and last sample.
+    starts = np.unique(np.searchsorted(seconds, np.linspace(seconds[0], seconds[-1], 33)[:-1]))
+    spans = np.split(np.arange(5000), starts[1:])
+    values = rng.normal(size=(5000, 3))
+    values[rng.random((5000, 3)) < 0.1] = np.nan
+    values[spans[3], 1] = np.nan  # a span with no values
+    index, points = min_max_points(seconds, values, 64)
+    assert len(index) <= 64 and (np.diff(index) > 0).all()
+    assert index.tolist() == sorted({i for span in spans for i in (span[0], span[-1])})
+    drawn = iter(points)
+    for span in spans:
+        pair = [next(drawn)] + ([next(drawn)] if len(span) > 1 else [])
+        for k in range(3):
+            column = values[span, k]
+            if np.isnan(column).all():
+                assert all(np.isnan(p[k]) for p in pair)
+                continue
+            low, high = np.nanargmin(column), np.nanargmax(column)
+            expected = [column[min(low, high)], column[max(low, high)]][: len(pair)]
+            assert [p[k] for p in pair] == expected
+    assert min_max_points(seconds[:64], values[:64], 64)[0].tolist() == list(range(64))
+
+
+def test_history_view_streams_a_decimated_view(game, proc):
+    rec = proc.record([game.address("ticks")], "u64", interval=0.001)
+    w = widgets.HistoryView(rec, [game.address("ticks")], max_points=16, interval=0.05)
+    deadline = time.time() + 5
+    while time.time() < deadline and w.samples < 200:
+        time.sleep(0.05)
+    rec.stop()
+    deadline = time.time() + 3
+    while time.time() < deadline and w.live:
+        time.sleep(0.05)
+    index, _, _ = plotted(w)
+    assert w.samples == rec.samples > 16 >= len(index) and index[-1] == w.samples - 1
+
+
 def test_memory_view_navigates_and_edits(game, proc):
     w = widgets.MemoryView(proc, game.base, 32)
     assert w.data[:4] == list((100).to_bytes(4, "little")) and not any(w.changed)
