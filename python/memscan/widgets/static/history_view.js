@@ -184,20 +184,22 @@ async function render({ model, el }) {
     pendingRange = null;
   }
 
-  /** New points for the same series: the shown window stays (or grows with the data when
-   * everything is shown). Changes of times, values and sample_index arrive together. */
-  let updateQueued = false;
+  /** New points or a longer recording, same series: the shown window stays (or grows with the
+   * data when everything is shown). Changes that arrive together draw once. */
+  let stale = false;
   function update() {
-    if (updateQueued || !plot) return;
-    updateQueued = true;
+    if (stale || !plot) return;
+    stale = true;
     queueMicrotask(() => {
-      updateQueued = false;
+      if (!stale) return; // build() has drawn it
+      stale = false;
       const { min, max } = plot.scales.x;
       const all = min <= total[0] && max >= total[1];
       data = columns();
       total = fullSpan();
       plot.setData(data, false);
       plot.setScale("x", all ? { min: total[0], max: total[1] } : { min, max });
+      showWindow();
     });
   }
 
@@ -214,6 +216,7 @@ async function render({ model, el }) {
   function build() {
     flushRange();
     plot?.destroy();
+    stale = false;
     data = columns();
     total = fullSpan();
     const series = model.get("series");
@@ -267,8 +270,13 @@ async function render({ model, el }) {
           const i = u.cursor.idx;
           if (i === null || i === undefined) return;
           const sample = sampleIndex[i];
-          const lab = model.get("labels").find((l) => l.sample === sample);
-          readout.textContent = `sample ${fmtCount(sample)} at ${fmtSeconds(data[0][i])}${lab ? ` · ${lab.label}` : ""}`;
+          // The sample's label, else one drawn within 3 px (points of a decimated window are
+          // spans of samples).
+          const labels = model.get("labels");
+          const lab = labels.find((l) => l.sample === sample)
+            ?? labels.find((l) => Math.abs(u.valToPos(l.time, "x") - u.cursor.left) <= 3);
+          const named = !lab ? "" : lab.sample === sample ? ` · ${lab.label}` : ` · ${lab.label} (sample ${fmtCount(lab.sample)})`;
+          readout.textContent = `sample ${fmtCount(sample)} at ${fmtSeconds(data[0][i])}${named}`;
         }],
       },
     };
@@ -297,7 +305,7 @@ async function render({ model, el }) {
   }
 
   for (const k of ["series", "scale", "labels"]) model.on(`change:${k}`, build);
-  for (const k of ["times", "values", "sample_index"]) model.on(`change:${k}`, update);
+  for (const k of ["times", "values", "sample_index", "duration"]) model.on(`change:${k}`, update);
   model.on("change:x_range", applyRange);
   model.on("change:readout", showReadout);
   for (const k of ["status", "status_kind"]) model.on(`change:${k}`, () => setStatus(status, model.get("status"), model.get("status_kind")));
