@@ -140,9 +140,11 @@ class Child:
 class Target:
     """The benchmark target process (``target.c``)."""
 
-    def __init__(self, exe: Path, mib: int, k: int, seed: int, regions: int, many: int):
+    def __init__(
+        self, exe: Path, mib: int, k: int, seed: int, regions: int, many: int, stride: int = 1
+    ):
         argv = [str(exe), str(mib), str(k), str(seed), str(VALUE), str(regions)]
-        self.child = Child([*argv, str(many), str(VALUE2)])
+        self.child = Child([*argv, str(many), str(VALUE2), str(stride)])
         m = self.child.read_until(re.compile(rb"ready (\d+) (\d+) (\d+) (\d+) (\d+)\n"), 600)
         self.pid, self.slots, self.k, self.bytes, self.many = (int(x) for x in m.groups())
 
@@ -296,7 +298,7 @@ def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
     many = many_for(mib, args)
     if many < args.many:
         log(f"  {mib} MiB: --many {args.many} is over half the target's slots; using {many}")
-    target = Target(args.target_exe, mib, args.k, args.seed, args.regions, many)
+    target = Target(args.target_exe, mib, args.k, args.seed, args.regions, many, args.many_stride)
     out: dict[str, Any] = {
         "mib": mib,
         "target": {
@@ -307,6 +309,7 @@ def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
             "regions": args.regions,
             "value": VALUE,
             "many": target.many,
+            "many_stride": args.many_stride,
             "value2": VALUE2,
         },
         "sessions": {},
@@ -332,10 +335,11 @@ def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def many_for(mib: int, args: argparse.Namespace) -> int:
-    """The many session's slot count for a size: --many, at most half of the target's slots."""
+    """The many session's slot count for a size: --many, spanning at most half of the target's
+    slots (at --many-stride)."""
     page = os.sysconf("SC_PAGESIZE")
     slots = (mib << 20) // args.regions // page * page // 4 * args.regions
-    return max(0, min(args.many, slots // 2))
+    return max(0, min(args.many, slots // 2 // args.many_stride))
 
 
 def skip_reason(tool: str, mode: str, mib: int, args: argparse.Namespace) -> str | None:
@@ -547,8 +551,9 @@ def table(res: dict[str, Any]) -> list[str]:
     ]
     if res["sessions"].get("many"):
         out.append(
-            f"many = {t['many']:,} x {t['value2']} in one block; "
-            "the target's incmany adds 1 to all of them."
+            f"many = {t['many']:,} x {t['value2']} in one block"
+            + (f", every {t['many_stride']}th slot" if t.get("many_stride", 1) > 1 else "")
+            + "; the target's incmany adds 1 to all of them."
         )
     return out + [f"note: {n}" for n in sorted(notes)]
 
@@ -615,6 +620,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=10_000_000,
         help="slots of the many session's block (default 10000000; 0 skips the session)",
+    )
+    ap.add_argument(
+        "--many-stride",
+        type=int,
+        default=1,
+        help="the many session's value every N-th slot (default 1: packed; 4: scattered)",
     )
     ap.add_argument("--skip-scanmem-many", action="store_true", help="skip scanmem's many session")
     ap.add_argument("--json", type=Path, help="also write all results to this file")

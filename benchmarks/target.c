@@ -1,7 +1,7 @@
 /*
  * Benchmark target for scan_bench.py.
  *
- * usage: target MIB K SEED VALUE [NREGIONS [MANY VALUE2]]
+ * usage: target MIB K SEED VALUE [NREGIONS [MANY VALUE2 [MANYSTRIDE]]]
  *
  * Maps MIB MiB of anonymous memory in NREGIONS regions (separated by PROT_NONE guard pages so
  * the kernel cannot merge them), fills it with pseudo-random int32 values, none of which lies
@@ -10,8 +10,9 @@
  * list lives in a read-only mapping, so no writable memory of this process holds VALUE except
  * the K slots.
  *
- * With MANY > 0, the first MANY aligned slots of the memory (from the start of region 0, going on
- * into the next regions if region 0 is smaller) hold VALUE2, a second value that must lie within
+ * With MANY > 0, MANY aligned slots of the memory, every MANYSTRIDE-th one (default 1: the first
+ * MANY; 4: scattered over four times as much memory) from the start of region 0, going on into
+ * the next regions if region 0 is smaller, hold VALUE2, a second value that must lie within
  * BAND of VALUE: so the fill never comes near it either, and inc never touches the block. The K
  * known slots are then spread over the slots after the block. No unaligned window holds VALUE2,
  * and VALUE2 is kept masked like VALUE, so an exact scan of writable memory for VALUE2 finds
@@ -67,7 +68,7 @@ static __attribute__((noinline)) void scrub_stack(void) {
 
 /* Does an unaligned 4-byte window starting inside p[0] (offsets 1-3) equal VALUE (or VALUE2,
  * when there is a VALUE2 block)? */
-static size_t many;
+static size_t many, many_stride = 1;
 static int window_hit(const uint32_t *p) {
     uint64_t w = (uint64_t)p[1] << 32 | p[0];
     uint32_t v = VALUE, v2 = many ? VALUE2 : VALUE;
@@ -112,18 +113,13 @@ static uint64_t *known;
  */
 
 /*
- * The VALUE2 block: global slots [0, many), region by region. Its loops store through a volatile
+ * The VALUE2 block: global slots i * many_stride for i < many. Its loops store through a volatile
  * pointer so that they stay scalar: a vectorised loop leaves VALUE2 in a vector register, which
  * the dynamic linker's lazy binding (xsave) later spills to the stack, below the scrubbed part.
  */
 static __attribute__((noinline)) void reset_many(void) {
     uint32_t v2 = VALUE2;
-    for (size_t r = 0, left = many; left; r++) {
-        size_t n = left < reg_slots ? left : reg_slots;
-        volatile uint32_t *q = regs[r];
-        for (size_t i = 0; i < n; i++) q[i] = v2;
-        left -= n;
-    }
+    for (size_t i = 0; i < many; i++) *(volatile uint32_t *)&SLOT(i * many_stride) = v2;
 }
 
 /* VALUE2 is near VALUE (so the fill and inc avoid it) but not next to it, and the block's own
@@ -138,12 +134,7 @@ static __attribute__((noinline)) int value2_ok(void) {
 }
 
 static __attribute__((noinline)) void inc_many(void) {
-    for (size_t r = 0, left = many; left; r++) {
-        size_t n = left < reg_slots ? left : reg_slots;
-        volatile uint32_t *q = regs[r];
-        for (size_t i = 0; i < n; i++) q[i] += 1;
-        left -= n;
-    }
+    for (size_t i = 0; i < many; i++) *(volatile uint32_t *)&SLOT(i * many_stride) += 1;
 }
 
 static __attribute__((noinline)) void fill(void) {
@@ -190,7 +181,8 @@ static __attribute__((noinline)) size_t inc(void) {
 
 int main(int argc, char **argv) {
     if (argc < 5 || argc == 7) {
-        fprintf(stderr, "usage: %s MIB K SEED VALUE [NREGIONS [MANY VALUE2]]\n", argv[0]);
+        fprintf(stderr, "usage: %s MIB K SEED VALUE [NREGIONS [MANY VALUE2 [MANYSTRIDE]]]\n",
+                argv[0]);
         return 2;
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -203,6 +195,7 @@ int main(int argc, char **argv) {
     nreg = argc > 5 ? strtoull(argv[5], NULL, 10) : 8;
     many = argc > 7 ? strtoull(argv[6], NULL, 10) : 0;
     value2_masked = argc > 7 ? (uint32_t)strtoull(argv[7], NULL, 0) ^ MASK : 0;
+    many_stride = argc > 8 ? strtoull(argv[8], NULL, 10) : 1;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t total = mib << 20;
     if (nreg == 0 || total / nreg < page) {
@@ -220,11 +213,12 @@ int main(int argc, char **argv) {
                         "either\n", BAND);
         return 2;
     }
-    if (many > nslots) {
-        fprintf(stderr, "MANY %zu > %zu slots\n", many, nslots);
+    size_t block = many * many_stride; /* slots the VALUE2 block spans */
+    if (many_stride == 0 || block > nslots) {
+        fprintf(stderr, "MANY %zu x MANYSTRIDE %zu > %zu slots\n", many, many_stride, nslots);
         return 2;
     }
-    if (k > nslots - many) k = nslots - many;
+    if (k > nslots - block) k = nslots - block;
     regs = calloc(nreg, sizeof *regs);
     for (size_t r = 0; r < nreg; r++) {
         uint8_t *base = map_or_die(reg_bytes + page, PROT_READ | PROT_WRITE);
@@ -237,9 +231,9 @@ int main(int argc, char **argv) {
      * skip it. */
     size_t list_bytes = (k * sizeof(uint64_t) + page - 1) / page * page;
     known = list_bytes ? map_or_die(list_bytes, PROT_READ | PROT_WRITE) : NULL;
-    for (size_t i = 0, span = nslots - many; i < k; i++) {
+    for (size_t i = 0, span = nslots - block; i < k; i++) {
         size_t lo = i * span / k, hi = (i + 1) * span / k;
-        known[i] = many + lo + rng() % (hi - lo);
+        known[i] = block + lo + rng() % (hi - lo);
     }
     if (list_bytes) mprotect(known, list_bytes, PROT_READ);
 
