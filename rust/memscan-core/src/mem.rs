@@ -184,7 +184,7 @@ pub fn all_zero(bytes: &[u8]) -> bool {
 
 /// Addresses closer than this share one read: reading a gap this size costs about what one
 /// more iovec costs (measured by benchmarks/analysis_bench.py).
-const SPAN_GAP: u64 = 2048;
+pub const SPAN_GAP: u64 = 2048;
 /// Longest single read of a span.
 const SPAN_MAX: u64 = 256 << 10;
 
@@ -209,26 +209,31 @@ impl Gather {
         let mut spans: Vec<(u64, usize)> = Vec::new();
         let mut offsets = Vec::with_capacity(addrs.len());
         let mut len = 0usize;
+        // The span being grown (`l == 0`: none yet), kept out of `spans` until it ends.
+        let (mut s, mut l) = (0u64, 0usize);
         let mut packed = true;
-        for &a in addrs {
-            match spans.last_mut() {
-                Some((s, l))
-                    if a >= *s && a <= *s + *l as u64 + SPAN_GAP && a + size64 - *s <= SPAN_MAX =>
-                {
-                    let end = (a + size64 - *s) as usize;
-                    if end > *l {
-                        len += end - *l;
-                        *l = end;
+        for (k, &a) in addrs.iter().enumerate() {
+            let off =
+                if l != 0 && a >= s && a <= s + l as u64 + SPAN_GAP && a + size64 - s <= SPAN_MAX {
+                    let end = (a + size64 - s) as usize;
+                    if end > l {
+                        len += end - l;
+                        l = end;
                     }
-                    offsets.push(len - *l + (a - *s) as usize);
-                }
-                _ => {
-                    spans.push((a, size));
-                    offsets.push(len);
+                    len - l + (a - s) as usize
+                } else {
+                    if l != 0 {
+                        spans.push((s, l));
+                    }
+                    (s, l) = (a, size);
                     len += size;
-                }
-            }
-            packed &= *offsets.last().expect("just pushed") == (offsets.len() - 1) * size;
+                    len - size
+                };
+            packed &= off == k * size;
+            offsets.push(off);
+        }
+        if l != 0 {
+            spans.push((s, l));
         }
         packed &= len == addrs.len() * size;
         Self {

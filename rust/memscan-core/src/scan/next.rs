@@ -11,13 +11,17 @@ use super::pieces::{assemble, dense_piece, listed_is_smaller, piece_from_hits, P
 use super::predicate::{NextOp, TypedNext};
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
-use crate::mem::{all_zero, clear_of_holes, read_in_use, with_buffer, Gather};
+use crate::mem::{
+    all_zero, clear_of_holes, read_in_use, read_tolerant, with_buffer, Gather, SPAN_GAP,
+};
 use crate::platform;
 use crate::process::Process;
 use crate::value::{dispatch, Column, Scalar};
 
 /// Candidates per job of a sparse segment.
 const JOB_CANDIDATES: usize = 1 << 15;
+/// Widest window of memory a sparse job reads in one piece.
+const WINDOW_MAX: usize = 4 << 20;
 
 /// Keeps the candidates of `current` whose value now passes `op`. Relative filters compare with
 /// each candidate's value in `reference` (a checkpoint) when given, else with `current`'s value;
@@ -218,19 +222,31 @@ impl<T: Scalar> Ctx<'_, T> {
     fn sparse(&self, addrs: &[u64], vals: &[T], out: &mut [T]) -> Result<(Outcome<T>, u64, u64)> {
         let size = std::mem::size_of::<T>();
         let n = addrs.len();
-        let gather = Gather::new(addrs, size);
-        with_buffer(gather.len, |buf| {
-            let holes = gather.read(&self.memory, buf, self.page)?;
+        // Candidates no further apart than a span's gap are read as one window (the bytes a
+        // read plan would read), where each sits at its distance from the first: no plan.
+        let (mut widest, mut back_to_back) = (0u64, true);
+        for w in addrs.windows(2) {
+            widest = widest.max(w[1] - w[0]);
+            back_to_back &= w[1] - w[0] == size as u64;
+        }
+        let window = (addrs[n - 1] - addrs[0]) as usize + size;
+        let plan = (window > WINDOW_MAX || widest > SPAN_GAP).then(|| Gather::new(addrs, size));
+        let len = plan.as_ref().map_or(window, |g| g.len);
+        let offset = |k: usize| {
+            plan.as_ref()
+                .map_or((addrs[k] - addrs[0]) as usize, |g| g.offsets[k])
+        };
+        with_buffer(len, |buf| {
+            let holes = match &plan {
+                Some(g) => g.read(&self.memory, buf, self.page)?,
+                None => read_tolerant(&self.memory, addrs[0], buf, self.page)?,
+            };
             // Candidates packed back to back (an array) need no gathering.
-            let packed = gather.packed;
+            let packed = plan.as_ref().map_or(back_to_back, |g| g.packed);
             let gathered: Vec<T> = if packed {
                 Vec::new()
             } else {
-                gather
-                    .offsets
-                    .iter()
-                    .map(|&o| T::read_ne(&buf[o..]))
-                    .collect()
+                (0..n).map(|k| T::read_ne(&buf[offset(k)..])).collect()
             };
             let new_bytes: &[u8] = if packed {
                 &buf[..n * size]
@@ -258,7 +274,7 @@ impl<T: Scalar> Ctx<'_, T> {
             }
             if !holes.is_empty() {
                 let mut cur = 0;
-                hits.retain(|k| clear_of_holes(&holes, &mut cur, gather.offsets[k], size));
+                hits.retain(|k| clear_of_holes(&holes, &mut cur, offset(k), size));
             }
             let lost = holes.iter().map(|h| h.1 as u64).sum();
             if hits.count() == n {
@@ -266,7 +282,7 @@ impl<T: Scalar> Ctx<'_, T> {
                 if !unchanged {
                     out.copy_from_slice(bytemuck::cast_slice(new_bytes));
                 }
-                return Ok((Outcome::AllKept { unchanged }, gather.len as u64, lost));
+                return Ok((Outcome::AllKept { unchanged }, len as u64, lost));
             }
             let out_a = hits.iter().map(|k| addrs[k]).collect();
             let out_v = hits
@@ -275,7 +291,7 @@ impl<T: Scalar> Ctx<'_, T> {
                 .collect();
             Ok((
                 Outcome::Piece(Piece::Sparse(out_a, out_v)),
-                gather.len as u64,
+                len as u64,
                 lost,
             ))
         })
