@@ -1092,7 +1092,9 @@ def test_scan_sequences_match_reference(target, tproc, tregions, start, data):
 @pytest.mark.parametrize("vtype", ["u8", "i32"])
 def test_next_scan_of_a_long_sparse_list(target, tproc, tregions, vtype, cut):
     """A sparse list of ~66 000 candidates (more than one block of 32 768 read together), then
-    next scans where one block loses a candidate and the others keep all of theirs."""
+    next scans where one block loses a candidate and the others keep all of theirs, and one
+    (ne 9) that keeps every candidate while one block's values changed and the others' did
+    not."""
     region = BIG_REGION
     start, end, _ = target.regions[region]
     size = size_of(vtype)
@@ -1111,8 +1113,7 @@ def test_next_scan_of_a_long_sparse_list(target, tproc, tregions, vtype, cut):
         k = 5 if cut == "first block" else len(s) - 5
         target.write([(int(model.current[0][k]), to_bytes(vtype, 8))])
         mem = Memory(target)
-    for op in ("unchanged", "eq"):
-        args = [7] if op == "eq" else []
+    for op, args in (("unchanged", []), ("eq", [7]), ("ne", [9])):
         s.next(op, *args)
         model.next(mem, vtype, op, args, None, None)
         check_candidates(s, *model.current, mem, f"{op} after changing one candidate ({cut})")

@@ -164,6 +164,19 @@ fn next_typed<T: Scalar>(
             }
         }
     }
+    // A job that kept every candidate unchanged did not write its new values: copy them in
+    // where the segment's new column is needed (before any piece takes that column).
+    for (r, m) in results.iter().zip(&job_meta) {
+        if let (Outcome::AllKept { unchanged: true }, Some((seg, range))) = (&r.0, m) {
+            if !(all_kept[*seg] && unchanged[*seg]) {
+                let Segment::Sparse { values, .. } = &segments[*seg] else {
+                    unreachable!()
+                };
+                let old = &T::column_slice(values).expect("column type")[range.clone()];
+                new_vals[*seg][range.clone()].copy_from_slice(old);
+            }
+        }
+    }
     let mut pieces = Vec::with_capacity(results.len());
     for ((outcome, _, _), meta) in results.into_iter().zip(job_meta) {
         let (seg, range) = match (outcome, meta) {
@@ -171,17 +184,7 @@ fn next_typed<T: Scalar>(
                 pieces.push(p);
                 continue;
             }
-            (Outcome::AllKept { unchanged: u }, Some((seg, range))) => {
-                if u && !(all_kept[seg] && unchanged[seg]) {
-                    // Not written by the job: the values did not change.
-                    let Segment::Sparse { values, .. } = &segments[seg] else {
-                        unreachable!()
-                    };
-                    let old = &T::column_slice(values).expect("column type")[range.clone()];
-                    new_vals[seg][range.clone()].copy_from_slice(old);
-                }
-                (seg, range)
-            }
+            (Outcome::AllKept { .. }, Some(m)) => m,
             (Outcome::AllKept { .. }, None) => unreachable!("dense jobs return pieces"),
         };
         let Segment::Sparse { addresses, values } = &segments[seg] else {
