@@ -210,6 +210,13 @@ def test_compressed_snapshots_hold_less_and_answer_the_same(filled):
         again.next("unchanged")
     assert own_rss() - grown < SIZE // 4, "each unchanged step copied the snapshot"
     assert len(again) == SIZE // 4
+    # By default blocks are compressed once half the memory budget is held: a budget below the
+    # raw size is then enough.
+    tight = proc.scanner("u32", address_range=span, memory_budget=SIZE * 3 // 4)
+    tight.first("any")
+    assert SIZE // 4 < tight.nbytes < SIZE * 3 // 4
+    tight.eq(VALUE)
+    assert tight.addresses.tolist() == reference(p.pid, start, SIZE, "<u4", VALUE, 4)
     # Snapshots compress the same way and diff alike.
     a = proc.snapshot(progress=None, address_range=span, compress=True)
     b = proc.snapshot(progress=None, address_range=span)

