@@ -4,7 +4,8 @@
 //!
 //! Transparent huge pages were tried for these buffers and left out: on a VM, touching fresh
 //! huge pages cost 2 s per GiB against 0.4 s for small pages (the host backs guest memory on
-//! first touch), which made every snapshot kept alongside others 5x slower.
+//! first touch), which made every snapshot kept alongside others 5x slower
+//! (`benchmarks/held_bench.py --only kept` measures the small-page figure).
 
 use std::ptr::NonNull;
 
@@ -90,7 +91,7 @@ impl Pages {
     }
 
     /// `len` zero bytes with every page mapped at once, for a buffer about to be written whole
-    /// (one call instead of a page fault per page: about a fifth less time).
+    /// (one call instead of a page fault per page).
     pub fn for_writing(len: usize) -> Result<Pages> {
         Pages::map(len, libc::MAP_POPULATE)
     }
