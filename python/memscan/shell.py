@@ -72,7 +72,7 @@ HELP = [
     ("= or != alone", "the same as unchanged or changed; + and - as increased and decreased"),
     ("list [PAGE]", f"show the candidates, {PAGE} a page, with their values now"),
     ("set VALUE", f"write VALUE to every candidate (at most {SET_ALL_MAX:,})"),
-    ("set I,J,... VALUE", "write VALUE to the candidates listed as I, J, ..."),
+    ("set I,J,... VALUE", f"write VALUE to the candidates listed (at most {SET_ALL_MAX:,})"),
     ("set ADDRESS VALUE", "write VALUE at ADDRESS (0x7f3a..., game+0x4140, [game+0x10]+8)"),
     ("undo", "undo the last next scan"),
     ("history", "the scans so far, with their counts"),
@@ -233,7 +233,15 @@ class Shell:
             return
         s = self._need_scan()
         if len(args) == 2:
-            written = s.set(value, [int(i) for i in args[0].split(",")])
+            # Each candidate once: a repeated index is one write, and counts once against
+            # the limit and in the message.
+            indices = sorted({int(i) for i in args[0].split(",")})
+            if len(indices) > SET_ALL_MAX:
+                raise UsageError(
+                    f"set I,J,... writes at most {SET_ALL_MAX:,} candidates at once, and "
+                    f"{len(indices):,} are listed: narrow them first"
+                )
+            written = s.set(value, indices)
         elif len(s) > SET_ALL_MAX:
             raise UsageError(
                 f"set VALUE writes every candidate, and there are {len(s):,}: narrow them "
