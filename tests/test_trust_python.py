@@ -5,9 +5,64 @@ holding another process's memory that other users could read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import pytest
+
+import memscan
+
 SCORE = 1234567
+
+
+# -- 15: address list text that cannot be saved is refused where it comes in -------------------
+
+
+@pytest.mark.parametrize("field", ["description", "expression"])
+def test_a_lone_surrogate_is_refused_when_added(field):
+    al = memscan.AddressList()
+    args = {"description": "hp", "expression": "0x1000", "type": "i32"}
+    args[field] = "hp\ud800" if field == "description" else '"mod\ud800"+10'
+    with pytest.raises(memscan.InvalidArgument, match=field) as e:
+        al.add(args["description"], args["expression"], args["type"])
+    assert "\\ud800" in str(e.value)
+    assert len(al) == 0
+    with pytest.raises(memscan.InvalidArgument):
+        al.add("ok", "0x1000", "i32\ud800")
+    with pytest.raises(memscan.InvalidArgument, match="description"):
+        memscan.AddressList([memscan.address_list.Entry("a\udfff", "0x10", "i32")])
+
+
+@pytest.mark.parametrize("field", ["description", "expression"])
+def test_a_lone_surrogate_in_a_file_is_refused_when_loaded(field, tmp_path):
+    entry = {"description": "hp", "expression": "0x1000", "type": "i32"}
+    entry[field] = "hp\ud800" if field == "description" else '"mod\ud800"+10'
+    doc = {"format": "memscan.address_list", "version": 1, "entries": [entry]}
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps(doc))  # ASCII: the surrogate is written as \ud800
+    with pytest.raises(memscan.InvalidFile, match=rf"entry 0.*{field}"):
+        memscan.AddressList.load(path)
+
+
+def test_text_that_loads_saves_and_exports(tmp_path):
+    al = memscan.AddressList()
+    al.add("\U0001f600 héros \u00e9", '"lib\u00e9.so"+10', "i32")
+    al.add("tab\there", "0x1000", "u8")
+    back = memscan.AddressList.load(al.save(tmp_path / "list.json"))
+    assert back == al
+    al.to_cheat_table(tmp_path / "list.CT")
+    assert len(memscan.AddressList.from_cheat_table(tmp_path / "list.CT")) == 2
+
+
+def test_a_surrogate_character_reference_in_a_cheat_table_is_a_typed_error(tmp_path):
+    path = tmp_path / "bad.CT"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<CheatTable><CheatEntries><CheatEntry>'
+        "<Description>&#xD800;</Description><VariableType>4 Bytes</VariableType>"
+        "<Address>1000</Address></CheatEntry></CheatEntries></CheatTable>"
+    )
+    with pytest.raises(memscan.InvalidFile):
+        memscan.AddressList.from_cheat_table(path)
 
 
 # -- 16: the shell counts distinct candidates ---------------------------------------------------

@@ -231,6 +231,31 @@ def _parse_expression(expression: Any) -> _native.Address:
     return _native.Address.parse(expression)
 
 
+def _check_text(entry: str, field: str, text: Any) -> str:
+    """``text`` when it is a str that UTF-8 can hold (the JSON and ``.CT`` files are UTF-8),
+    else InvalidArgument naming the entry and the field: a lone surrogate such as ``"\\ud800"``
+    (from ``json.loads`` or ``os.fsdecode``, say) would be accepted now and make every later
+    save fail."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"entry {entry}: the {field} is a str, not {text!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgument(
+            f"entry {entry}: the {field} {text!r} holds the lone surrogate "
+            f"{text[e.start]!r} at {e.start}, which no UTF-8 file can hold"
+        ) from None
+    return text
+
+
+def _check_entry_text(description: Any, expression: Any) -> None:
+    """Checks an entry's description and expression (see :func:`_check_text`)."""
+    if not isinstance(description, str):
+        raise InvalidArgument(f"a description is a str, not {description!r}")
+    _check_text(repr(description), "description", description)
+    _check_text(repr(description), "expression", expression)
+
+
 def _value_type(name: Any) -> str:
     vt = canonical_value_type(name)
     if vt is None:
@@ -315,9 +340,10 @@ class AddressList:
         freeze: Any = None,
     ) -> Entry:
         """Adds an entry; ``expression`` is checked now (InvalidArgument when malformed) and
-        resolved when attached. ``freeze`` holds the entry at that value while attached."""
-        if not isinstance(description, str):
-            raise InvalidArgument(f"a description is a str, not {description!r}")
+        resolved when attached. ``freeze`` holds the entry at that value while attached.
+        A description or expression holding a lone surrogate (``"\\ud800"``), which no UTF-8
+        file can hold, raises InvalidArgument naming the entry."""
+        _check_entry_text(description, expression)
         _parse_expression(expression)
         vt = _value_type(type)
         held = None if freeze is None else _check_value(vt, freeze)
@@ -852,6 +878,7 @@ def _entry_from_json(item: Any) -> Entry:
     description, expression, name = item["description"], item["expression"], item["type"]
     if not isinstance(description, str):
         raise ValueError(f"description {description!r} is not text")
+    _check_entry_text(description, expression)
     _parse_expression(expression)
     vt = canonical_value_type(name)
     if vt is None:
