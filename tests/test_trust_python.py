@@ -6,11 +6,16 @@ holding another process's memory that other users could read."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
+import numpy as np
+import polars as pl
 import pytest
 
 import memscan
+from memscan.history import History
 
 SCORE = 1234567
 
@@ -108,3 +113,104 @@ def test_set_with_listed_indices_keeps_to_the_write_limit(game, capsys, monkeypa
     status, out, err = run_shell(game, capsys, monkeypatch, "scan u8 0", f"set {exactly} 0")
     assert status == 0, err
     assert f"wrote 0 to {SET_ALL_MAX:,} candidates" in out
+
+
+# -- 17: History.changed_with is vectorised; bad counts are typed errors ------------------------
+
+
+def changed_with_by_definition(h: History, label: str, window: int) -> dict[int, int]:
+    """address -> changes, for the addresses that changed within ``window`` samples of every
+    sample labelled ``label`` (after the first) and at no sample farther from every such label
+    (a change at sample s is a difference from sample s-1; NaN equals NaN)."""
+    marked = [s for s in range(1, h.samples) if h.labels[s] == label]
+    out = {}
+    for j, address in enumerate(h.addresses.tolist()):
+        col = h.values[:, j].tolist()
+        changes = [
+            s
+            for s in range(1, h.samples)
+            if not (col[s] == col[s - 1] or (col[s] != col[s] and col[s - 1] != col[s - 1]))
+        ]
+        near = all(any(abs(s - m) <= window for s in changes) for m in marked)
+        only = all(any(abs(s - m) <= window for m in marked) for s in changes)
+        if near and only:
+            out[address] = len(changes)
+    return out
+
+
+def random_history(rng: np.random.Generator, n: int, m: int, dtype: str) -> History:
+    values = rng.integers(0, 3, size=(n, m)) * (rng.random((n, m)) < 0.15)
+    values = np.cumsum(values, axis=0).astype(dtype)
+    labels: list[str | None] = [None] * n
+    for s in rng.choice(n, size=max(1, n // 8), replace=False).tolist():
+        labels[s] = "hit" if rng.random() < 0.7 else "other"
+    labels[int(rng.integers(1, n))] = "hit"
+    # an address that changes exactly at every "hit", one at every "hit" and once more
+    hits = [s for s in range(1, n) if labels[s] == "hit"]
+    exact = np.zeros(n, dtype=dtype)
+    for s in hits:
+        exact[s:] += 1
+    values[:, 0] = exact
+    values[:, 1] = exact
+    values[n // 2 :, 1] += 1
+    if dtype.startswith("f"):
+        values[::3, 2] = np.nan
+    return History(
+        value_type={"int64": "i64", "uint8": "u8", "float64": "f64"}[dtype],
+        addresses=np.arange(m, dtype=np.uint64) * 4 + 0x1000,
+        timestamps_ns=np.arange(n, dtype=np.int64) * 1000,
+        labels=labels,
+        values=values,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint8", "float64"])
+def test_changed_with_matches_its_definition(dtype):
+    rng = np.random.default_rng(7)
+    for n, m in [(2, 3), (5, 4), (17, 6), (40, 9), (64, 12)]:
+        h = random_history(rng, n, m, dtype)
+        for window in [0, 1, 2, 3, n // 2, n - 1, n, n + 5, 10**9]:
+            got = h.changed_with("hit", window=window)
+            assert got.schema == pl.Schema({"address": pl.UInt64, "changes": pl.Int64})
+            assert dict(got.iter_rows()) == changed_with_by_definition(h, "hit", window), (
+                n,
+                m,
+                window,
+            )
+
+
+def test_changed_with_a_huge_window_is_quick():
+    rng = np.random.default_rng(1)
+    h = random_history(rng, 2000, 300, "int64")
+    result: list[object] = []
+    t = threading.Thread(target=lambda: result.append(h.changed_with("hit", 10**9)), daemon=True)
+    started = time.monotonic()
+    t.start()
+    t.join(20)
+    assert result, "changed_with(window=10**9) still runs after 20 s"
+    assert time.monotonic() - started < 5
+    assert dict(result[0].iter_rows()) == changed_with_by_definition(h, "hit", 2000)
+
+
+@pytest.mark.parametrize("window", [-1, 1.5, "3", True, None])
+def test_changed_with_refuses_a_bad_window(window):
+    h = random_history(np.random.default_rng(3), 10, 3, "int64")
+    with pytest.raises(memscan.InvalidArgument, match="window"):
+        h.changed_with("hit", window=window)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"count": 0}, "count"),
+        ({"count": -3}, "count"),
+        ({"count": 2.5}, "count"),
+        ({"interval": -1.0}, "interval"),
+        ({"interval": float("nan")}, "interval"),
+    ],
+)
+def test_region_usage_over_time_refuses_bad_counts(proc, kwargs, match):
+    with pytest.raises(memscan.InvalidArgument, match=match):
+        proc.region_usage_over_time(**kwargs)
+    one = proc.region_usage_over_time(interval=0, count=1)
+    assert one["sample"].unique().to_list() == [0]

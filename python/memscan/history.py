@@ -295,23 +295,39 @@ class History:
 
     def changed_with(self, label: str, window: int = 0) -> polars.DataFrame:
         """Addresses that changed at every sample labelled ``label`` and at no other sample (a
-        change at sample i is a difference from sample i-1). ``window`` allows a change up to
-        that many samples before or after the label, for free-running recordings where a sample
-        can fall between the event and its mark."""
+        change at sample i is a difference from sample i-1). ``window`` (an int >= 0) allows a
+        change up to that many samples before or after the label, for free-running recordings
+        where a sample can fall between the event and its mark; a window longer than the
+        recording reaches no further than its ends. Columns: address, changes (Int64)."""
         import polars as pl
 
+        if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
+            raise InvalidArgument(f"window is a number of samples (an int >= 0), not {window!r}")
         marked = np.array([lab == label for lab in self.labels[1:]], dtype=bool)
         if not marked.any():
             raise InvalidArgument(f"no sample (after the first) is labelled {label!r}")
-        ch = self._changes()
-        near = marked.copy()
-        for k in range(1, window + 1):
-            near[k:] |= marked[:-k]
-            near[:-k] |= marked[k:]
-        hit_each = np.array(
-            [ch[max(0, i - window) : i + window + 1].any(axis=0) for i in np.flatnonzero(marked)]
-        ).all(axis=0)
-        exact = hit_each & ~(ch & ~near[:, None]).any(axis=0)
+        ch = self._changes()  # row i: the change at sample i + 1, as marked[i]
+        steps = ch.shape[0]
+        w = min(int(window), steps)
+        # near[i]: a labelled sample lies within w of change i (a running count of the labels).
+        labelled = np.concatenate(([0], np.cumsum(marked, dtype=np.int64)))
+        rows = np.arange(steps)
+        hi, lo = np.minimum(rows + w + 1, steps), np.maximum(rows - w, 0)
+        near = labelled[hi] > labelled[lo]
+        exact = ~(ch & ~near[:, None]).any(axis=0)
+        # Of those, the addresses with a change within w of every labelled sample: a running
+        # count of each column's changes, read at both ends of every label's window, a block
+        # of columns at a time (so the counts stay within about 100 MiB).
+        at = np.flatnonzero(marked)
+        first, last = np.maximum(at - w, 0), np.minimum(at + w + 1, steps)
+        columns = np.flatnonzero(exact)
+        kind = np.int32 if steps < 2**31 else np.int64
+        block = max(1, (8 << 20) // max(steps + 1, len(at), 1))
+        for k in range(0, len(columns), block):
+            cols = columns[k : k + block]
+            counts = np.zeros((steps + 1, len(cols)), dtype=kind)
+            np.cumsum(ch[:, cols], axis=0, dtype=kind, out=counts[1:])
+            exact[cols] = (counts[last] > counts[first]).all(axis=0)
         return pl.DataFrame({"address": self.addresses[exact], "changes": ch[:, exact].sum(axis=0)})
 
     # -- plots ------------------------------------------------------------------------------

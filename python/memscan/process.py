@@ -151,9 +151,18 @@ class Process(_native.Process):
 
     def region_usage_over_time(self, interval: float = 1.0, count: int = 10) -> polars.DataFrame:
         """Memory use per region over time: ``count`` samples of :meth:`region_usage`,
-        ``interval`` seconds apart, with a sample number and timestamp on every row."""
+        ``interval`` seconds apart, with a sample number and timestamp on every row. A count
+        below 1 or an interval that is negative or not a number is InvalidArgument."""
         import polars as pl
 
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+            raise InvalidArgument(f"count is a number of samples (an int >= 1), not {count!r}")
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float | np.integer | np.floating)
+            or not 0 <= interval < float("inf")
+        ):
+            raise InvalidArgument(f"interval is a number of seconds >= 0, not {interval!r}")
         frames = []
         for i in range(count):
             if i:
