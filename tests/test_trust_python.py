@@ -6,9 +6,12 @@ holding another process's memory that other users could read."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,6 +21,95 @@ import memscan
 from memscan.history import History
 
 SCORE = 1234567
+
+
+@pytest.fixture(scope="module")
+def chain_images(chain_binary, tmp_path_factory) -> Path:
+    """Three images of the C chain target (score 1234567 in .bss), one per run."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("good-images")
+    for i in range(3):
+        p = subprocess.Popen(
+            [str(chain_binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert p.stdout is not None
+            p.stdout.readline()
+            memscan.Process(p.pid).save_image(folder / f"good-{i}.msimg", progress=None)
+        finally:
+            p.kill()
+            p.wait()
+    return folder
+
+
+# -- 12: files holding another process's memory are private to their owner --------------------
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(p: str | os.PathLike[str]) -> int:
+    return stat.S_IMODE(os.stat(p).st_mode)
+
+
+def test_files_holding_memory_are_written_0600(umask_022, game, proc, chain_images, tmp_path):
+    from memscan.images import _scan_one
+
+    s = proc.scan("i32", 100)
+    s.to_parquet(str(tmp_path / "scan.parquet"))
+    rec = s.record(interval=None)
+    rec.sample()
+    rec.sample("x")
+    h = rec.stop()
+    h.to_parquet(str(tmp_path / "history.parquet"))
+    before = proc.snapshot(progress=None)
+    game.gain_gold(1)
+    proc.snapshot(progress=None).diff(before).to_parquet(str(tmp_path / "changes.parquet"))
+    part = memscan.Dataset(tmp_path / "ds").append(h.to_long(), session="a")
+    image_part = _scan_one(
+        str(chain_images / "good-0.msimg"),
+        "good-0",
+        root=str(tmp_path / "images"),
+        value_type="i32",
+        op="eq",
+        values=[SCORE],
+        tolerance=None,
+        options={},
+    )["part"]
+    for p in ["scan.parquet", "history.parquet", "changes.parquet", part, image_part]:
+        assert mode(tmp_path / p) == 0o600, p
+    # an address list holds no memory: it keeps the usual mode
+    al = memscan.AddressList()
+    al.add("health", hex(game.address("health")), "i32")
+    assert mode(al.save(tmp_path / "list.json")) == 0o644
+
+
+def test_watch_hits_are_written_0600_and_atomically(umask_022, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from memscan.table import Table
+    from memscan.watch import WatchHits
+
+    table = pa.table(
+        {
+            "time": pa.array([1, 2], pa.int64()).cast(pa.timestamp("ns")),
+            "address": pa.array([16, 16], pa.uint64()),
+            "value": pa.array([5, 6], pa.int64()),
+        }
+    )
+    hits = WatchHits(Table(table), lost=0, throttled=0, ended="stopped")
+    path = tmp_path / "hits.parquet"
+    hits.to_parquet(str(path), note="x")
+    assert mode(path) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["hits.parquet"]
+    meta = pl.read_parquet_metadata(path)
+    assert meta["memscan.kind"] == "watch" and meta["memscan.note"] == "x"
 
 
 # -- 15: address list text that cannot be saved is refused where it comes in -------------------

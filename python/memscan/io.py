@@ -1,7 +1,9 @@
 """Parquet export and import with metadata, and hive-partitioned datasets for long recordings.
 
 Files are written under a temporary name next to the target and renamed into place, so an
-interrupted write never leaves a half-written file under its final name. The temporary name,
+interrupted write never leaves a half-written file under its final name. They hold another
+process's memory, so they are created with mode 0600 (readable by their owner only), whatever
+the umask. The temporary name,
 ``.NAME.<pid>-<host>.<random>.tmp``, names the writing process; a later write next to the same
 target removes the temporaries of writers on this machine that no longer run (killed ones).
 
@@ -163,11 +165,26 @@ def _write_parquet(
 
     # The writer's version and time win over copies carried in from a loaded file.
     meta = {**metadata, "version": __version__, "written_ns": str(time.time_ns())}
+    text = {PREFIX + k: str(v) for k, v in meta.items()}
+    return write_private(path, lambda tmp: df.write_parquet(tmp, metadata=text), stale)
+
+
+def write_private(
+    path: Path, write: Callable[[Path], None], stale: Callable[[str], bool] | None = None
+) -> Path:
+    """Calls ``write(tmp)`` on a temporary ``.NAME.<pid>-<host>.<random>.tmp`` next to
+    ``path``, created beforehand with mode 0600 (read and write for its owner only: the files
+    of memscan's frames hold another process's memory), then renames it to ``path``. On any
+    error the temporary is removed and ``path`` is left as it was. Temporaries of killed
+    writers accepted by ``stale`` (default: those of ``path``) are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path.parent, stale)
+    remove_stale_temporaries(path.parent, stale or (lambda name: name == path.name))
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{_host_token()}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        df.write_parquet(tmp, metadata={PREFIX + k: str(v) for k, v in meta.items()})
+        os.close(fd)
+        write(tmp)  # writers truncate the file they open, which keeps its mode
+        os.chmod(tmp, 0o600)  # and should one replace it instead, the mode is set again
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -121,8 +121,13 @@ class WatchHits:
 
     def to_parquet(self, path: str, **metadata: str) -> None:
         """Writes the hits (with labels) to Parquet, with memscan's metadata and the lost and
-        throttled counts in the file's key-value metadata."""
+        throttled counts in the file's key-value metadata; atomically, with mode 0600 (the
+        values are the target's memory)."""
+        from pathlib import Path
+
         import pyarrow.parquet as pq
+
+        from .io import write_private
 
         t = self.to_polars().to_arrow()
         meta = {
@@ -132,7 +137,8 @@ class WatchHits:
             b"memscan.throttled": str(self.throttled).encode(),
             **{f"memscan.{k}".encode(): v.encode() for k, v in metadata.items()},
         }
-        pq.write_table(t.replace_schema_metadata(meta), path)
+        table = t.replace_schema_metadata(meta)
+        write_private(Path(path), lambda tmp: pq.write_table(table, tmp))
 
 
 class Watch:
