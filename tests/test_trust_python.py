@@ -43,6 +43,97 @@ def chain_images(chain_binary, tmp_path_factory) -> Path:
     return folder
 
 
+# -- 13: scan_images writes each run once and leaves nothing of a failed call -----------------
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[object]:
+    distributed = pytest.importorskip("dask.distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+def everything_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_a_corrupt_image_leaves_no_partition_of_the_failed_call(
+    chain_images, dask_client, tmp_path
+):
+    from memscan.images import scan_images
+
+    out = tmp_path / "hits"
+    # An earlier call's run stays; the failed call below must not touch it.
+    scan_images([chain_images / "good-0.msimg"], "i32", SCORE, output=out, client=dask_client)
+    before = everything_under(out)
+    assert [p for p in before if p.endswith(".parquet")]
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i in (1, 2):
+        (mixed / f"good-{i}.msimg").symlink_to(chain_images / f"good-{i}.msimg")
+    data = (chain_images / "good-1.msimg").read_bytes()
+    (mixed / "cut.msimg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(memscan.InvalidFile, match=r"cut\.msimg"):
+        scan_images(mixed, "i32", SCORE, output=out, client=dask_client)
+    assert everything_under(out) == before
+    time.sleep(2)  # nothing of the failed call arrives late from a worker either
+    assert everything_under(out) == before
+    # the call can be run again once the image is removed, and writes every run
+    (mixed / "cut.msimg").unlink()
+    scan_images(mixed, "i32", SCORE, output=out, client=dask_client)
+    assert sorted(p.name for p in out.iterdir()) == ["run=good-0", "run=good-1", "run=good-2"]
+
+
+def test_a_failed_local_cluster_call_leaves_no_new_folder(chain_images, tmp_path):
+    pytest.importorskip("dask.distributed")
+    from memscan.images import scan_images
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "good-0.msimg").symlink_to(chain_images / "good-0.msimg")
+    data = (chain_images / "good-0.msimg").read_bytes()
+    (bad / "cut.msimg").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "new-output"
+    with pytest.raises(memscan.InvalidFile, match=r"cut\.msimg"):
+        scan_images(bad, "i32", SCORE, output=out, workers=1)
+    assert not out.exists()
+
+
+def test_a_task_run_twice_leaves_one_file_and_one_copy_of_each_hit(chain_images, tmp_path):
+    from memscan.images import _scan_one, run_name
+
+    path = chain_images / "good-0.msimg"
+    kwargs = {
+        "root": str(tmp_path / "hits"),
+        "value_type": "i32",
+        "op": "eq",
+        "values": [SCORE],
+        "tolerance": None,
+        "options": {},
+    }
+    run = run_name(path)
+    first = _scan_one(str(path), run, **kwargs)
+    again = _scan_one(str(path), run, **kwargs)  # what Dask does when a worker dies
+    assert first["part"] == again["part"]
+    files = sorted((tmp_path / "hits").rglob("*"))
+    assert [p.name for p in files if p.is_file()] == [Path(first["part"]).name]
+    hits = pl.read_parquet(first["part"])
+    assert hits.height == first["rows"] > 0
+    assert hits["address"].n_unique() == hits.height
+    duckdb = pytest.importorskip("duckdb")
+    root = tmp_path / "hits"
+    n = duckdb.sql(
+        f"select count(*) from read_parquet('{root}/*/*.parquet', hive_partitioning = true)"
+    ).fetchall()
+    assert n == [(first["rows"],)]
+
+
 # -- 12: files holding another process's memory are private to their owner --------------------
 
 

@@ -20,9 +20,11 @@ output folder must be on a file system every worker sees under the same path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -119,14 +121,23 @@ def _scan_one(
     values: list[Any],
     tolerance: float | None,
     options: dict[str, Any],
+    call: str = "",
 ) -> dict[str, Any]:
     """One task: scans one image and writes its hits as one part of the dataset at ``root``
-    (partition ``run``). Runs on a Dask worker."""
+    (partition ``run``). Runs on a Dask worker.
+
+    The part's name depends only on the task's arguments (``call`` names the
+    :func:`scan_images` call), so a task that Dask runs again (its worker died) replaces its
+    own part instead of adding a copy of its hits. Once the call has failed (its
+    :func:`_abort_marker` exists), a task that has not started yet writes nothing."""
     import polars as pl
 
     from . import open_image
 
     started = time.perf_counter()
+    token = _part_token(path, run, value_type, op, values, tolerance, options, call)
+    if call and _abort_marker(root, call).exists():
+        return {"run": run, "image": str(path), "rows": 0, "part": None, "seconds": 0.0}
     img = open_image(path)
     s = img.scanner(value_type, **options)
     s.progress = None  # no progress bars on workers
@@ -146,7 +157,7 @@ def _scan_one(
         )
     )
     meta = {"kind": "scan", "value_type": s.value_type, "op": op, "image": str(path)}
-    part = Dataset(root).append(df, metadata=meta, run=run)
+    part = Dataset(root)._append(df, meta, {"run": run}, name=token)
     return {
         "run": run,
         "image": str(path),
@@ -154,6 +165,21 @@ def _scan_one(
         "part": str(part),
         "seconds": time.perf_counter() - started,
     }
+
+
+def _part_token(path: str, run: str, *args: Any) -> str:
+    """The part name of a task: the call's token when given (one part per run and call),
+    else a digest of the task's arguments."""
+    call = args[-1]
+    if call:
+        return call
+    text = repr((str(path), run, *args[:-1]))
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:24]
+
+
+def _abort_marker(root: str | os.PathLike[str], call: str) -> Path:
+    """The hidden file that tells the tasks of a failed call not to start."""
+    return Path(root) / f".scan_images-{call}.failed"
 
 
 def scan_images(
@@ -181,9 +207,16 @@ def scan_images(
 
     ``client`` is a ``dask.distributed.Client`` (of a real cluster, say); without one, a
     ``LocalCluster`` of ``workers`` processes (default: one per CPU, at most one per image) with
-    one thread each is started for the call and closed after it. A task that fails raises its
-    error here. A run already in ``output`` raises :class:`~memscan.InvalidArgument` (its hits
-    would be counted twice).
+    one thread each is started for the call and closed after it. A run already in ``output``
+    raises :class:`~memscan.InvalidArgument` (its hits would be counted twice).
+
+    Each run's part has a name fixed by the call, so a task that Dask runs again (after a
+    worker died) replaces its own part: every hit is written once. A task that fails (a
+    corrupt image, say) raises its error here once the tasks already running have finished
+    (those not started yet are skipped), and the call then removes every part and partition
+    folder it wrote, and ``output`` itself when the call created it: a failed call leaves
+    nothing behind. Ctrl-C does the same (with a ``client``, after the images being scanned
+    are done).
     """
     paths = image_files(images)
     if not paths:
@@ -215,6 +248,7 @@ def scan_images(
         op, values = "any", []
     else:
         values = [value] if high is None else [value, high]
+    call = uuid.uuid4().hex[:16]
     kwargs = {
         "root": str(root),
         "value_type": vt,
@@ -222,37 +256,81 @@ def scan_images(
         "values": values,
         "tolerance": tolerance,
         "options": dict(options),
+        "call": call,
     }
     files = [str(p.absolute()) for p in paths]
-    if client is not None:
-        _run(client, files, runs, kwargs)
-        return root
-    from dask.distributed import Client, LocalCluster
+    created = not root.exists()
+    try:
+        if client is not None:
+            _run(client, files, runs, kwargs)
+        else:
+            from dask.distributed import Client, LocalCluster
 
-    n = workers or max(1, min(len(paths), os.cpu_count() or 1))
-    with (
-        LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as local,
-    ):
-        _run(local, files, runs, kwargs)
+            n = workers or max(1, min(len(paths), os.cpu_count() or 1))
+            # Leaving the block stops the workers: nothing writes once it is left.
+            with (
+                LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+                ) as cluster,
+                Client(cluster) as local,
+            ):
+                _run(local, files, runs, kwargs)
+    except BaseException:
+        _remove_call(root, runs, call, created)
+        raise
+    finally:
+        _abort_marker(root, call).unlink(missing_ok=True)
     return root
 
 
 def _run(client: Any, files: list[str], runs: list[str], kwargs: dict[str, Any]) -> None:
+    """Runs the tasks; on the first failure (or Ctrl-C), marks the call as failed so that
+    tasks not started yet do nothing, waits for the running ones, and raises."""
+    from dask.distributed import as_completed, wait
+
+    call = kwargs["call"]
     futures = client.map(
-        _scan_one,
-        files,
-        runs,
-        key=[f"memscan-image-{r}-{os.urandom(4).hex()}" for r in runs],
-        **kwargs,
+        _scan_one, files, runs, key=[f"memscan-image-{r}-{call}" for r in runs], **kwargs
     )
     try:
-        client.gather(futures)
+        try:
+            for f in as_completed(futures):
+                if f.status != "finished":
+                    f.result()  # raises the task's error
+        except BaseException:
+            marker = _abort_marker(kwargs["root"], call)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            wait(futures)  # the tasks already running finish; the others skip
+            raise
     finally:
         for f in futures:
             f.release()
+
+
+def _remove_call(root: Path, runs: list[str], call: str, created: bool) -> None:
+    """Removes what the call ``call`` wrote under ``root``: its part (and temporaries) in
+    each of its runs' partitions, the partition folders left empty (they did not exist before
+    the call), and ``root`` when the call created it and nothing else is in it."""
+    for run in runs:
+        folder = root / f"run={run}"
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            if e.name == f"part-{call}.parquet" or e.name.startswith(f".part-{call}.parquet."):
+                Path(e.path).unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # holds files of another writer: left as they are
+    _abort_marker(root, call).unlink(missing_ok=True)
+    if created:
+        try:
+            root.rmdir()
+        except OSError:
+            pass
 
 
 def in_every_run(output: str | os.PathLike[str]) -> polars.DataFrame:

@@ -508,6 +508,17 @@ class Dataset:
           same kind (int or str) of value for each key and the same columns and types in
           ``df`` (else every later read of the dataset fails).
         """
+        return self._append(df, metadata, partition)
+
+    def _append(
+        self,
+        df: polars.DataFrame,
+        metadata: dict[str, Any] | None,
+        partition: dict[str, Any],
+        name: str | None = None,
+    ) -> Path:
+        """:meth:`append`, with the part's file name given: ``part-<name>.parquet`` replaces
+        the file of that name (so a task run again overwrites its own part)."""
         if not partition:
             raise InvalidArgument("a dataset part needs partition keys, e.g. session='run1'")
         folders = []
@@ -526,9 +537,12 @@ class Dataset:
             folders.append((k, _partition_value(k, v)))
         self._check_consistent(df, folders)
         folder = self.root.joinpath(*(f"{k}={v}" for k, v in folders))
-        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        if name is None:
+            name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        elif not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise InvalidArgument(f"part name {name!r}: up to 64 letters, digits, '_' and '-'")
         meta = {**(metadata or {}), **{k: v for k, v in folders}}
-        return _write_parquet(df, folder / name, meta, stale=_is_part_name)
+        return _write_parquet(df, folder / f"part-{name}.parquet", meta, stale=_is_part_name)
 
     def _existing(self) -> tuple[list[tuple[str, str]], Path] | None:
         """The partition folders and the file of one existing part (the first at every level)."""
