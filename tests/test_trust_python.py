@@ -5,6 +5,8 @@ holding another process's memory that other users could read."""
 
 from __future__ import annotations
 
+import gc
+import glob
 import json
 import os
 import stat
@@ -397,3 +399,79 @@ def test_region_usage_over_time_refuses_bad_counts(proc, kwargs, match):
         proc.region_usage_over_time(**kwargs)
     one = proc.region_usage_over_time(interval=0, count=1)
     assert one["sample"].unique().to_list() == [0]
+
+
+# -- 18: widgets take their background work with them -------------------------------------------
+
+
+def native_threads(name: str) -> int:
+    n = 0
+    for p in glob.glob("/proc/self/task/*/comm"):
+        try:
+            with open(p) as f:
+                n += f.read().strip() == name
+        except OSError:
+            pass  # the thread ended while we looked
+    return n
+
+
+def settle_threads(baseline: tuple[int, int], seconds: float = 5.0) -> tuple[int, int]:
+    deadline = time.monotonic() + seconds
+    now = (threading.active_count(), native_threads("memscan-freeze"))
+    while now != baseline and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+        now = (threading.active_count(), native_threads("memscan-freeze"))
+    return now
+
+
+def test_dropped_live_widgets_stop_their_threads_and_freezes(game, proc):
+    widgets = pytest.importorskip("memscan.widgets")
+    health = game.address("health")
+    gc.collect()
+    baseline = (threading.active_count(), native_threads("memscan-freeze"))
+    made = []
+    for _ in range(10):
+        w = widgets.ScanExplorer(proc, live=True, interval=0.02)
+        w.first("i32", "eq", 100)  # the widget's own scanner
+        index = int(np.flatnonzero(w.scanner.addresses == health)[0])
+        w.freeze([index], 100)
+        w.add_to_list([index])
+        w.address_list.freeze(0, 100)  # and its own address list
+        made.append(w)
+    for _ in range(10):
+        made.append(widgets.MemoryView(proc, health, live=True, interval=0.02))
+    time.sleep(0.2)
+    assert threading.active_count() >= baseline[0] + 20
+    assert native_threads("memscan-freeze") >= baseline[1] + 20
+    del made, w
+    gc.collect()
+    assert settle_threads(baseline) == baseline
+
+
+def test_closing_a_widget_ends_its_thread_and_its_own_freezes(game, proc):
+    widgets = pytest.importorskip("memscan.widgets")
+    health = game.address("health")
+    gc.collect()
+    baseline = (threading.active_count(), native_threads("memscan-freeze"))
+    w = widgets.ScanExplorer(proc, live=True, interval=0.02)
+    w.first("i32", "eq", 100)
+    index = int(np.flatnonzero(w.scanner.addresses == health)[0])
+    w.freeze([index], 100)
+    m = widgets.MemoryView(proc, health, live=True, interval=0.02)
+    time.sleep(0.1)
+    w.close()
+    m.close()
+    assert settle_threads(baseline) == baseline
+    game.damage(5)
+    time.sleep(0.1)
+    assert game.value("health") == 95  # nothing holds it any more
+    # a scanner passed in belongs to its caller: closing the widget leaves its freezes
+    s = proc.scan("i32", 95)
+    w = widgets.ScanExplorer(s, live=True, interval=0.02)
+    w.freeze([int(np.flatnonzero(s.addresses == health)[0])], 95)
+    w.close()
+    game.damage(5)
+    time.sleep(0.1)
+    assert game.value("health") == 95
+    s.release()

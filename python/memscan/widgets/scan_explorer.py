@@ -99,6 +99,11 @@ class ScanExplorer(MemscanWidget):
         else:
             self.scanner = None
             self.process = source if isinstance(source, Process) else Process(source.pid)
+        #: Whether the scanner (made by :meth:`first`) and the address list are the widget's
+        #: own: closing the widget stops their freezes. A scanner or list passed in belongs
+        #: to the caller, and keeps its freezes.
+        self._own_scanner = False
+        self._own_list = address_list is None
         if address_list is None:  # a list of our own, attached, so it shows live values
             address_list = AddressList().attach(self.process)
         self.address_list = address_list
@@ -135,6 +140,8 @@ class ScanExplorer(MemscanWidget):
             scanner.progress = None
             tolerance = _tolerance(values.pop()) if op == "near" else None
             scanner.first(op, *values, tolerance=tolerance)
+            if scanner is not self.scanner:
+                self._own_scanner = True
             self.scanner = scanner
             self.value_type = vt
             self.say(f"first scan: {count(len(scanner), 'candidate')}", "ok")
@@ -343,7 +350,14 @@ class ScanExplorer(MemscanWidget):
             self._pending.result(timeout)
 
     def close(self) -> None:
+        """Closes the widget: stops its live refresh and its worker, and the freezes of the
+        scanner and address list it made itself (a scanner or list passed in keeps its
+        own). Also done when the widget is garbage-collected."""
         self._worker.shutdown(wait=False, cancel_futures=True)
+        if self._own_scanner and self.scanner is not None:
+            self.scanner.stop_freezing()
+        if self._own_list:
+            self.address_list.detach()
         super().close()
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
