@@ -183,7 +183,7 @@ def test_the_target_exiting_ends_the_watch_and_keeps_its_hits(writer):
     writer.p.stdin.flush()
     writer.p.wait()
     assert w.wait(5)
-    assert w.ended == "process exited"
+    assert w.ended == "process has exited"
     assert len(w.hits()) == 1
 
 

@@ -10,6 +10,8 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "ADDRESS_MAX_DEPTH",
+    "ADDRESS_MAX_LEN",
     "DEBUG_BUILD",
     "Address",
     "BufferOwner",
@@ -38,6 +40,10 @@ __all__ = [
 
 __version__: Final[str]
 DEBUG_BUILD: Final[bool]
+#: Deepest bracket nesting (pointer levels) of an address expression.
+ADDRESS_MAX_DEPTH: Final[int]
+#: Longest address expression, in characters.
+ADDRESS_MAX_LEN: Final[int]
 
 _ProgressCallback = Callable[[int, int], object]
 
@@ -114,6 +120,8 @@ class PointerMap:
         max_negative_offset: int = 0,
         max_chains: int = 100_000,
         modules: list[str] | None = None,
+        memory_budget: int | None = None,
+        progress: _ProgressCallback | None = None,
     ) -> _ArrowTable: ...
 
 def resolve_chains(

@@ -1042,6 +1042,11 @@ def _ce_expression(ce: Any, parent: str | None) -> tuple[str | None, str | None]
     offsets = ce.find("Offsets")
     if offsets is not None:
         texts = ["".join(o.itertext()).strip() for o in offsets if o.tag == "Offset"]
+        if len(texts) > _native.ADDRESS_MAX_DEPTH:
+            return None, (
+                f"{len(texts)} offsets: address expressions have at most "
+                f"{_native.ADDRESS_MAX_DEPTH} pointer levels"
+            )
         for text in reversed(texts):  # listed outermost first: the last is applied first
             m = _CE_OFFSET.fullmatch(text)
             if m is None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 import numpy as np
 
 from . import _native
+from ._convert import addresses_array
 from ._progress import ProgressArg, progress_callback
 from .display import card, count, esc, human_bytes, mono
 from .errors import InvalidArgument, MemscanError
@@ -63,12 +64,16 @@ class Process(_native.Process):
         max_chains: int = 100_000,
         modules: list[str] | None = None,
         pointer_map: PointerMap | None = None,
+        memory_budget: int | None = None,
+        progress: ProgressArg = "auto",
     ) -> PointerChains:
         """Pointer chains from static bases (module memory) to ``targets``: at most
         ``max_depth`` pointers, offsets up to ``max_offset`` (and down to
-        ``-max_negative_offset``), bases only in ``modules`` when given."""
-        pm = pointer_map if pointer_map is not None else self.pointer_map()
-        wanted = np.ascontiguousarray(np.atleast_1d(np.asarray(targets, dtype=np.uint64)))
+        ``-max_negative_offset``), bases only in ``modules`` when given. Stops on Ctrl-C, and
+        with :class:`~memscan.MemoryBudgetExceeded` before the chains outgrow
+        ``memory_budget`` bytes (default: the memory available)."""
+        wanted = addresses_array(targets, "pointer_scan targets")
+        pm = pointer_map if pointer_map is not None else self.pointer_map(progress)
         table = pm.chains(
             wanted,
             max_depth=max_depth,
@@ -76,6 +81,8 @@ class Process(_native.Process):
             max_negative_offset=max_negative_offset,
             max_chains=max_chains,
             modules=modules,
+            memory_budget=memory_budget,
+            progress=progress_callback(progress, "pointer scan", unit="pointers"),
         )
         return PointerChains(Table(table))
 

@@ -4,11 +4,30 @@
 //! offset, repeat), and symbols (`libc.so.6!environ`, from `.symtab` or `.dynsym`). Numbers are
 //! hexadecimal, with or without `0x`, as in Cheat Engine; a module
 //! whose name reads as a hex number is quoted.
+//!
+//! Expressions come from files and users (address lists, `.CT` tables, the shell), so they are
+//! bounded: at most [`MAX_LEN`] characters and [`MAX_DEPTH`] nested brackets. Sums are flat lists,
+//! so neither parsing, resolving nor dropping recurses deeper than the bracket nesting.
 
 use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::process::Process;
+
+/// The longest expression accepted, in characters (Cheat Engine's longest real pointer paths are
+/// a few hundred).
+pub const MAX_LEN: usize = 16 * 1024;
+/// The deepest bracket nesting accepted: pointer levels within one expression.
+pub const MAX_DEPTH: usize = 64;
+
+/// `text` quoted for an error message, cut short when long.
+fn shown(text: &str) -> String {
+    const SHOWN: usize = 80;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +38,8 @@ enum Expr {
     Symbol(String, String),
     /// The pointer stored at the inner address.
     Deref(Box<Expr>),
-    Sum(Box<Expr>, Box<Expr>),
-    Difference(Box<Expr>, Box<Expr>),
+    /// The first term, then each further term added (`false`) or subtracted (`true`).
+    Sum(Box<Expr>, Vec<(bool, Expr)>),
 }
 
 /// An address expression, kept to be resolved later (after a restart, in another process).
@@ -33,10 +52,17 @@ pub struct Address {
 impl Address {
     /// Parses `text`; errors name the position and what was expected there.
     pub fn parse(text: &str) -> Result<Self> {
+        let len = text.chars().count();
+        if len > MAX_LEN {
+            return Err(Error::invalid_argument(format!(
+                "address expression of {len} characters: the limit is {MAX_LEN}"
+            )));
+        }
         let mut p = Parser {
             text,
             chars: text.char_indices().collect(),
             at: 0,
+            depth: 0,
         };
         let expr = p.sum()?;
         p.skip_spaces();
@@ -73,7 +99,10 @@ impl Address {
             match e {
                 Expr::Number(_) | Expr::Module(_) | Expr::Symbol(..) => 0,
                 Expr::Deref(inner) => 1 + depth(inner),
-                Expr::Sum(a, b) | Expr::Difference(a, b) => depth(a).max(depth(b)),
+                Expr::Sum(first, rest) => rest
+                    .iter()
+                    .map(|(_, e)| depth(e))
+                    .fold(depth(first), usize::max),
             }
         }
         depth(&self.expr)
@@ -90,14 +119,16 @@ struct Parser<'a> {
     text: &'a str,
     chars: Vec<(usize, char)>,
     at: usize,
+    /// Brackets open at `at`.
+    depth: usize,
 }
 
 impl Parser<'_> {
     fn error(&self, expected: &str) -> Error {
         let pos = self.chars.get(self.at).map_or(self.text.len(), |c| c.0);
         Error::invalid_argument(format!(
-            "bad address expression {:?}: expected {expected} at position {pos}",
-            self.text
+            "bad address expression {}: expected {expected} at position {pos}",
+            shown(self.text)
         ))
     }
 
@@ -112,20 +143,18 @@ impl Parser<'_> {
     }
 
     fn sum(&mut self) -> Result<Expr> {
-        let mut left = self.term()?;
+        let first = self.term()?;
+        let mut rest = Vec::new();
         loop {
             self.skip_spaces();
-            match self.peek() {
-                Some('+') => {
-                    self.at += 1;
-                    left = Expr::Sum(Box::new(left), Box::new(self.term()?));
-                }
-                Some('-') => {
-                    self.at += 1;
-                    left = Expr::Difference(Box::new(left), Box::new(self.term()?));
-                }
-                _ => return Ok(left),
-            }
+            let negative = match self.peek() {
+                Some('+') => false,
+                Some('-') => true,
+                _ if rest.is_empty() => return Ok(first),
+                _ => return Ok(Expr::Sum(Box::new(first), rest)),
+            };
+            self.at += 1;
+            rest.push((negative, self.term()?));
         }
     }
 
@@ -133,8 +162,15 @@ impl Parser<'_> {
         self.skip_spaces();
         match self.peek() {
             Some('[') => {
+                if self.depth == MAX_DEPTH {
+                    return Err(self.error(&format!(
+                        "at most {MAX_DEPTH} nested '[' (pointer levels), not more"
+                    )));
+                }
                 self.at += 1;
+                self.depth += 1;
                 let inner = self.sum()?;
+                self.depth -= 1;
                 self.skip_spaces();
                 if self.peek() != Some(']') {
                     return Err(self.error("']'"));
@@ -211,34 +247,37 @@ impl Resolver<'_> {
             Expr::Module(name) => self.module(name).map(|m| (m.module.base, 0)),
             Expr::Symbol(module, symbol) => {
                 let m = self.module(module)?;
-                let path = &*m.module.path;
-                let file = crate::modules::read_module_file(self.process.pid(), path)
-                    .map_err(|e| Error::io(format!("reading {path} for {module}!{symbol}"), e))?;
+                let regions = self.process.regions()?;
+                let file = crate::modules::mapped_file(self.process, &regions, &m.module)?;
                 let offset = crate::modules::Symbols::parse(&file)
                     .offset(symbol)
                     .ok_or_else(|| {
                         Error::invalid_argument(format!(
-                            "no symbol {symbol:?} in {module} (in {:?})",
-                            self.text
+                            "no symbol {symbol:?} in {module} (in {})",
+                            shown(self.text)
                         ))
                     })?;
                 Ok((m.module.base + offset, 0))
             }
-            Expr::Sum(a, b) | Expr::Difference(a, b) => {
-                let ((x, la), (y, lb)) = (self.eval(a)?, self.eval(b)?);
-                let v = if matches!(e, Expr::Sum(..)) {
-                    x.checked_add(y)
-                } else {
-                    x.checked_sub(y)
-                };
-                let v = v.ok_or_else(|| {
-                    Error::invalid_value(format!(
-                        "address expression {:?} leaves the address space ({x:#x} {} {y:#x})",
-                        self.text,
-                        if matches!(e, Expr::Sum(..)) { "+" } else { "-" }
-                    ))
-                })?;
-                Ok((v, la.max(lb)))
+            Expr::Sum(first, rest) => {
+                let (mut x, mut level) = self.eval(first)?;
+                for (negative, term) in rest {
+                    let (y, l) = self.eval(term)?;
+                    level = level.max(l);
+                    let v = if *negative {
+                        x.checked_sub(y)
+                    } else {
+                        x.checked_add(y)
+                    };
+                    x = v.ok_or_else(|| {
+                        Error::invalid_value(format!(
+                            "address expression {} leaves the address space ({x:#x} {} {y:#x})",
+                            shown(self.text),
+                            if *negative { "-" } else { "+" }
+                        ))
+                    })?;
+                }
+                Ok((x, level))
             }
             Expr::Deref(inner) => {
                 let (at, below) = self.eval(inner)?;
@@ -247,7 +286,7 @@ impl Resolver<'_> {
                     pid: self.process.pid(),
                     addr: at,
                     len: self.pointer,
-                    reason: format!("pointer level {level} of {:?}: {why}", self.text),
+                    reason: format!("pointer level {level} of {}: {why}", shown(self.text)),
                 };
                 if at == 0 {
                     return Err(unreadable("null pointer".into()));
@@ -275,8 +314,8 @@ impl Resolver<'_> {
                     .map(|m| m.module.name())
                     .collect();
                 Error::invalid_argument(format!(
-                    "unknown module {name:?} in {:?}; loaded: {}{}",
-                    self.text,
+                    "unknown module {name:?} in {}; loaded: {}{}",
+                    shown(self.text),
                     known.join(", "),
                     if self.modules.len() > known.len() {
                         ", ..."
@@ -305,14 +344,14 @@ mod tests {
             Address::parse("\"libstdc++.so.6\"+0x10").unwrap().expr,
             Expr::Sum(
                 Box::new(Expr::Module("libstdc++.so.6".into())),
-                Box::new(Expr::Number(0x10))
+                vec![(false, Expr::Number(0x10))]
             )
         );
         assert_eq!(
             Address::parse("libc.so.6-1").unwrap().expr,
-            Expr::Difference(
+            Expr::Sum(
                 Box::new(Expr::Module("libc.so.6".into())),
-                Box::new(Expr::Number(1))
+                vec![(true, Expr::Number(1))]
             )
         );
     }
@@ -341,5 +380,20 @@ mod tests {
         for bad in ["libc.so.6!", "!environ"] {
             assert!(Address::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn deep_and_long_expressions_are_refused_by_name_not_by_a_crash() {
+        let deep = |n: usize| format!("{}0{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(Address::parse(&deep(MAX_DEPTH)).unwrap().depth(), MAX_DEPTH);
+        for text in [deep(MAX_DEPTH + 1), deep(50_000)] {
+            let e = Address::parse(&text).unwrap_err().to_string();
+            assert!(e.contains("nested") || e.contains("limit"), "{e}");
+        }
+        let terms = |n: usize| vec!["1"; n].join("+");
+        let sum = Address::parse(&terms(MAX_LEN / 2)).unwrap();
+        assert_eq!(sum.depth(), 0);
+        let e = Address::parse(&terms(1_000_000)).unwrap_err().to_string();
+        assert!(e.contains(&format!("limit is {MAX_LEN}")), "{e}");
     }
 }

@@ -7,6 +7,7 @@ pub mod address;
 pub mod analysis;
 pub mod edit;
 pub mod error;
+pub mod files;
 pub mod freeze;
 pub mod image;
 pub mod mem;

@@ -148,9 +148,80 @@ impl Symbols {
     }
 }
 
-/// The bytes of a module's file as the process sees it (through its root directory).
-pub fn read_module_file(pid: i32, path: &str) -> std::io::Result<Vec<u8>> {
-    std::fs::read(format!("/proc/{pid}/root{path}")).or_else(|_| std::fs::read(path))
+/// Largest module file whose symbols are read.
+const MAX_MODULE_FILE: u64 = 2 << 30;
+
+/// The bytes of the file `module` was mapped from, read only when it is provably that file:
+/// through `/proc/PID/map_files` (the mapped file itself, where permitted), else at its path
+/// (through the process's root) when its device and inode are the mapping's, or when its GNU
+/// build id is the one in memory. A file rebuilt or replaced while the process runs is
+/// `InvalidFile`, never read: its symbols would name the wrong addresses. For an image, only the
+/// build id can tell, so a module without one cannot be read.
+pub fn mapped_file(
+    process: &crate::process::Process,
+    regions: &[Region],
+    module: &ModuleRef,
+) -> crate::Result<Vec<u8>> {
+    use crate::files::{open_regular, read_regular};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    let path = &*module.path;
+    let not_it = |reason: &str| crate::Error::InvalidFile {
+        path: path.to_owned(),
+        reason: format!(
+            "{reason}: its symbols cannot be trusted for {}",
+            module.name()
+        ),
+    };
+    let mapping = regions
+        .iter()
+        .find(|r| is_file(r) && r.module.as_ref() == Some(module))
+        .ok_or_else(|| not_it("no file mapping of the module"))?;
+    let live = process.image().is_none();
+    let pid = process.pid();
+    if live {
+        let exact = format!(
+            "/proc/{pid}/map_files/{:x}-{:x}",
+            mapping.start, mapping.end
+        );
+        if let Ok(data) = read_regular(Path::new(&exact), MAX_MODULE_FILE) {
+            return Ok(data);
+        }
+    }
+    let on_disk = format!("/proc/{pid}/root{path}");
+    let on_disk = if live && Path::new(&on_disk).exists() {
+        on_disk
+    } else {
+        path.to_owned()
+    };
+    let (file, _) = open_regular(Path::new(&on_disk))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| crate::Error::io(format!("reading {on_disk}"), e))?;
+    let dev = (
+        libc::major(meta.dev()) as i32,
+        libc::minor(meta.dev()) as i32,
+    );
+    let same_inode = live && (dev, meta.ino()) == (mapping.dev, mapping.inode);
+    let data = read_regular(Path::new(&on_disk), MAX_MODULE_FILE)?;
+    let mut header = vec![0u8; HEADER_BYTES];
+    let n = process.memory().read(module.base, &mut header).unwrap_or(0);
+    let in_memory = build_id(&header[..n]);
+    let on_file = build_id(&data[..data.len().min(HEADER_BYTES)]);
+    match (in_memory, on_file) {
+        (Some(m), Some(f)) if m != f => Err(not_it(&format!(
+            "the file's build id is {f}, the mapped one's {m} (rebuilt or replaced)"
+        ))),
+        (Some(_), Some(_)) => Ok(data),
+        _ if same_inode => Ok(data),
+        _ if live => Err(not_it(
+            "the file at this path is not the one mapped (rebuilt or replaced since)",
+        )),
+        _ => Err(not_it(
+            "no build id to match the file on disk with the image",
+        )),
+    }
 }
 
 /// Attributes regions to modules: file mappings by file, and the anonymous regions that an ELF

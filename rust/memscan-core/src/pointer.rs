@@ -3,7 +3,7 @@
 //! PointerSearcher-X find them. A pointer map (every aligned word that points into mapped memory,
 //! sorted by the value it holds) is captured once; searches walk it backwards from the target.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -46,6 +46,8 @@ pub struct ChainOptions {
     pub max_chains: usize,
     /// Static bases only in these modules (file names), or all modules when empty.
     pub modules: Vec<String>,
+    /// Refuse to hold more chains than fit in this many bytes (default: the memory available).
+    pub memory_budget: Option<u64>,
 }
 
 impl Default for ChainOptions {
@@ -56,6 +58,7 @@ impl Default for ChainOptions {
             max_negative_offset: 0,
             max_chains: 100_000,
             modules: Vec::new(),
+            memory_budget: None,
         }
     }
 }
@@ -173,12 +176,31 @@ impl PointerMap {
     /// pointers it is from a target), one byte per pointer and no stored edges; it stops at the
     /// level where `max_chains` chains exist. Chains are then walked forwards from each static
     /// base, only ever into pointers of a lower level, so no walk meets a dead end.
-    pub fn chains(&self, targets: &[u64], options: &ChainOptions) -> Result<Vec<Chain>> {
+    ///
+    /// Stops with `Cancelled` when `progress` asks (checked between pointers and every few
+    /// thousand steps of a walk), and with `MemoryBudget` before the chains held outgrow the
+    /// budget. Progress counts the pointers visited.
+    pub fn chains(
+        &self,
+        targets: &[u64],
+        options: &ChainOptions,
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<Chain>> {
         if options.max_depth == 0 || options.max_depth > MAX_DEPTH {
             return Err(Error::invalid_argument(format!(
                 "max_depth must be 1..={MAX_DEPTH}, got {}",
                 options.max_depth
             )));
+        }
+        for (name, v) in [
+            ("max_offset", options.max_offset),
+            ("max_negative_offset", options.max_negative_offset),
+        ] {
+            if v > i64::MAX as u64 {
+                return Err(Error::invalid_argument(format!(
+                    "{name} must be below 2**63 (offsets are signed 64-bit), got {v}"
+                )));
+            }
         }
         if targets.is_empty() {
             return Err(Error::invalid_argument("no target address"));
@@ -186,11 +208,17 @@ impl PointerMap {
         let mut targets = targets.to_vec();
         targets.sort_unstable();
         targets.dedup();
-        let search = Search::new(self, &targets, options);
+        let budget = options
+            .memory_budget
+            .unwrap_or_else(crate::platform::available_memory);
+        let search = Search::new(self, &targets, options, progress);
+        progress.set_total(self.len() as u64);
         let mut frontier: Vec<u64> = targets.clone();
         let mut bases: Vec<u32> = Vec::new();
         for level in 1..=options.max_depth as u8 {
             let reached = search.expand(&frontier, level);
+            search.stopped()?;
+            progress.advance(reached.len() as u64);
             frontier.clear();
             for i in reached {
                 if search.is_static(i) {
@@ -200,18 +228,41 @@ impl PointerMap {
                 }
             }
             // Enough chains already: deeper levels would only add longer ones.
-            if frontier.is_empty() || search.count(&bases, options.max_chains) >= options.max_chains
-            {
+            // Counting stops at what the budget can hold: past that, the chains would not fit.
+            let cap = options
+                .max_chains
+                .min((budget / chain_bytes(1)).saturating_add(1) as usize);
+            let counted = if frontier.is_empty() {
+                0
+            } else {
+                search.count(&bases, cap)
+            };
+            search.stopped()?;
+            if counted >= cap && cap < options.max_chains {
+                return Err(Error::MemoryBudget {
+                    needed: counted as u64 * chain_bytes(1),
+                    budget,
+                });
+            }
+            let enough = frontier.is_empty() || counted >= options.max_chains;
+            if enough {
                 break;
             }
         }
         let mut out = Vec::new();
+        let mut held = 0u64;
+        let mut over_budget = false;
         for &base in &bases {
             let module = self.static_module(self.addresses[base as usize], options);
             let module = module.expect("a static base").clone();
             let mut path = Vec::new();
             let base_offset = module.offset(self.addresses[base as usize]);
             search.walk(base, options.max_depth, &mut path, &mut |offsets| {
+                held += chain_bytes(offsets.len());
+                if held > budget {
+                    over_budget = true;
+                    return false;
+                }
                 out.push(Chain {
                     module: module.clone(),
                     base_offset,
@@ -219,6 +270,13 @@ impl PointerMap {
                 });
                 out.len() < options.max_chains
             });
+            search.stopped()?;
+            if over_budget {
+                return Err(Error::MemoryBudget {
+                    needed: held,
+                    budget,
+                });
+            }
             if out.len() >= options.max_chains {
                 break;
             }
@@ -245,6 +303,20 @@ impl PointerMap {
     }
 }
 
+/// Bytes a chain of `depth` pointers costs while held here and once handed on as a table row (its
+/// offsets, its expression), counted against the budget.
+fn chain_bytes(depth: usize) -> u64 {
+    (2 * std::mem::size_of::<Chain>() + 48 + 28 * depth) as u64
+}
+
+/// The offset from `from` to `to`: exact, since both offset limits are below 2**63.
+fn offset(from: u64, to: u64) -> i64 {
+    to.wrapping_sub(from) as i64
+}
+
+/// Walk steps between two looks at the cancel flag.
+const STEPS_PER_CHECK: u64 = 1 << 14;
+
 /// Level of a pointer not reached yet.
 const UNREACHED: u8 = 0;
 /// Marks a static base in the level array.
@@ -257,10 +329,19 @@ struct Search<'a> {
     options: &'a ChainOptions,
     level: Vec<AtomicU8>,
     by_address: &'a [u32],
+    progress: &'a dyn ProgressSink,
+    /// Walk steps taken, to look at the cancel flag now and then.
+    steps: AtomicU64,
+    cancelled: AtomicBool,
 }
 
 impl<'a> Search<'a> {
-    fn new(map: &'a PointerMap, targets: &'a [u64], options: &'a ChainOptions) -> Self {
+    fn new(
+        map: &'a PointerMap,
+        targets: &'a [u64],
+        options: &'a ChainOptions,
+        progress: &'a dyn ProgressSink,
+    ) -> Self {
         Self {
             map,
             targets,
@@ -269,7 +350,30 @@ impl<'a> Search<'a> {
                 .map(|_| AtomicU8::new(UNREACHED))
                 .collect(),
             by_address: map.by_address(),
+            progress,
+            steps: AtomicU64::new(0),
+            cancelled: AtomicBool::new(false),
         }
+    }
+
+    /// True once the caller asked to stop (looked at every [`STEPS_PER_CHECK`] calls).
+    fn should_stop(&self) -> bool {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return true;
+        }
+        let step = self.steps.fetch_add(1, Ordering::Relaxed);
+        if step % STEPS_PER_CHECK == 0 && self.progress.cancelled() {
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// `Cancelled` once the caller asked to stop.
+    fn stopped(&self) -> Result<()> {
+        if self.cancelled.load(Ordering::Relaxed) || self.progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
     }
 
     /// Claims every unreached pointer into `[node - max_offset, node + max_negative_offset]` of
@@ -279,6 +383,9 @@ impl<'a> Search<'a> {
         frontier
             .par_iter()
             .fold(Vec::new, |mut claimed, &node| {
+                if self.should_stop() {
+                    return claimed;
+                }
                 let lo = node.saturating_sub(self.options.max_offset);
                 let hi = node.saturating_add(self.options.max_negative_offset);
                 let first = values.partition_point(|&v| v < lo);
@@ -338,12 +445,15 @@ impl<'a> Search<'a> {
         path: &mut Vec<i64>,
         emit: &mut impl FnMut(&[i64]) -> bool,
     ) -> bool {
+        if self.should_stop() {
+            return false;
+        }
         let v = self.map.values[i as usize];
         let lo = v.saturating_sub(self.options.max_negative_offset);
         let hi = v.saturating_add(self.options.max_offset);
         let t0 = self.targets.partition_point(|&t| t < lo);
         for &t in self.targets[t0..].iter().take_while(|&&t| t <= hi) {
-            path.push(t as i64 - v as i64);
+            path.push(offset(v, t));
             let go_on = emit(path);
             path.pop();
             if !go_on {
@@ -370,7 +480,7 @@ impl<'a> Search<'a> {
             {
                 continue;
             }
-            path.push(at as i64 - v as i64);
+            path.push(offset(v, at));
             let go_on = self.walk(j, budget - 1, path, emit);
             path.pop();
             if !go_on {
@@ -383,13 +493,14 @@ impl<'a> Search<'a> {
 
 /// First bytes of a saved pointer map.
 const MAGIC: &[u8; 8] = b"MSPTRMAP";
-/// Version of the saved layout.
-const FILE_VERSION: u32 = 1;
+/// Version of the saved layout (2: a CRC32 of everything before it ends the file).
+const FILE_VERSION: u32 = 2;
 
 impl PointerMap {
-    /// Writes the map to `path` (atomically: a temporary file renamed into place), to search it
-    /// later, elsewhere. Little-endian: magic, version, width, regions (start, end, perms, kind,
-    /// path, module), then the value and address columns.
+    /// Writes the map to `path` (atomically: a temporary file renamed into place; private to
+    /// its owner, as it describes another process's memory), to search it later, elsewhere.
+    /// Little-endian: magic, version, width, regions (start, end, perms, kind, path, module),
+    /// the value and address columns, then a CRC32 of all that.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let mut out = Vec::with_capacity(32 + self.len() * 16);
         out.extend_from_slice(MAGIC);
@@ -425,13 +536,19 @@ impl PointerMap {
         for a in &self.addresses {
             out.extend_from_slice(&a.to_le_bytes());
         }
+        out.extend_from_slice(&crc32fast::hash(&out).to_le_bytes());
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &out)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                Error::io(format!("writing {}", path.display()), e)
-            })
+        let written = crate::files::create_private(&tmp).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(&out)
+                .and_then(|()| f.sync_all())
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Reads a map written by [`PointerMap::save`]; anything else is `InvalidFile`.
@@ -440,7 +557,7 @@ impl PointerMap {
             path: path.display().to_string(),
             reason: reason.to_owned(),
         };
-        let data = std::fs::read(path).map_err(|e| bad(&e.to_string()))?;
+        let data = crate::files::read_regular(path, crate::platform::available_memory())?;
         let mut r = Reader { data: &data, at: 0 };
         if r.take(8).ok_or_else(|| bad("empty or truncated"))? != MAGIC {
             return Err(bad("not a memscan pointer map"));
@@ -448,9 +565,19 @@ impl PointerMap {
         let version = r.u32().ok_or_else(|| bad("truncated header"))?;
         if version != FILE_VERSION {
             return Err(bad(&format!(
-                "pointer map version {version}, expected {FILE_VERSION}"
+                "pointer map version {version}, expected {FILE_VERSION} (maps of version 1 \
+                 carry no checksum: capture the map again)"
             )));
         }
+        let Some(body) = data.len().checked_sub(4) else {
+            return Err(bad("truncated"));
+        };
+        let crc = u32::from_le_bytes(data[body..].try_into().expect("4 bytes"));
+        if crc32fast::hash(&data[..body]) != crc {
+            return Err(bad("corrupted (CRC mismatch)"));
+        }
+        let data = &data[..body];
+        r.data = data;
         let width = r.u32().ok_or_else(|| bad("truncated header"))? as usize;
         if width != 4 && width != 8 {
             return Err(bad(&format!("pointer width {width}")));

@@ -43,6 +43,8 @@ mod _native {
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+        m.add("ADDRESS_MAX_DEPTH", memscan_core::address::MAX_DEPTH)?;
+        m.add("ADDRESS_MAX_LEN", memscan_core::address::MAX_LEN)?;
         Ok(())
     }
 }

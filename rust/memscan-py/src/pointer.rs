@@ -57,8 +57,9 @@ impl PyPointerMap {
     }
 
     /// Chains from static bases (module memory) to any of `targets`, as an Arrow table: module,
-    /// base_offset, offsets (list), depth, expression.
-    #[pyo3(signature = (targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None))]
+    /// base_offset, offsets (list), depth, expression. GIL released, progress (pointers
+    /// reached), Ctrl-C; `MemoryBudget` before the chains outgrow `memory_budget` bytes.
+    #[pyo3(signature = (targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None, memory_budget=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn chains(
         &self,
@@ -69,6 +70,8 @@ impl PyPointerMap {
         max_negative_offset: u64,
         max_chains: usize,
         modules: Option<Vec<String>>,
+        memory_budget: Option<u64>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let options = ChainOptions {
             max_depth: usize::try_from(max_depth).map_err(|_| {
@@ -78,10 +81,11 @@ impl PyPointerMap {
             max_negative_offset,
             max_chains,
             modules: modules.unwrap_or_default(),
+            memory_budget,
         };
         let targets = targets.as_slice()?.to_vec();
         let map = self.inner.clone();
-        let chains = detached(py, || map.chains(&targets, &options))?;
+        let chains = run_detached(py, progress, |p| map.chains(&targets, &options, p))?;
         table(py, chains_batch(&chains).py()?)
     }
 }

@@ -145,7 +145,7 @@ pub fn bits_to_hex(bits: &[u64]) -> String {
 
 fn hex_to_bits(s: &str, pages: usize) -> Option<Vec<u64>> {
     let words = pages.div_ceil(64);
-    if s.len() != words * 16 {
+    if !s.is_ascii() || s.len() != words * 16 {
         return None;
     }
     (0..words)

@@ -343,7 +343,13 @@ impl Recording {
             }
             if last_rescan.elapsed() >= RESCAN_THREADS {
                 last_rescan = Instant::now();
-                if let Err(e) = self.adopt_new_threads(&mut unseen) {
+                // The full identity check: an `exec` ends the watch (the new program is not
+                // the one whose addresses were watched).
+                if let Err(e) = self
+                    .process
+                    .check()
+                    .and_then(|()| self.adopt_new_threads(&mut unseen))
+                {
                     self.finish(Some(e));
                     return;
                 }
@@ -361,7 +367,7 @@ impl Recording {
     fn finish(&self, error: Option<Error>) {
         let mut st = self.lock();
         st.ended = Some(match &error {
-            Some(Error::ProcessExited { .. }) => "process exited".to_owned(),
+            Some(Error::ProcessExited { why, .. }) => format!("process {why}"),
             Some(e) => format!("error: {e}"),
             None => "stopped".to_owned(),
         });
@@ -427,6 +433,12 @@ impl Recording {
                     .then(|| u64::from_ne_bytes(buf))
             })
             .collect();
+        // Values read after an exec are the new program's: not kept.
+        let values = if self.process.check().is_ok() {
+            values
+        } else {
+            vec![None; values.len()]
+        };
         samples.sort_by_key(|s| s.time_ns);
         let mut st = self.lock();
         st.lost += lost;

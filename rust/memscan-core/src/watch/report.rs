@@ -13,7 +13,7 @@ use arrow_schema::ArrowError;
 
 use super::instruction::{decode_at, decode_before, Decoded, MAX_LEN};
 use super::{BreakpointKind, BreakpointSpec, Hits};
-use crate::modules::{read_module_file, Symbols};
+use crate::modules::{mapped_file, Symbols};
 use crate::process::Process;
 use crate::region::Region;
 use crate::value::{dispatch, Scalar, ValueType};
@@ -83,9 +83,9 @@ impl<'a> Report<'a> {
             return Place::default();
         };
         let offset = module.offset(addr);
-        let pid = self.process.pid();
+        let (process, regions) = (self.process, &self.regions);
         let symbols = self.symbols.entry(module.path.clone()).or_insert_with(|| {
-            read_module_file(pid, &module.path)
+            mapped_file(process, regions, &module)
                 .map(|f| Symbols::parse(&f))
                 .unwrap_or_default()
         });

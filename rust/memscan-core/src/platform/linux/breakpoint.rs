@@ -127,6 +127,9 @@ impl Breakpoint {
         attr.set_disabled(1);
         attr.set_inherit(1);
         attr.set_inherit_thread(1); // threads only, not child processes
+                                    // The program that `exec` brings is not the one watched: the kernel removes the
+                                    // breakpoint then (the recorder also ends the watch when it sees the exec).
+        attr.set_remove_on_exec(1);
         attr.set_task(1);
         attr.set_exclude_kernel(1);
         attr.set_exclude_hv(1);
@@ -137,7 +140,9 @@ impl Breakpoint {
         };
         let mut fd = open(&mut attr);
         if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
-            attr.set_inherit_thread(0); // kernels before 5.13
+            // Kernels before 5.13: the recorder's identity checks alone notice an exec.
+            attr.set_inherit_thread(0);
+            attr.set_remove_on_exec(0);
             fd = open(&mut attr);
         }
         if fd < 0 {

@@ -102,19 +102,7 @@ fn parse_maps(
     Ok(maps
         .into_iter()
         .map(|m| {
-            let path = match m.pathname {
-                MMapPath::Path(p) => p.to_string_lossy().into_owned(),
-                MMapPath::Heap => "[heap]".into(),
-                MMapPath::Stack => "[stack]".into(),
-                MMapPath::TStack(tid) => format!("[stack:{tid}]"),
-                MMapPath::Vdso => "[vdso]".into(),
-                MMapPath::Vvar => "[vvar]".into(),
-                MMapPath::Vsyscall => "[vsyscall]".into(),
-                MMapPath::Rollup => "[rollup]".into(),
-                MMapPath::Anonymous => String::new(),
-                MMapPath::Vsys(key) => format!("/SYSV{key:08x}"),
-                MMapPath::Other(s) => s,
-            };
+            let path = maps_path(m.pathname);
             let perms = Perms {
                 read: m.perms.contains(MMPermissions::READ),
                 write: m.perms.contains(MMPermissions::WRITE),
@@ -136,6 +124,25 @@ fn parse_maps(
             (region, m.extension.map)
         })
         .collect())
+}
+
+/// The path column of a maps line as the kernel wrote it. procfs strips the brackets of the
+/// pseudo-paths it has no name for (`[vvar_vclock]`, `[anon:name]`, `[uprobes]`): they are put
+/// back, so that every bracketed kernel mapping, current or future, is told from a file.
+fn maps_path(path: MMapPath) -> String {
+    match path {
+        MMapPath::Path(p) => p.to_string_lossy().into_owned(),
+        MMapPath::Heap => "[heap]".into(),
+        MMapPath::Stack => "[stack]".into(),
+        MMapPath::TStack(tid) => format!("[stack:{tid}]"),
+        MMapPath::Vdso => "[vdso]".into(),
+        MMapPath::Vvar => "[vvar]".into(),
+        MMapPath::Vsyscall => "[vsyscall]".into(),
+        MMapPath::Rollup => "[rollup]".into(),
+        MMapPath::Anonymous => String::new(),
+        MMapPath::Vsys(key) => format!("/SYSV{key:08x}"),
+        MMapPath::Other(s) => format!("[{s}]"),
+    }
 }
 
 /// The stack pointer of each thread of `pid` that is blocked in a system call, as
@@ -167,5 +174,28 @@ fn proc_error(pid: i32, file: &str, e: io::Error) -> Error {
         },
         _ if e.raw_os_error() == Some(libc::ESRCH) => Error::exited(pid),
         _ => Error::io(format!("reading /proc/{pid}/{file}"), e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::RegionKind;
+
+    #[test]
+    fn bracketed_kernel_mappings_keep_their_brackets() {
+        for (line, kind) in [
+            ("[vvar_vclock]", RegionKind::Special),
+            ("[vvar]", RegionKind::Special),
+            ("[uprobes]", RegionKind::Special),
+            ("[some_future_page]", RegionKind::Special),
+            ("[anon:scudo:primary]", RegionKind::Anonymous),
+            ("[anon_shmem:name]", RegionKind::Anonymous),
+            ("/usr/lib/x.so", RegionKind::Library),
+        ] {
+            let path = maps_path(MMapPath::from(line).unwrap());
+            assert_eq!(path, line);
+            assert_eq!(classify(&path, None), kind, "{line}");
+        }
     }
 }
