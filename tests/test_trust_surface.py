@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
@@ -251,3 +252,183 @@ def test_symbols_are_read_from_the_mapped_file_not_a_rebuilt_one(tmp_path_factor
     finally:
         p.kill()
         p.wait()
+
+
+# -- 2-5, 7, 12. hostile images and cores; sparse processes; private files ----------------------
+
+# Work on crafted files runs in a child under an address-space limit: an abort or an
+# out-of-memory is a failed test, never a machine brought down.
+LIMIT_AS = 8 << 30
+
+
+def run_limited(code: str, timeout: float = 120) -> str:
+    """Runs `code` in a Python child with RLIMIT_AS of LIMIT_AS; returns its stdout (it must
+    exit 0)."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
+
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def rewrite_index(src: Path, dst: Path, change) -> None:
+    """Copies the image `src` to `dst` with its index changed by `change(index)`, the CRC made
+    to match: what a hostile editor would do."""
+    import zlib
+
+    data = src.read_bytes()
+    offset, length = struct.unpack_from("<QQ", data, len(data) - 32)
+    index = json.loads(data[offset : offset + length])
+    change(index)
+    text = json.dumps(index).encode()
+    footer = struct.pack("<QQII", offset, len(text), zlib.crc32(text), 0) + b"MSCNEND\0"
+    dst.write_bytes(data[:offset] + text + footer)
+
+
+@pytest.fixture
+def small_image(target, tmp_path):
+    """An image of the script target holding 0x5EC12E7 at `at`: (path, at)."""
+    at = target.run(
+        "buf = ctypes.create_string_buffer(4096); out = ctypes.addressof(buf);"
+        "ctypes.c_int32.from_address(out + 64).value = 0x5EC12E7"
+    )
+    path = tmp_path / "small.msimg"
+    old = os.umask(0o022)
+    try:
+        memscan.Process(target.pid).save_image(path, progress=None)
+    finally:
+        os.umask(old)
+    return path, at + 64
+
+
+def test_images_are_private_and_only_regular_files_open(small_image, tmp_path):
+    path, _ = small_image
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    fifo = tmp_path / "fifo.msimg"
+    os.mkfifo(fifo)
+    for special, kind in [(fifo, "FIFO"), (Path("/dev/zero"), "device"), (tmp_path, "directory")]:
+        with pytest.raises(memscan.InvalidFile, match=kind):
+            memscan.open_image(special)
+
+
+def test_a_region_reaching_the_top_of_the_address_space_costs_by_data(small_image, tmp_path):
+    path, at = small_image
+
+    def add_region(end: int):
+        def change(index) -> None:
+            extra = dict(index["regions"][-1], start=2**63, end=end, path="", kind="anonymous")
+            index["regions"].append(extra)
+
+        return change
+
+    unaligned = tmp_path / "unaligned.msimg"
+    rewrite_index(path, unaligned, add_region(2**64 - 1))
+    with pytest.raises(memscan.InvalidFile, match="aligned"):
+        memscan.open_image(unaligned)
+    huge = tmp_path / "huge.msimg"
+    rewrite_index(path, huge, add_region(2**64 - 4096))
+    out = run_limited(f"""
+        import memscan, time
+        img = memscan.open_image({str(huge)!r})
+        t = time.monotonic()
+        s = img.scan("i32", 0x5EC12E7, writable_only=False)
+        print({at} in s.addresses.tolist(), time.monotonic() - t)
+        print(img.read(2**63 + 4096, 8) == bytes(8))
+        for work in (lambda: img.scan("i32", 0, writable_only=False), img.snapshot):
+            try:
+                work()
+                print("answered")
+            except memscan.InvalidArgument as e:
+                print("refused", "span" in str(e))
+    """)
+    first, zeros, zero_scan, snapshot = out.splitlines()
+    found, seconds = first.split()
+    assert found == "True" and float(seconds) < 10
+    assert zeros == "True"
+    assert zero_scan == "refused True" and snapshot == "refused True"
+
+
+def test_bitmaps_that_are_not_hex_are_invalid_files(small_image, tmp_path):
+    path, _ = small_image
+
+    def change(index) -> None:
+        block = index["blocks"][0]
+        block["stored"] = "é" * (len(block["stored"]) // 2)
+
+    bad = tmp_path / "utf8.msimg"
+    rewrite_index(path, bad, change)
+    with pytest.raises(memscan.InvalidFile, match="page map"):
+        memscan.open_image(bad)
+
+
+def core_file(path: Path, segments: list[tuple[int, int, bytes]]) -> None:
+    """Writes an ELF core with one PT_LOAD (read/write) per (vaddr, memsz, data) segment."""
+    header_len, ph_len = 64, 56
+    data_at = header_len + ph_len * len(segments)
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    out = ident + struct.pack(
+        "<HHIQQQIHHHHHH", 4, 62, 1, 0, header_len, 0, 0, header_len, ph_len, len(segments), 64, 0, 0
+    )
+    body = b""
+    for vaddr, memsz, data in segments:
+        out += struct.pack("<IIQQQQQQ", 1, 6, data_at + len(body), vaddr, 0, len(data), memsz, 4096)
+        body += data
+    path.write_bytes(out + body)
+
+
+def test_crafted_core_files_open_quickly_or_are_refused(tmp_path):
+    page = bytearray(4096)
+    page[64:68] = struct.pack("<i", 0x5EC12E7)
+    sparse = tmp_path / "sparse.core"
+    core_file(sparse, [(0x10000, 4096, bytes(page)), (0x100000000, 2**47, b"")])
+    out = run_limited(f"""
+        import memscan
+        img = memscan.open_image({str(sparse)!r})
+        print(len(img.region_list()))
+        print(img.scan("i32", 0x5EC12E7, writable_only=False).addresses.tolist())
+        try:
+            img.read(0x100000000, 8)
+        except memscan.InvalidAddress:
+            print("unreadable")
+    """)
+    assert out.splitlines() == ["2", str([0x10000 + 64]), "unreadable"]
+    wraps = tmp_path / "wraps.core"
+    core_file(wraps, [(2**64 - 4096, 2 * 4096, b"")])
+    with pytest.raises(memscan.InvalidFile, match="wraps"):
+        memscan.open_image(wraps)
+
+
+def test_a_sparse_process_saves_a_small_image_quickly(target, tmp_path):
+    # 16 TiB reserved (as ASan's shadow memory is), three values written far apart.
+    base = target.run(
+        "size = 16 << 40;"
+        "out = libc.mmap(None, size, 3, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000, -1, 0);"
+        "[setattr(ctypes.c_int64.from_address(out + k * (4 << 40) + 8), 'value', 0x5EC12E7 + k)"
+        " for k in range(3)]"
+    )
+    assert base not in (None, 2**64 - 1)
+    path = tmp_path / "sparse.msimg"
+    proc = memscan.Process(target.pid)
+    started = time.monotonic()
+    proc.save_image(path, progress=None)
+    took = time.monotonic() - started
+    assert took < 20, took
+    assert path.stat().st_size < 64 << 20
+    out = run_limited(f"""
+        import memscan
+        img = memscan.open_image({str(path)!r})
+        for k in range(3):
+            s = img.scan("i64", 0x5EC12E7 + k)
+            print({base} + k * (4 << 40) + 8 in s.addresses.tolist())
+        print(img.read({base} + (1 << 40), 8) == bytes(8))
+    """)
+    assert out.split() == ["True"] * 4

@@ -34,6 +34,19 @@ impl Memory {
         }
     }
 
+    /// The runs of `region` that may hold data (not zero, or unreadable), in address order;
+    /// `None` when that cannot be told cheaply (then every page may). Live: private anonymous
+    /// memory, by the pages in use. Image: the blocks it stored.
+    pub fn used_runs(&self, region: &crate::region::Region) -> Option<Vec<(u64, u64)>> {
+        match self {
+            Memory::Live(pid) => region
+                .is_private_anonymous()
+                .then(|| platform::used_runs(*pid, region.start, region.end))
+                .flatten(),
+            Memory::Image(image) => Some(image.used_runs(region.start, region.end)),
+        }
+    }
+
     /// Per page of the range, whether it may hold data (see [`platform::pages_in_use`]); `None`
     /// when that cannot be told (then read everything).
     pub fn pages_in_use(&self, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::mem::clear_of_holes;
 use crate::process::Process;
 use crate::region::{ModuleRef, Region};
-use crate::scan::reader::{for_each_chunk, plan_chunks, with_chunk, CHUNK_BYTES};
+use crate::scan::reader::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::scan::ProgressSink;
 
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
@@ -124,7 +124,8 @@ impl PointerMap {
                 targets.get(i).is_some_and(|t| t.0 <= v)
             }
         };
-        let chunks = plan_chunks(&homes, width, width, CHUNK_BYTES);
+        // Zero points nowhere: only memory in use can hold pointers.
+        let chunks = plan_used_chunks(process.memory(), &homes, width, width, CHUNK_BYTES)?;
         let page = crate::platform::page_size();
         process.check()?;
         let parts: Vec<Vec<(u64, u64)>> = for_each_chunk(&chunks, progress, |c| {

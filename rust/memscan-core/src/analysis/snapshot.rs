@@ -91,6 +91,17 @@ pub fn capture(
             .map_or(0, |d| d.as_nanos() as i64),
     };
     let page = platform::system_info().page_size;
+    let pieces = regions
+        .iter()
+        .map(|r| r.size().div_ceil(PIECE as u64))
+        .fold(0, u64::saturating_add);
+    if pieces > crate::scan::reader::MAX_CHUNKS {
+        return Err(Error::invalid_argument(format!(
+            "the regions span {pieces} MiB: more than a snapshot holds ({} MiB); pass the \
+             regions to capture",
+            crate::scan::reader::MAX_CHUNKS
+        )));
+    }
     progress.set_total(regions.iter().map(Region::size).sum());
     let pid = process.pid();
     let memory = process.memory();

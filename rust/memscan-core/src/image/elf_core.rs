@@ -1,7 +1,7 @@
 //! ELF core files (from `gcore` or the kernel) as images: each `PT_LOAD` segment is a region and
 //! its bytes are read in place from the file; the `NT_FILE` note names the files mapped, and
 //! `NT_PRPSINFO` the process. Segments (or their tails) the core does not hold read as
-//! unreadable.
+//! unreadable: they cost nothing, however large the segment says it is.
 
 use std::fs::File;
 
@@ -108,6 +108,12 @@ pub fn read(file: &File) -> Result<Parts, String> {
         if memsz == 0 {
             continue;
         }
+        let Some(end) = start.checked_add(memsz).filter(|_| start % page == 0) else {
+            return Err(format!(
+                "segment at {start:#x} of {memsz:#x} bytes is not page-aligned or wraps the \
+                 address space"
+            ));
+        };
         if offset.checked_add(filesz).is_none_or(|end| end > size) {
             return Err(format!(
                 "segment at {start:#x} lies past the end of the file (truncated?)"
@@ -123,7 +129,7 @@ pub fn read(file: &File) -> Result<Parts, String> {
             .map_or(0, |i| i as u64 + 1);
         regions.push(Region {
             start,
-            end: start + memsz,
+            end,
             perms: Perms {
                 read: flags & PF_R.0 != 0,
                 write: flags & PF_W.0 != 0,
@@ -137,32 +143,19 @@ pub fn read(file: &File) -> Result<Parts, String> {
             path,
             module: None,
         });
+        // The bytes the core holds, in blocks (bounded by the file's size); past them, nothing.
         let mut at = start;
-        while at < start + memsz {
-            let len = (start + memsz - at).min(BLOCK - at % BLOCK);
-            let held = (start + filesz).saturating_sub(at).min(len);
-            if held > 0 {
-                blocks.push(Block {
-                    addr: at,
-                    len: held,
-                    storage: Storage::Core {
-                        offset: offset + (at - start),
-                    },
-                    stored: Vec::new(),
-                    unreadable: Vec::new(),
-                });
-            }
-            if held < len {
-                // Not in the core: unreadable.
-                let pages = (len - held).div_ceil(page) as usize;
-                blocks.push(Block {
-                    addr: at + held,
-                    len: len - held,
-                    storage: Storage::Nothing,
-                    stored: vec![0; pages.div_ceil(64)],
-                    unreadable: vec![u64::MAX; pages.div_ceil(64)],
-                });
-            }
+        while at < start + filesz {
+            let len = (start + filesz - at).min(BLOCK - at % BLOCK);
+            blocks.push(Block {
+                addr: at,
+                len,
+                storage: Storage::Core {
+                    offset: offset + (at - start),
+                },
+                stored: Vec::new(),
+                unreadable: Vec::new(),
+            });
             at += len;
         }
     }

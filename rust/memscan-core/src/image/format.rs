@@ -217,6 +217,15 @@ pub fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts, Strin
         .into_iter()
         .map(region)
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(r) = regions
+        .iter()
+        .find(|r| r.start % page != 0 || r.end % page != 0)
+    {
+        return Err(format!(
+            "region {:#x}..{:#x} is not aligned to pages of {page} bytes",
+            r.start, r.end
+        ));
+    }
     if regions.windows(2).any(|w| w[0].end > w[1].start) {
         return Err("regions overlap or are out of order".into());
     }
@@ -225,6 +234,15 @@ pub fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts, Strin
         let bad = |what: &str| format!("block at {:#x}: {what}", e.addr);
         if e.len == 0 || e.len > BLOCK {
             return Err(bad("length outside 1..=1 MiB"));
+        }
+        let end = e.addr.checked_add(e.len).ok_or_else(|| bad("wraps"))?;
+        let i = regions.partition_point(|r| r.end <= e.addr);
+        if e.addr % page != 0
+            || regions
+                .get(i)
+                .is_none_or(|r| r.start > e.addr || r.end < end)
+        {
+            return Err(bad("not page-aligned inside one saved region"));
         }
         let pages = e.len.div_ceil(page) as usize;
         let stored = hex_to_bits(&e.stored, pages).ok_or_else(|| bad("bad page map"))?;

@@ -5,6 +5,10 @@
 //! neither zero nor unreadable are stored, LZ4-compressed, with a CRC), then a JSON index
 //! (metadata, regions, blocks) and a footer that locates it. ELF core files (`gcore`, the kernel)
 //! open the same way: see [`elf_core`].
+//!
+//! Blocks are stored only where memory held data: a page of a saved region outside every block
+//! held zeros (an image of a process with a 16 TiB reservation costs what its data costs). In a
+//! core file, what the core does not hold is unreadable instead.
 
 mod elf_core;
 mod format;
@@ -55,6 +59,15 @@ fn bit(bits: &[u64], i: usize) -> bool {
 /// Bytes of memory per block.
 pub const BLOCK: u64 = 1 << 20;
 
+/// What a saved region's pages outside every block held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gaps {
+    /// Zeros (memscan images store only pages that hold data).
+    Zeros,
+    /// Nothing readable (a core file's segment tail it did not dump).
+    Unreadable,
+}
+
 /// A saved image, open for reading. Cheap to share between threads.
 #[derive(Debug)]
 pub struct Image {
@@ -64,6 +77,7 @@ pub struct Image {
     regions: Vec<Region>,
     /// Sorted by address, non-overlapping.
     blocks: Vec<Block>,
+    gaps: Gaps,
     page: u64,
     /// Distinguishes images in the per-thread cache of decoded blocks.
     id: u64,
@@ -93,14 +107,11 @@ impl Image {
             path: path.display().to_string(),
             reason,
         };
-        let file = File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => invalid("no such file".into()),
-            std::io::ErrorKind::PermissionDenied => invalid(format!("cannot open it: {e}")),
-            _ => Error::io(format!("opening {}", path.display()), e),
-        })?;
+        let (file, _) = crate::files::open_regular(path)?;
         let mut magic = [0u8; 8];
         let n = file.read_at(&mut magic, 0).unwrap_or(0);
-        let (metadata, regions, blocks, page) = if n >= 4 && &magic[..4] == b"\x7fELF" {
+        let core = n >= 4 && &magic[..4] == b"\x7fELF";
+        let (metadata, regions, blocks, page) = if core {
             elf_core::read(&file).map_err(invalid)?
         } else {
             format::read(&file, n, &magic).map_err(invalid)?
@@ -111,6 +122,7 @@ impl Image {
             metadata,
             regions,
             blocks,
+            gaps: if core { Gaps::Unreadable } else { Gaps::Zeros },
             page,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
@@ -148,6 +160,32 @@ impl Image {
     fn block_at(&self, addr: u64) -> Option<usize> {
         let i = self.blocks.partition_point(|b| b.addr + b.len <= addr);
         (i < self.blocks.len() && self.blocks[i].addr <= addr).then_some(i)
+    }
+
+    /// The end of the saved region holding `addr`, if one does.
+    fn region_end(&self, addr: u64) -> Option<u64> {
+        let i = self.regions.partition_point(|r| r.end <= addr);
+        self.regions
+            .get(i)
+            .filter(|r| r.start <= addr)
+            .map(|r| r.end)
+    }
+
+    /// The runs of `[start, end)` stored in blocks (the rest held zeros or is unreadable).
+    pub fn used_runs(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let first = self.blocks.partition_point(|b| b.addr + b.len <= start);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for b in self.blocks[first..].iter().take_while(|b| b.addr < end) {
+            if b.storage == Storage::Nothing {
+                continue;
+            }
+            let (s, e) = (b.addr.max(start), (b.addr + b.len).min(end));
+            match runs.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        runs
     }
 
     fn invalid(&self, reason: String) -> Error {
@@ -217,13 +255,31 @@ impl Image {
     /// fewer means the byte at `addr + n` was unreadable or outside every saved region.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
         let mut done = 0usize;
+        let want_end = addr.saturating_add(buf.len() as u64);
         while done < buf.len() {
             let at = addr + done as u64;
             let Some(i) = self.block_at(at) else {
-                return Ok(done);
+                // Between blocks: zeros inside a saved region of a memscan image.
+                let Some(region_end) = self.region_end(at).filter(|_| self.gaps == Gaps::Zeros)
+                else {
+                    return Ok(done);
+                };
+                let next = self.blocks.partition_point(|b| b.addr <= at);
+                let gap_end = self
+                    .blocks
+                    .get(next)
+                    .map_or(region_end, |b| b.addr.min(region_end))
+                    .min(want_end);
+                let n = (gap_end - at) as usize;
+                if n == 0 {
+                    return Ok(done);
+                }
+                buf[done..done + n].fill(0);
+                done += n;
+                continue;
             };
             let b = &self.blocks[i];
-            let end = (b.addr + b.len).min(addr + buf.len() as u64);
+            let end = (b.addr + b.len).min(want_end);
             let out = &mut buf[done..done + (end - at) as usize];
             if let Storage::Core { offset } = b.storage {
                 let n = self.file.read_at(out, offset + (at - b.addr)).unwrap_or(0);
@@ -289,7 +345,8 @@ impl Image {
                 .map(|p| {
                     let at = p * self.page;
                     let Some(b) = self.block_at(at).map(|i| &self.blocks[i]) else {
-                        return true; // not saved: the read reports it
+                        // Zeros between blocks, or not saved (the read reports it).
+                        return self.gaps == Gaps::Unreadable || self.region_end(at).is_none();
                     };
                     let k = ((at - b.addr) / self.page) as usize;
                     matches!(b.storage, Storage::Core { .. })

@@ -1,9 +1,10 @@
 //! Taking an image: regions read 1 MiB at a time in parallel, zero and unreadable pages noted in
 //! bitmaps, the rest LZ4-compressed (kept raw when that does not pay), written in address order
-//! to a temporary file that is renamed into place once complete.
+//! to a temporary file that is renamed into place once complete. Only blocks that hold data are
+//! read and indexed: in private anonymous memory, those with pages in use (one `PAGEMAP_SCAN`
+//! per region), so a sparse reservation costs nothing; a block read as zeros is left out.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,6 +41,8 @@ struct Encoded {
     entry: BlockEntry,
     data: Vec<u8>,
     stored_bytes: u64,
+    /// True when the block held only zeros: it is left out of the index.
+    empty: bool,
 }
 
 fn encode(
@@ -78,6 +81,7 @@ fn encode(
         })?;
     }
     let stored_bytes = kept.len() as u64;
+    let empty = kept.is_empty() && unreadable.iter().all(|&w| w == 0);
     let (codec, data) = if kept.is_empty() {
         ("none", Vec::new())
     } else {
@@ -99,7 +103,30 @@ fn encode(
         },
         data,
         stored_bytes,
+        empty,
     })
+}
+
+/// The blocks of `region` to read: `(address, length, anonymous)` for each [`BLOCK`] from the
+/// region's start that may hold data.
+fn blocks_of(process: &Process, r: &Region) -> Vec<(u64, usize, bool)> {
+    let anonymous = r.is_private_anonymous();
+    let block = |k: u64| {
+        let a = r.start + k * BLOCK;
+        (a, (r.end - a).min(BLOCK) as usize, anonymous)
+    };
+    match process.memory().used_runs(r) {
+        None => (0..r.size().div_ceil(BLOCK)).map(block).collect(),
+        Some(runs) => {
+            let mut ks: Vec<u64> = Vec::new();
+            for (s, e) in runs {
+                let (first, last) = ((s - r.start) / BLOCK, (e - 1 - r.start) / BLOCK);
+                let from = ks.last().map_or(first, |&k| first.max(k + 1));
+                ks.extend(from..=last);
+            }
+            ks.into_iter().map(block).collect()
+        }
+    }
 }
 
 /// The GNU build id of each ELF module, read from the headers mapped at its base.
@@ -136,7 +163,6 @@ pub fn save(
     process.check()?;
     let page = crate::platform::page_size();
     let regions: Vec<Region> = regions.iter().filter(|r| r.perms.read).cloned().collect();
-    progress.set_total(regions.iter().map(Region::size).sum());
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid_argument(format!("{} is not a file path", path.display())))?;
@@ -145,24 +171,17 @@ pub fn save(
         name.to_string_lossy(),
         std::process::id()
     ));
-    let file =
-        File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
     let mut guard = Temporary(Some(tmp.clone()));
+    let file = crate::files::create_private(&tmp)?;
     let mut out = BufWriter::with_capacity(4 << 20, file);
     let io = |e| Error::io(format!("writing {}", tmp.display()), e);
     out.write_all(MAGIC).map_err(io)?;
     out.write_all(&VERSION.to_le_bytes()).map_err(io)?;
     out.write_all(&0u32.to_le_bytes()).map_err(io)?;
     let mut offset = 16u64;
-    let pieces: Vec<(u64, usize, bool)> = regions
-        .iter()
-        .flat_map(|r| {
-            let anonymous = r.is_private_anonymous();
-            (r.start..r.end)
-                .step_by(BLOCK as usize)
-                .map(move |a| (a, (r.end - a).min(BLOCK) as usize, anonymous))
-        })
-        .collect();
+    let pieces: Vec<(u64, usize, bool)> =
+        regions.iter().flat_map(|r| blocks_of(process, r)).collect();
+    progress.set_total(pieces.iter().map(|p| p.1 as u64).sum());
     // Blocks are read and compressed in parallel while a writer thread appends the previous
     // batch to the file.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(2);
@@ -173,7 +192,7 @@ pub fn save(
             let mut entries = Vec::with_capacity(blocks);
             let mut stored_bytes = 0;
             for batch in rx {
-                for mut e in batch {
+                for mut e in batch.into_iter().filter(|e| !e.empty) {
                     e.entry.offset = if e.data.is_empty() { 0 } else { offset };
                     file_out.write_all(&e.data).map_err(io)?;
                     offset += e.data.len() as u64;

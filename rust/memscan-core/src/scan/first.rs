@@ -8,7 +8,9 @@ use super::kernel::{matches, with_test, Hits};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
 use super::progress::ProgressSink;
-use super::reader::{for_each_chunk, plan_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES};
+use super::reader::{
+    for_each_chunk, plan_chunks, plan_used_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES,
+};
 use crate::error::{Error, Result};
 use crate::mem::{buffer_for, clear_of_holes, read_in_use, with_buffer, without_zero_pages};
 use crate::platform;
@@ -98,9 +100,18 @@ fn scan_typed<T: Scalar>(
     } else {
         CHUNK_BYTES
     };
-    let chunks = plan_chunks(regions, size, stride, chunk_bytes);
-    let page = platform::system_info().page_size;
     let memory = process.memory();
+    let zero_passes = match pred {
+        Typed::Any => true,
+        _ => with_test!(pred, T, test => test(<T as bytemuck::Zeroable>::zeroed())),
+    };
+    // What zero cannot pass is looked for only in memory in use.
+    let chunks = if zero_passes {
+        plan_chunks(regions, size, stride, chunk_bytes)?
+    } else {
+        plan_used_chunks(memory, regions, size, stride, chunk_bytes)?
+    };
+    let page = platform::system_info().page_size;
     let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {
         let out = scan_chunk::<T>(memory, c, stride, pred, page, budget.compress_now())?;
         budget.take(out.0.held_bytes() as u64)?;

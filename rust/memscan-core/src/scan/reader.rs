@@ -27,36 +27,113 @@ pub struct Chunk {
     pub anonymous: bool,
 }
 
+/// Most chunks one plan may hold: 16 Mi chunks (16 TiB of memory at 1 MiB each). A larger span
+/// is planned only by the pages in use in it (see [`plan_used_chunks`]).
+pub const MAX_CHUNKS: u64 = 1 << 24;
+
 /// Cuts regions into chunks of about `chunk_bytes` of slots of a `size`-byte value every
-/// `stride` bytes.
+/// `stride` bytes. Regions spanning more than [`MAX_CHUNKS`] chunks are `InvalidArgument`
+/// (counted before anything is allocated).
 pub fn plan_chunks(
     regions: &[Region],
     size: usize,
     stride: usize,
     chunk_bytes: usize,
-) -> Vec<Chunk> {
-    let per_chunk = (chunk_bytes / stride).max(1);
-    let mut chunks = Vec::new();
+) -> Result<Vec<Chunk>> {
+    let ranges: Vec<(u64, u64, bool)> = regions
+        .iter()
+        .map(|r| (r.start, r.end, r.is_private_anonymous()))
+        .collect();
+    plan_ranges(&ranges, size, stride, chunk_bytes)
+}
+
+/// Like [`plan_chunks`], but where `memory` can tell which pages are in use (private anonymous
+/// memory of a live process, every region of an image), only the slots touching them: for
+/// scans that nothing read as zeros can match (a value other than zero, pointers), so that
+/// planning and reading cost by the memory in use, not by the address space reserved.
+pub fn plan_used_chunks(
+    memory: &crate::mem::Memory,
+    regions: &[Region],
+    size: usize,
+    stride: usize,
+    chunk_bytes: usize,
+) -> Result<Vec<Chunk>> {
+    let mut ranges = Vec::with_capacity(regions.len());
     for r in regions {
         let anonymous = r.is_private_anonymous();
-        let first = r.start.div_ceil(stride as u64) * stride as u64;
-        if first + size as u64 > r.end {
-            continue;
-        }
-        let total_slots = ((r.end - size as u64 - first) / stride as u64 + 1) as usize;
-        let mut k = 0;
-        while k < total_slots {
-            let slots = per_chunk.min(total_slots - k);
-            chunks.push(Chunk {
-                start: first + (k * stride) as u64,
-                slots,
-                byte_len: (slots - 1) * stride + size,
-                anonymous,
-            });
-            k += slots;
+        match memory.used_runs(r) {
+            None => ranges.push((r.start, r.end, anonymous)),
+            Some(runs) => {
+                // A slot touching a run may start up to `size - 1` bytes before it and end as
+                // far past it.
+                let mut last: Option<(u64, u64)> = None;
+                for (s, e) in runs {
+                    let s = s.saturating_sub(size as u64 - 1).max(r.start);
+                    let e = e.saturating_add(size as u64 - 1).min(r.end);
+                    match &mut last {
+                        Some(l) if s <= l.1 => l.1 = l.1.max(e),
+                        _ => {
+                            if let Some(l) = last.replace((s, e)) {
+                                ranges.push((l.0, l.1, anonymous));
+                            }
+                        }
+                    }
+                }
+                if let Some(l) = last {
+                    ranges.push((l.0, l.1, anonymous));
+                }
+            }
         }
     }
-    chunks
+    plan_ranges(&ranges, size, stride, chunk_bytes)
+}
+
+/// Chunks of the slots of `ranges` (`start`, `end`, anonymous).
+fn plan_ranges(
+    ranges: &[(u64, u64, bool)],
+    size: usize,
+    stride: usize,
+    chunk_bytes: usize,
+) -> Result<Vec<Chunk>> {
+    let per_chunk = (chunk_bytes / stride).max(1);
+    let slots_of = |&(start, end, _): &(u64, u64, bool)| {
+        let first = start.div_ceil(stride as u64).checked_mul(stride as u64)?;
+        let last = end.checked_sub(size as u64)?;
+        (first <= last).then(|| (first, (last - first) / stride as u64 + 1))
+    };
+    let count: u64 = ranges
+        .iter()
+        .filter_map(slots_of)
+        .map(|(_, slots)| slots.div_ceil(per_chunk as u64))
+        .fold(0, u64::saturating_add);
+    if count > MAX_CHUNKS {
+        let span: u64 = ranges
+            .iter()
+            .map(|r| r.1 - r.0)
+            .fold(0, u64::saturating_add);
+        return Err(Error::invalid_argument(format!(
+            "the regions span {span} bytes ({count} chunks): more than one scan visits \
+             ({MAX_CHUNKS} chunks); only memory in use is scanned for a value other than zero"
+        )));
+    }
+    let mut chunks = Vec::with_capacity(count as usize);
+    for range in ranges {
+        let Some((first, total_slots)) = slots_of(range) else {
+            continue;
+        };
+        let mut k = 0u64;
+        while k < total_slots {
+            let slots = (per_chunk as u64).min(total_slots - k) as usize;
+            chunks.push(Chunk {
+                start: first + k * stride as u64,
+                slots,
+                byte_len: (slots - 1) * stride + size,
+                anonymous: range.2,
+            });
+            k += slots as u64;
+        }
+    }
+    Ok(chunks)
 }
 
 /// Runs `work` on every chunk in parallel and returns the results in chunk order. Reports
@@ -121,7 +198,7 @@ mod tests {
     #[test]
     fn chunks_cover_every_slot_once() {
         let r = region(0x1000, 0x1000 + 3 * CHUNK_BYTES as u64 + 4096);
-        let chunks = plan_chunks(std::slice::from_ref(&r), 4, 4, CHUNK_BYTES);
+        let chunks = plan_chunks(std::slice::from_ref(&r), 4, 4, CHUNK_BYTES).unwrap();
         let slots: usize = chunks.iter().map(|c| c.slots).sum();
         assert_eq!(slots, (r.size() / 4) as usize);
         let last = chunks.last().unwrap();
@@ -131,7 +208,16 @@ mod tests {
     #[test]
     fn unaligned_slots_stop_before_the_end() {
         let r = region(0x1000, 0x2000);
-        let chunks = plan_chunks(&[r], 8, 1, CHUNK_BYTES);
+        let chunks = plan_chunks(&[r], 8, 1, CHUNK_BYTES).unwrap();
         assert_eq!(chunks.iter().map(|c| c.slots).sum::<usize>(), 4096 - 7);
+    }
+
+    #[test]
+    fn spans_too_large_to_plan_are_refused_before_allocating() {
+        let whole = region(0x1000, u64::MAX - 0xfff);
+        let e = plan_chunks(&[whole], 4, 4, CHUNK_BYTES).unwrap_err();
+        assert!(e.to_string().contains("chunks"), "{e}");
+        let top = region(u64::MAX - 0x1fff, u64::MAX - 0xfff);
+        assert_eq!(plan_chunks(&[top], 8, 8, CHUNK_BYTES).unwrap().len(), 1);
     }
 }

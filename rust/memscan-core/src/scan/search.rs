@@ -5,7 +5,9 @@ use super::kernel::{matches, with_test};
 use super::pieces::{assemble, Piece};
 use super::predicate::Predicate;
 use super::progress::ProgressSink;
-use super::reader::{for_each_chunk, plan_chunks, with_chunk, Chunk, CHUNK_BYTES};
+use super::reader::{
+    for_each_chunk, plan_chunks, plan_used_chunks, with_chunk, Chunk, CHUNK_BYTES,
+};
 use crate::error::{Error, Result};
 use crate::mem::clear_of_holes;
 use crate::pattern::BytePattern;
@@ -21,7 +23,17 @@ pub fn find_pattern(
     pattern: &BytePattern,
     progress: &dyn ProgressSink,
 ) -> Result<Vec<u64>> {
-    let chunks = plan_chunks(regions, pattern.len(), 1, CHUNK_BYTES);
+    // A pattern with a fixed byte other than zero is looked for only in memory in use.
+    let zero_matches = pattern
+        .bytes()
+        .iter()
+        .zip(pattern.fixed())
+        .all(|(&b, &fixed)| b == 0 || !fixed);
+    let chunks = if zero_matches {
+        plan_chunks(regions, pattern.len(), 1, CHUNK_BYTES)?
+    } else {
+        plan_used_chunks(process.memory(), regions, pattern.len(), 1, CHUNK_BYTES)?
+    };
     let page = platform::system_info().page_size;
     process.check()?;
     let parts = for_each_chunk(&chunks, progress, |c| {
@@ -107,7 +119,7 @@ pub fn find_group(
             })
         })
         .collect();
-    let chunks = plan_chunks(&starts, size, stride, CHUNK_BYTES);
+    let chunks = plan_chunks(&starts, size, stride, CHUNK_BYTES)?;
     let page = platform::system_info().page_size;
     let rest: Vec<GroupMember> = members[1..].to_vec();
     process.check()?;

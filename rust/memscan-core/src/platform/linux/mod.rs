@@ -4,6 +4,7 @@ mod access;
 pub mod breakpoint;
 mod identity;
 mod memory;
+mod page_runs;
 mod pages;
 mod procfs;
 mod system;
@@ -13,6 +14,7 @@ pub use identity::{process_state, Identity, ProcessState};
 pub use memory::{
     pages_in_use, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
 };
+pub use page_runs::used_runs;
 pub use pages::Pages;
 pub use procfs::{
     list_processes, process_info, read_region_usage, read_regions, thread_stack_pointers,
