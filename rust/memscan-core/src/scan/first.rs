@@ -142,10 +142,13 @@ fn scan_chunk<T: Scalar>(
     if matches!(pred, Typed::Any) {
         return snapshot_chunk(memory, c, stride, page, pack);
     }
-    let in_use = c
-        .anonymous
-        .then(|| memory.pages_in_use(c.start, c.byte_len, page))
-        .flatten();
+    let in_use = if c.run.is_some() {
+        c.planned_pages_in_use(page)
+    } else {
+        c.anonymous
+            .then(|| memory.pages_in_use(c.start, c.byte_len, page))
+            .flatten()
+    };
     if let Some(used) = &in_use {
         let zero_passes = with_test!(pred, T, test => test(<T as bytemuck::Zeroable>::zeroed()));
         if !zero_passes && !used.contains(&true) {
@@ -191,10 +194,13 @@ fn snapshot_chunk<T: Scalar>(
     page: usize,
     pack: bool,
 ) -> Result<(Piece<T>, u64)> {
-    let in_use = c
-        .anonymous
-        .then(|| memory.pages_in_use(c.start, c.byte_len, page))
-        .flatten();
+    let in_use = if c.run.is_some() {
+        c.planned_pages_in_use(page)
+    } else {
+        c.anonymous
+            .then(|| memory.pages_in_use(c.start, c.byte_len, page))
+            .flatten()
+    };
     let (bytes, holes) = if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
         (BlockBytes::Zeros(c.byte_len), Vec::new())
     } else {

@@ -25,6 +25,28 @@ pub struct Chunk {
     pub byte_len: usize,
     /// In private anonymous memory, where pages never touched read as zeros.
     pub anonymous: bool,
+    /// Planned from the pages in use ([`plan_used_chunks`]): the run of pages in use its slots
+    /// touch (the pages around it held zeros), so the kernel need not be asked again.
+    pub run: Option<(u64, u64)>,
+}
+
+impl Chunk {
+    /// Per page of the chunk, whether it is in use, as far as the planner knew it: `Some` when
+    /// some page lies outside the chunk's run, `None` when every page may hold data.
+    pub fn planned_pages_in_use(&self, page: usize) -> Option<Vec<bool>> {
+        let (s, e) = self.run?;
+        let page = page as u64;
+        let first = self.start / page;
+        let last = (self.start + self.byte_len as u64).div_ceil(page);
+        if first * page >= s && last * page <= e {
+            return None;
+        }
+        Some(
+            (first..last)
+                .map(|p| p * page < e && (p + 1) * page > s)
+                .collect(),
+        )
+    }
 }
 
 /// Most chunks one plan may hold: 16 Mi chunks (16 TiB of memory at 1 MiB each). A larger span
@@ -40,9 +62,9 @@ pub fn plan_chunks(
     stride: usize,
     chunk_bytes: usize,
 ) -> Result<Vec<Chunk>> {
-    let ranges: Vec<(u64, u64, bool)> = regions
+    let ranges: Vec<Range> = regions
         .iter()
-        .map(|r| (r.start, r.end, r.is_private_anonymous()))
+        .map(|r| (r.start, r.end, r.is_private_anonymous(), None))
         .collect();
     plan_ranges(&ranges, size, stride, chunk_bytes)
 }
@@ -62,41 +84,39 @@ pub fn plan_used_chunks(
     for r in regions {
         let anonymous = r.is_private_anonymous();
         match memory.used_runs(r) {
-            None => ranges.push((r.start, r.end, anonymous)),
+            None => ranges.push((r.start, r.end, anonymous, None)),
             Some(runs) => {
                 // A slot touching a run may start up to `size - 1` bytes before it and end as
-                // far past it.
-                let mut last: Option<(u64, u64)> = None;
+                // far past it. Runs that come that close share a range, whose pages are then
+                // looked up again per chunk.
+                let mut last: Option<Range> = None;
                 for (s, e) in runs {
-                    let s = s.saturating_sub(size as u64 - 1).max(r.start);
-                    let e = e.saturating_add(size as u64 - 1).min(r.end);
+                    let lo = s.saturating_sub(size as u64 - 1).max(r.start);
+                    let hi = e.saturating_add(size as u64 - 1).min(r.end);
                     match &mut last {
-                        Some(l) if s <= l.1 => l.1 = l.1.max(e),
-                        _ => {
-                            if let Some(l) = last.replace((s, e)) {
-                                ranges.push((l.0, l.1, anonymous));
-                            }
-                        }
+                        Some(l) if lo <= l.1 => (l.1, l.3) = (l.1.max(hi), None),
+                        _ => ranges.extend(last.replace((lo, hi, anonymous, Some((s, e))))),
                     }
                 }
-                if let Some(l) = last {
-                    ranges.push((l.0, l.1, anonymous));
-                }
+                ranges.extend(last);
             }
         }
     }
     plan_ranges(&ranges, size, stride, chunk_bytes)
 }
 
-/// Chunks of the slots of `ranges` (`start`, `end`, anonymous).
+/// A range to plan: start, end, in anonymous memory, the run of pages in use it was planned from.
+type Range = (u64, u64, bool, Option<(u64, u64)>);
+
+/// Chunks of the slots of `ranges`.
 fn plan_ranges(
-    ranges: &[(u64, u64, bool)],
+    ranges: &[Range],
     size: usize,
     stride: usize,
     chunk_bytes: usize,
 ) -> Result<Vec<Chunk>> {
     let per_chunk = (chunk_bytes / stride).max(1);
-    let slots_of = |&(start, end, _): &(u64, u64, bool)| {
+    let slots_of = |&(start, end, _, _): &Range| {
         let first = start.div_ceil(stride as u64).checked_mul(stride as u64)?;
         let last = end.checked_sub(size as u64)?;
         (first <= last).then(|| (first, (last - first) / stride as u64 + 1))
@@ -129,6 +149,7 @@ fn plan_ranges(
                 slots,
                 byte_len: (slots - 1) * stride + size,
                 anonymous: range.2,
+                run: range.3,
             });
             k += slots as u64;
         }

@@ -131,6 +131,7 @@ pub fn find_group(
                 slots: c.slots,
                 byte_len: c.byte_len - size + window,
                 anonymous: c.anonymous,
+                run: None,
             };
             with_chunk(process.memory(), &whole, page, |buf, holes| {
                 let (mut addrs, mut vals) = (Vec::new(), Vec::new());
