@@ -3,7 +3,7 @@
 //! PointerSearcher-X find them. A pointer map (every aligned word that points into mapped memory,
 //! sorted by the value it holds) is captured once; searches walk it backwards from the target.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -258,7 +258,7 @@ impl PointerMap {
             let module = module.expect("a static base").clone();
             let mut path = Vec::new();
             let base_offset = module.offset(self.addresses[base as usize]);
-            search.walk(base, options.max_depth, &mut path, &mut |offsets| {
+            search.walk(base, options.max_depth, &mut path, &mut 0, &mut |offsets| {
                 held += chain_bytes(offsets.len());
                 if held > budget {
                     over_budget = true;
@@ -316,7 +316,7 @@ fn offset(from: u64, to: u64) -> i64 {
 }
 
 /// Walk steps between two looks at the cancel flag.
-const STEPS_PER_CHECK: u64 = 1 << 14;
+const STEPS_PER_CHECK: u32 = 1 << 14;
 
 /// Level of a pointer not reached yet.
 const UNREACHED: u8 = 0;
@@ -331,8 +331,6 @@ struct Search<'a> {
     level: Vec<AtomicU8>,
     by_address: &'a [u32],
     progress: &'a dyn ProgressSink,
-    /// Walk steps taken, to look at the cancel flag now and then.
-    steps: AtomicU64,
     cancelled: AtomicBool,
 }
 
@@ -352,21 +350,8 @@ impl<'a> Search<'a> {
                 .collect(),
             by_address: map.by_address(),
             progress,
-            steps: AtomicU64::new(0),
             cancelled: AtomicBool::new(false),
         }
-    }
-
-    /// True once the caller asked to stop (looked at every [`STEPS_PER_CHECK`] calls).
-    fn should_stop(&self) -> bool {
-        if self.cancelled.load(Ordering::Relaxed) {
-            return true;
-        }
-        let step = self.steps.fetch_add(1, Ordering::Relaxed);
-        if step % STEPS_PER_CHECK == 0 && self.progress.cancelled() {
-            self.cancelled.store(true, Ordering::Relaxed);
-        }
-        self.cancelled.load(Ordering::Relaxed)
     }
 
     /// `Cancelled` once the caller asked to stop.
@@ -384,7 +369,9 @@ impl<'a> Search<'a> {
         frontier
             .par_iter()
             .fold(Vec::new, |mut claimed, &node| {
-                if self.should_stop() {
+                // A read of the caller's flag only: a shared counter written by both threads
+                // would bounce its cache line between them.
+                if self.progress.cancelled() {
                     return claimed;
                 }
                 let lo = node.saturating_sub(self.options.max_offset);
@@ -424,11 +411,18 @@ impl<'a> Search<'a> {
     fn count(&self, bases: &[u32], cap: usize) -> usize {
         let mut n = 0;
         let mut path = Vec::new();
+        let mut steps = 0;
         for &b in bases {
-            self.walk(b, self.options.max_depth, &mut path, &mut |_| {
-                n += 1;
-                n < cap
-            });
+            self.walk(
+                b,
+                self.options.max_depth,
+                &mut path,
+                &mut steps,
+                &mut |_| {
+                    n += 1;
+                    n < cap
+                },
+            );
             if n >= cap {
                 break;
             }
@@ -438,15 +432,19 @@ impl<'a> Search<'a> {
 
     /// Follows the pointer stored at pointer `i` (reading at most `budget` pointers) to the
     /// targets, calling `emit(offsets)` for each path; it goes on only into non-static pointers
-    /// whose level fits the budget. Stops when `emit` returns false.
+    /// whose level fits the budget. Stops when `emit` returns false, or when the caller asks
+    /// (looked at every [`STEPS_PER_CHECK`] of the walk's `steps`; then [`Search::stopped`]).
     fn walk(
         &self,
         i: u32,
         budget: usize,
         path: &mut Vec<i64>,
+        steps: &mut u32,
         emit: &mut impl FnMut(&[i64]) -> bool,
     ) -> bool {
-        if self.should_stop() {
+        *steps = steps.wrapping_add(1);
+        if *steps % STEPS_PER_CHECK == 0 && self.progress.cancelled() {
+            self.cancelled.store(true, Ordering::Relaxed);
             return false;
         }
         let v = self.map.values[i as usize];
@@ -482,7 +480,7 @@ impl<'a> Search<'a> {
                 continue;
             }
             path.push(offset(v, at));
-            let go_on = self.walk(j, budget - 1, path, emit);
+            let go_on = self.walk(j, budget - 1, path, steps, emit);
             path.pop();
             if !go_on {
                 return false;
