@@ -380,3 +380,14 @@ def test_region_map_opens_a_region(game, proc):
     w.open_region(0)
     assert w.memory_view is mv and mv.address >= int(w.regions[0]["start"], 16)
     assert "<table>" in w.to_html() and "regions" in repr(w)
+
+
+def test_scan_explorer_never_shows_a_stale_count(game, proc, monkeypatch):
+    """`scanned` and the count it captions reach the frontend in one message: a frontend that
+    renders between two messages would show "0 candidates" after a first scan."""
+    w = widgets.ScanExplorer(proc, page_size=5)
+    sent: list[dict] = []
+    monkeypatch.setattr(w, "_send", lambda msg, buffers=None: sent.append(msg["state"]))
+    w.first("i32", "eq", 100)
+    shown = [s for s in sent if "scanned" in s or "count" in s]
+    assert shown and all("scanned" in s and s.get("count") == w.count > 0 for s in shown), shown

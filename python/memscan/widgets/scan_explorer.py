@@ -265,7 +265,8 @@ class ScanExplorer(MemscanWidget):
             if self.sort and not self.sortable:
                 self.sort = ""
             self.page = 0
-        self._render_page()
+            # In the same message as `scanned`: the frontend never shows a stale count.
+            self._render_page()
 
     def _on_sort(self, _change: Any) -> None:
         self._order = None
