@@ -75,6 +75,39 @@ def test_ps_is_a_plain_table_without_memscan_itself(game):
     assert not [line for line in lines if "memscan.cli ps memscan" in line]
 
 
+def test_ps_fits_the_terminal_and_wide_shows_whole_command_lines():
+    marker = "memscan-wide-" + "x" * 2000  # a command line of ~2,000 characters
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", marker], stdin=subprocess.PIPE
+    )
+    try:
+        for columns in (80, 132):
+            env = {**os.environ, "COLUMNS": str(columns)}
+            r = subprocess.run(
+                [sys.executable, "-m", "memscan.cli", "ps", "memscan-wide-"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+            )
+            assert r.returncode == 0, r.stderr
+            lines = r.stdout.splitlines()
+            assert max(len(line) for line in lines) <= columns
+            row = next(line for line in lines if line.split()[0] == str(sleeper.pid))
+            assert len(row) == columns and row.endswith("...")
+        r = subprocess.run(
+            [sys.executable, "-m", "memscan.cli", "ps", "--wide", "memscan-wide-"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "80"},
+        )
+        row = next(line for line in r.stdout.splitlines() if line.split()[0] == str(sleeper.pid))
+        assert row.endswith(marker)
+    finally:
+        sleeper.communicate(timeout=10)
+
+
 def kernel_threads() -> list[int]:
     found = []
     for entry in os.listdir("/proc"):

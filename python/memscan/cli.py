@@ -30,6 +30,8 @@ PID_MAX = 4_194_304
 AMBIGUOUS_SHOWN = 20
 #: ``PF_KTHREAD`` in the flags of ``/proc/PID/stat``: a kernel thread.
 PF_KTHREAD = 0x00200000
+#: The fewest characters of a command line ``ps`` shows, however narrow the terminal.
+PS_MIN_COMMAND = 20
 #: Next-scan and first-scan comparisons, as ``--op`` names them.
 OPS = ("eq", "ne", "lt", "le", "gt", "ge", "between", "near")
 
@@ -229,14 +231,15 @@ def cmd_ps(args: argparse.Namespace) -> int:
         rows = [r for r in rows if needle in r.name.lower() or needle in r.command.lower()]
     shown = rows if args.limit is None else rows[: args.limit]
     table = [[str(r.pid), clean(_user(r.uid)), clean(r.name), clean(r.command)] for r in shown]
-    if sys.stdout.isatty() and table:  # keep one row per line on a terminal
-        used = sum(max(len(x[i]) for x in table) + 2 for i in range(3))
-        width = max(shutil.get_terminal_size().columns - used, 20)
-        table = [[*t[:3], _shorten(t[3], width)] for t in table]
     if not table:
         print(f"no process matches {clean(args.name)!r}" if args.name else "no processes")
         return 0
-    print_table(["pid", "user", "name", "command"], table, right=("pid",))
+    headers = ["pid", "user", "name", "command"]
+    if not args.wide:  # one row per line, as ps and htop cut the command
+        used = sum(max(len(x[i]) for x in [headers, *table]) + 2 for i in range(3))
+        width = max(shutil.get_terminal_size().columns - used, PS_MIN_COMMAND)
+        table = [[*t[:3], _shorten(t[3], width)] for t in table]
+    print_table(headers, table, right=("pid",))
     _more(len(rows) - len(shown), "process", "processes")
     return 0
 
@@ -580,6 +583,9 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     ps.add_argument("name", nargs="?", help="only processes whose name or command line holds it")
     ps.add_argument("--all", action="store_true", help="kernel threads and memscan itself too")
     ps.add_argument("--limit", type=count, default=None, metavar="N", help="show N rows at most")
+    ps.add_argument(
+        "--wide", action="store_true", help="whole command lines (default: cut to the terminal)"
+    )
 
     target_help = "a pid, or the name of exactly one process"
     source_help = target_help + ", or a saved image or core file (a path)"
