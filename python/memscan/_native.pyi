@@ -13,8 +13,10 @@ __all__ = [
     "ADDRESS_MAX_DEPTH",
     "ADDRESS_MAX_LEN",
     "DEBUG_BUILD",
+    "VALUE_TYPES",
     "Address",
     "BufferOwner",
+    "Freezer",
     "History",
     "MemorySnapshot",
     "PointerMap",
@@ -25,6 +27,7 @@ __all__ = [
     "SystemInfo",
     "Watch",
     "__version__",
+    "_error_classes",
     "_panic_in_worker",
     "find_process_by_name",
     "find_processes",
@@ -44,6 +47,8 @@ DEBUG_BUILD: Final[bool]
 ADDRESS_MAX_DEPTH: Final[int]
 #: Longest address expression, in characters.
 ADDRESS_MAX_LEN: Final[int]
+#: Every value type: name, size, numpy (dtype name), signed, float, aliases.
+VALUE_TYPES: Final[tuple[dict[str, Any], ...]]
 
 _ProgressCallback = Callable[[int, int], object]
 
@@ -200,6 +205,23 @@ class Process:
         address_range: tuple[int, int] | None = None,
         progress: _ProgressCallback | None = None,
     ) -> npt.NDArray[np.uint64]: ...
+
+@final
+class Freezer:
+    def __new__(cls, process: Process, *, interval_ms: int = 10) -> Freezer: ...
+    def freeze(
+        self,
+        addresses: npt.NDArray[np.uint64],
+        value_type: str,
+        value: int | float | bytes | str | None = None,
+    ) -> int: ...
+    def release(self, addresses: npt.NDArray[np.uint64] | None = None) -> None: ...
+    def frozen(self) -> list[tuple[int, bytes]]: ...
+    def frozen_values(self, value_type: str) -> list[tuple[int, Any]]: ...
+    def problems(self) -> tuple[list[tuple[int, str]], str | None]: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
 
 @disjoint_base
 class Scanner:
@@ -380,6 +402,7 @@ class MemorySnapshot:
     def region_bytes(self, index: int) -> npt.NDArray[np.uint8]: ...
     def diff_from(self, before: MemorySnapshot, *, gap: int = 8) -> _ArrowTable: ...
 
+def _error_classes() -> list[str]: ...
 def _panic_in_worker() -> None: ...
 def find_process_by_name(name: str) -> int | None: ...
 def find_processes(name: str, *, exact: bool = False) -> _ArrowTable: ...

@@ -47,7 +47,7 @@ impl ValueType {
         }
     }
 
-    /// The canonical short name (`"i32"`, `"f64"`, ...), also NumPy's dtype name.
+    /// The canonical short name (`"i32"`, `"f64"`, ...).
     pub const fn name(self) -> &'static str {
         match self {
             ValueType::I8 => "i8",
@@ -61,6 +61,27 @@ impl ValueType {
             ValueType::F32 => "f32",
             ValueType::F64 => "f64",
         }
+    }
+
+    /// The other names accepted for the type (lower case): NumPy's and C's.
+    pub const fn aliases(self) -> &'static [&'static str] {
+        match self {
+            ValueType::I8 => &["int8", "sbyte"],
+            ValueType::I16 => &["int16", "short"],
+            ValueType::I32 => &["int32", "int"],
+            ValueType::I64 => &["int64", "long"],
+            ValueType::U8 => &["uint8", "byte"],
+            ValueType::U16 => &["uint16", "ushort"],
+            ValueType::U32 => &["uint32", "uint"],
+            ValueType::U64 => &["uint64", "ulong"],
+            ValueType::F32 => &["float32", "float"],
+            ValueType::F64 => &["float64", "double"],
+        }
+    }
+
+    /// NumPy's dtype name (`"int32"`, `"float64"`, ...), also Arrow's and polars' width.
+    pub const fn numpy_name(self) -> &'static str {
+        self.aliases()[0]
     }
 
     /// True for `f32` and `f64`.
@@ -103,24 +124,15 @@ impl FromStr for ValueType {
 
     /// Accepts the short names and common aliases (`int32`, `uint64`, `float`, `double`, ...).
     fn from_str(s: &str) -> Result<Self> {
-        let t = match s.trim().to_ascii_lowercase().as_str() {
-            "i8" | "int8" | "sbyte" => ValueType::I8,
-            "i16" | "int16" | "short" => ValueType::I16,
-            "i32" | "int32" | "int" => ValueType::I32,
-            "i64" | "int64" | "long" => ValueType::I64,
-            "u8" | "uint8" | "byte" => ValueType::U8,
-            "u16" | "uint16" | "ushort" => ValueType::U16,
-            "u32" | "uint32" | "uint" => ValueType::U32,
-            "u64" | "uint64" | "ulong" => ValueType::U64,
-            "f32" | "float32" | "float" => ValueType::F32,
-            "f64" | "float64" | "double" => ValueType::F64,
-            _ => {
-                return Err(Error::invalid_argument(format!(
-                "unknown value type {s:?}; expected one of i8 i16 i32 i64 u8 u16 u32 u64 f32 f64"
-            )))
-            }
-        };
-        Ok(t)
+        let key = s.trim().to_ascii_lowercase();
+        ValueType::ALL
+            .into_iter()
+            .find(|t| t.name() == key || t.aliases().contains(&key.as_str()))
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "unknown value type {s:?}; expected one of i8 i16 i32 i64 u8 u16 u32 u64 f32 f64"
+                ))
+            })
     }
 }
 

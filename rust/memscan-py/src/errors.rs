@@ -5,7 +5,7 @@ use memscan_core::Error;
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyModule, PyType};
 
 /// Converts a core result into a Python result.
 pub trait IntoPyResult<T> {
@@ -24,60 +24,82 @@ impl<T> IntoPyResult<T> for Result<T, arrow_schema::ArrowError> {
     }
 }
 
-/// memscan's exception classes, in the order of [`CLASS_NAMES`].
-#[derive(Clone, Copy)]
-enum Class {
-    MemscanError,
-    ProcessNotFound,
-    AccessDenied,
-    ProcessExited,
-    InvalidAddress,
-    InvalidValue,
-    InvalidArgument,
-    WriteFailed,
-    MemoryBudgetExceeded,
-    InternalError,
-    InvalidFile,
-    Unsupported,
+/// The class in `memscan.errors` of every core error (exhaustive: a new variant must be
+/// mapped); `None` for a cancelled call, which is Python's `KeyboardInterrupt`.
+fn class_name(e: &Error) -> Option<&'static str> {
+    Some(match e {
+        Error::ProcessNotFound { .. } => "ProcessNotFound",
+        Error::AccessDenied { .. } => "AccessDenied",
+        Error::ProcessExited { .. } => "ProcessExited",
+        Error::InvalidAddress { .. } => "InvalidAddress",
+        Error::InvalidValue(_) => "InvalidValue",
+        Error::InvalidArgument(_) => "InvalidArgument",
+        Error::WriteFailed { .. } => "WriteFailed",
+        Error::Cancelled => return None,
+        Error::MemoryBudget { .. } => "MemoryBudgetExceeded",
+        Error::Internal(_) => "InternalError",
+        Error::InvalidFile { .. } => "InvalidFile",
+        Error::Unsupported(_) => "Unsupported",
+        Error::Io { .. } => "MemscanError",
+    })
 }
 
-/// The names of the classes in `memscan.errors`, indexed by [`Class`].
-const CLASS_NAMES: [&str; 12] = [
-    "MemscanError",
-    "ProcessNotFound",
-    "AccessDenied",
-    "ProcessExited",
-    "InvalidAddress",
-    "InvalidValue",
-    "InvalidArgument",
-    "WriteFailed",
-    "MemoryBudgetExceeded",
-    "InternalError",
-    "InvalidFile",
-    "Unsupported",
-];
-
-/// Maps every core error variant to its exception (exhaustive: a new variant must be mapped).
+/// Maps a core error to its exception.
 pub fn to_pyerr(e: Error) -> PyErr {
-    let class = match &e {
-        Error::ProcessNotFound { .. } => Class::ProcessNotFound,
-        Error::AccessDenied { .. } => Class::AccessDenied,
-        Error::ProcessExited { .. } => Class::ProcessExited,
-        Error::InvalidAddress { .. } => Class::InvalidAddress,
-        Error::InvalidValue(_) => Class::InvalidValue,
-        Error::InvalidArgument(_) => Class::InvalidArgument,
-        Error::WriteFailed { .. } => Class::WriteFailed,
-        Error::Cancelled => return PyKeyboardInterrupt::new_err("memscan: cancelled"),
-        Error::MemoryBudget { .. } => Class::MemoryBudgetExceeded,
-        Error::Internal(_) => Class::InternalError,
-        Error::InvalidFile { .. } => Class::InvalidFile,
-        Error::Unsupported(_) => Class::Unsupported,
-        Error::Io { .. } => Class::MemscanError,
+    let Some(name) = class_name(&e) else {
+        return PyKeyboardInterrupt::new_err("memscan: cancelled");
     };
-    Python::attach(|py| match classes(py) {
-        Ok(all) => PyErr::from_type(all[class as usize].bind(py).clone(), e.to_string()),
+    Python::attach(|py| match class(py, name) {
+        Ok(class) => PyErr::from_type(class, e.to_string()),
         Err(import_err) => import_err,
     })
+}
+
+/// The class names core errors map to, one per error variant (for the test that every class
+/// of `memscan.errors` is reachable).
+#[pyfunction]
+pub fn _error_classes() -> Vec<&'static str> {
+    let io = || std::io::Error::other("x");
+    [
+        Error::ProcessNotFound { pid: 0 },
+        Error::AccessDenied {
+            pid: 0,
+            reason: String::new(),
+        },
+        Error::ProcessExited {
+            pid: 0,
+            why: String::new(),
+        },
+        Error::InvalidAddress {
+            pid: 0,
+            addr: 0,
+            len: 0,
+            reason: String::new(),
+        },
+        Error::InvalidValue(String::new()),
+        Error::InvalidArgument(String::new()),
+        Error::WriteFailed {
+            addr: 0,
+            len: 0,
+            written: 0,
+            source: io(),
+        },
+        Error::Cancelled,
+        Error::MemoryBudget {
+            needed: 0,
+            budget: 0,
+        },
+        Error::Internal(String::new()),
+        Error::InvalidFile {
+            path: String::new(),
+            reason: String::new(),
+        },
+        Error::Unsupported(String::new()),
+        Error::io("x", io()),
+    ]
+    .iter()
+    .filter_map(class_name)
+    .collect()
 }
 
 /// `InvalidArgument(msg)`: for checks made in the bindings themselves.
@@ -90,13 +112,9 @@ pub fn invalid_value(msg: impl Into<String>) -> PyErr {
     to_pyerr(Error::InvalidValue(msg.into()))
 }
 
-fn classes(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
-    static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
-    CLASSES.get_or_try_init(py, || {
-        let module = py.import("memscan.errors")?;
-        CLASS_NAMES
-            .iter()
-            .map(|name| Ok(module.getattr(*name)?.cast_into::<PyType>()?.unbind()))
-            .collect()
-    })
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module =
+        MODULE.get_or_try_init(py, || Ok::<_, PyErr>(py.import("memscan.errors")?.unbind()))?;
+    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
 }

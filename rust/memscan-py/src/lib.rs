@@ -3,6 +3,7 @@
 mod analysis;
 mod arrays;
 mod errors;
+mod freezer;
 mod functions;
 mod pointer;
 mod process;
@@ -20,6 +21,10 @@ mod _native {
     use crate::analysis::{PyHistory, PyRecorder, PySnapshot};
     #[pymodule_export]
     use crate::arrays::BufferOwner;
+    #[pymodule_export]
+    use crate::errors::_error_classes;
+    #[pymodule_export]
+    use crate::freezer::PyFreezer;
     #[pymodule_export]
     use crate::functions::{
         find_process_by_name, find_processes, get_process_module_regions, hex_pattern_bytes,
@@ -45,6 +50,7 @@ mod _native {
         m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
         m.add("ADDRESS_MAX_DEPTH", memscan_core::address::MAX_DEPTH)?;
         m.add("ADDRESS_MAX_LEN", memscan_core::address::MAX_LEN)?;
+        m.add("VALUE_TYPES", crate::values::value_type_table(m.py())?)?;
         Ok(())
     }
 }

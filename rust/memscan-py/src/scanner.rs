@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use memscan_core::edit::{self, WriteOp};
-use memscan_core::freeze::Freezer;
 use memscan_core::scan::{
     find_group, Against, CandidateSet, GroupMember, OpName, RegionFilter, RegionSource,
     ScanOptions, Session, MAX_GROUP_OFFSET,
@@ -15,10 +14,11 @@ use pyo3::prelude::*;
 
 use crate::arrays::numpy_view;
 use crate::errors::{invalid_argument, IntoPyResult};
+use crate::freezer::{typed, FreezeSlot};
 use crate::process::{PyProcess, PyRegion};
 use crate::run::{detached, run_detached};
 use crate::tables::table;
-use crate::values::{to_python, value, value_type};
+use crate::values::{value, value_type};
 
 /// A scan session: first scan, next scans, undo, checkpoints, writes and freezing.
 ///
@@ -29,7 +29,7 @@ use crate::values::{to_python, value, value_type};
 pub struct PyScanner {
     session: Mutex<Session>,
     work: Mutex<()>,
-    freezer: Mutex<Option<Freezer>>,
+    freezer: FreezeSlot,
 }
 
 /// The regions chosen by the region options shared by scanners, searches and snapshots.
@@ -210,7 +210,7 @@ impl PyScanner {
         Ok(Self {
             session: Mutex::new(Session::new(process.inner.clone(), ty, source, options)),
             work: Mutex::new(()),
-            freezer: Mutex::new(None),
+            freezer: FreezeSlot::new(process.inner.clone(), Duration::from_millis(10)),
         })
     }
 
@@ -568,40 +568,19 @@ impl PyScanner {
         addresses: Option<PyReadonlyArray1<'_, u64>>,
         interval_ms: u64,
     ) -> PyResult<usize> {
-        let (proc, ty) = self.process_and_type();
+        let ty = self.session().value_type();
         let addrs = self.addresses_or_all(addresses)?;
         let fixed = value.map(|v| crate::values::value(v, ty)).transpose()?;
-        // Write once now, checked, so a bad address fails here rather than in the background.
-        let per_addr: Vec<Vec<u8>> = detached(py, || match fixed {
-            _ if proc.image().is_some() => Err(proc.require_live("freezing").unwrap_err()),
-            Some(v) => {
-                edit::write_same(&proc, &addrs, &v.to_ne_bytes(), false)?;
-                Ok(vec![v.to_ne_bytes(); addrs.len()])
-            }
-            None => read_values_bytes(&proc, &addrs, ty),
-        })?;
-        let mut guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.as_ref().is_some_and(|f| !f.is_running()) {
-            *guard = None; // stopped on its own (the process exited or changed)
-        }
-        let freezer = guard.get_or_insert_with(|| {
-            Freezer::start(proc.clone(), Duration::from_millis(interval_ms.max(1)))
-        });
-        for (a, b) in addrs.iter().zip(&per_addr) {
-            freezer.hold(&[*a], b);
-        }
-        Ok(addrs.len())
+        let every = Duration::from_millis(interval_ms);
+        self.freezer.freeze(py, &addrs, ty, fixed, Some(every))
     }
 
     /// Stops holding `addresses` (all if None).
     #[pyo3(signature = (addresses=None))]
     fn unfreeze(&self, addresses: Option<PyReadonlyArray1<'_, u64>>) -> PyResult<()> {
-        let guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = guard.as_ref() {
-            match addresses {
-                Some(a) => f.release(Some(a.as_slice()?)),
-                None => f.release(None),
-            }
+        match addresses {
+            Some(a) => self.freezer.release(Some(a.as_slice()?)),
+            None => self.freezer.release(None),
         }
         Ok(())
     }
@@ -609,35 +588,18 @@ impl PyScanner {
     /// Addresses held now and their values (none once the process has exited or changed).
     fn frozen<'py>(&self, py: Python<'py>) -> PyResult<Vec<(u64, Bound<'py, PyAny>)>> {
         let ty = self.session().value_type();
-        let guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(f) = guard.as_ref() else {
-            return Ok(Vec::new());
-        };
-        f.frozen()
-            .into_iter()
-            .map(|(a, b)| Ok((a, to_python(py, Value::from_ne_bytes(ty, &b).py()?)?)))
-            .collect()
+        typed(py, self.freezer.frozen(), ty)
     }
 
     /// What freezing could not hold: (address, reason) for each address dropped because it
     /// could no longer be written, and why the freeze thread stopped on its own, if it did.
     fn freeze_problems(&self) -> (Vec<(u64, String)>, Option<String>) {
-        let guard = self.freezer.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()
-            .map_or((Vec::new(), None), |f| (f.lost(), f.stopped()))
+        self.freezer.problems()
     }
 
     /// Stops the freeze thread (also done when the scanner is dropped).
     fn stop_freezing(&self) {
-        if let Some(mut f) = self
-            .freezer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            f.stop();
-        }
+        self.freezer.stop();
     }
 
     /// Candidate count and type, for the REPL.
@@ -657,17 +619,6 @@ impl PyScanner {
             ),
         }
     }
-}
-
-fn read_values_bytes(
-    proc: &Process,
-    addrs: &[u64],
-    ty: ValueType,
-) -> memscan_core::Result<Vec<Vec<u8>>> {
-    Ok(edit::read_many(proc, addrs, ty.size())?
-        .chunks(ty.size())
-        .map(<[u8]>::to_vec)
-        .collect())
 }
 
 fn read_values(

@@ -3,13 +3,32 @@
 use memscan_core::{Number, Value, ValueType};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
 use crate::errors::{invalid_value, IntoPyResult};
 
 /// A value type given by name (`"i32"`, `"uint64"`, `"float"`).
 pub fn value_type(name: &str) -> PyResult<ValueType> {
     name.parse::<ValueType>().py()
+}
+
+/// Every value type as a dict (name, size, numpy dtype name, signed, float, aliases): the one
+/// table Python builds its maps from.
+pub fn value_type_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    let rows = ValueType::ALL
+        .into_iter()
+        .map(|t| {
+            let d = PyDict::new(py);
+            d.set_item("name", t.name())?;
+            d.set_item("size", t.size())?;
+            d.set_item("numpy", t.numpy_name())?;
+            d.set_item("signed", t.is_signed_int() || t.is_float())?;
+            d.set_item("float", t.is_float())?;
+            d.set_item("aliases", PyTuple::new(py, t.aliases())?)?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, rows)
 }
 
 /// A Python int, float, NumPy scalar or numeric string as a [`Number`], without rounding.
