@@ -2,13 +2,15 @@
 
 Run by :mod:`memscan.demo`; not imported by memscan itself. It prints one JSON line describing
 its fields (name, type, address, value), then answers JSON-line commands on stdin. It exits
-when stdin closes or its parent dies.
+when stdin closes or its parent dies. With the argument ``native`` (after the tick rate) the
+game is the native one of the extension module (:class:`NativeGame`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import os
 import signal
 import sys
 import threading
@@ -125,7 +127,7 @@ def describe(state: GameState) -> dict[str, object]:
         }
         for name, _ in GameState._fields_
     }
-    return {"pid": __import__("os").getpid(), "base": base, "fields": fields}
+    return {"pid": os.getpid(), "base": base, "fields": fields}
 
 
 class Game:
@@ -171,6 +173,57 @@ class Game:
             return describe(s)
 
 
+class NativeGame:
+    """The native demo game (``memscan._native.demo_game``): its state lives in the extension
+    module's statics and heap objects and only the extension's code writes it."""
+
+    OPS = ("damage", "heal", "gold", "spend", "tick", "get", "describe")
+
+    def __init__(self, tick_hz: float) -> None:
+        from memscan import _native
+
+        self.native = _native
+        self.lock = threading.Lock()
+        self.tick_hz = tick_hz
+        self.paused = tick_hz <= 0
+        self.state = self._describe(_native.demo_game("get"))
+        threading.Thread(target=self._tick, daemon=True).start()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(1.0 / self.tick_hz if self.tick_hz > 0 else 0.1)
+            if not self.paused:
+                with self.lock:
+                    self.native.demo_game("tick")
+
+    @staticmethod
+    def _describe(fields: list[tuple[str, str, int, int, int]]) -> dict[str, object]:
+        table = {
+            name: {"type": kind, "address": address, "size": size, "value": value}
+            for name, kind, address, size, value in fields
+        }
+        # The player's struct starts at its first field, the level.
+        return {"pid": os.getpid(), "base": table["level"]["address"], "fields": table}
+
+    def handle(self, cmd: dict[str, object]) -> dict[str, object]:
+        op = cmd.get("op")
+        with self.lock:
+            if op == "pause":
+                self.paused = True
+                op = "get"
+            elif op == "resume":
+                self.paused = False
+                op = "get"
+            if op == "set":
+                fields = self.native.demo_game_set(str(cmd["field"]), int(cmd["value"]))  # type: ignore[call-overload]
+            elif op in self.OPS:
+                n = int(cmd.get("n", 1))  # type: ignore[call-overload]
+                fields = self.native.demo_game("get" if op == "describe" else str(op), n)
+            else:
+                return {"error": f"unknown op {op!r}"}
+            return self._describe(fields)
+
+
 #: `prctl` option naming the calling thread (the process name, `comm`), and the demo's name.
 PR_SET_NAME = 15
 DEMO_NAME = b"memscan-demo"
@@ -184,9 +237,15 @@ def main() -> None:
     except (OSError, AttributeError):
         pass
     tick_hz = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
-    game = Game(tick_hz)
+    game: Game | NativeGame
+    if sys.argv[2:] == ["native"]:
+        game = NativeGame(tick_hz)
+        first = game.state
+    else:
+        game = Game(tick_hz)
+        first = describe(game.state)
     out = sys.stdout
-    out.write(json.dumps(describe(game.state)) + "\n")
+    out.write(json.dumps(first) + "\n")
     out.flush()
     for line in sys.stdin:
         if not line.strip():

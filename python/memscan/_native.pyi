@@ -29,6 +29,8 @@ __all__ = [
     "__version__",
     "_error_classes",
     "_panic_in_worker",
+    "demo_game",
+    "demo_game_set",
     "find_process_by_name",
     "find_processes",
     "get_process_module_regions",
@@ -437,3 +439,8 @@ def read_process_memory(process: Process, address: int, size: int) -> bytes: ...
 def write_process_memory(
     process: Process, address: int, data: bytes, *, force: bool = False
 ) -> None: ...
+
+# The native demo game (memscan.demo.start(native=True)): fields are (name, type, address,
+# size, value).
+def demo_game(op: str, n: int = 1) -> list[tuple[str, str, int, int, int]]: ...
+def demo_game_set(field: str, value: int) -> list[tuple[str, str, int, int, int]]: ...

@@ -4,6 +4,11 @@
 ...     game.address("health"), game.value("health")
 ...     game.damage(10)
 
+``start(native=True)`` runs the native game instead: its state lives in the extension module's
+own statics (``score``, and the pointer to the world) and heap objects (the world, the player:
+``health``, ``max_health``, ``gold``, ``level``), and only the extension's code writes it, so
+pointer scans find chains from ``game.module`` and watches report writers inside it.
+
 The child dies with its parent (``PR_SET_PDEATHSIG``) and when its stdin closes, so it never
 outlives the Python process that started it.
 """
@@ -14,6 +19,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 __all__ = ["DemoTarget", "Field", "start"]
@@ -33,9 +39,10 @@ class Field:
 class DemoTarget:
     """A running demo game. Methods change its values on command and return the new state."""
 
-    def __init__(self, tick_hz: float = 0.0) -> None:
+    def __init__(self, tick_hz: float = 0.0, *, native: bool = False) -> None:
+        mode = ["native"] if native else []
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "memscan._demo_target", str(tick_hz)],
+            [sys.executable, "-m", "memscan._demo_target", str(tick_hz), *mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -44,6 +51,13 @@ class DemoTarget:
         self._state = self._read_reply()
         self.pid: int = self._state["pid"]
         self.base: int = self._state["base"]
+        #: The file name of the module holding the native game's statics (the extension
+        #: module, as ``proc.modules()`` names it), None for the Python game.
+        self.module: str | None = None
+        if native:
+            from . import _native
+
+            self.module = Path(_native.__file__ or "").name
 
     def _read_reply(self) -> dict[str, Any]:
         assert self._proc.stdout is not None
@@ -129,6 +143,7 @@ class DemoTarget:
         return f"DemoTarget(pid={self.pid}, running={self.is_running()})"
 
 
-def start(tick_hz: float = 0.0) -> DemoTarget:
-    """Starts the demo game. ``tick_hz > 0`` makes its ``ticks`` timer advance on its own."""
-    return DemoTarget(tick_hz)
+def start(tick_hz: float = 0.0, *, native: bool = False) -> DemoTarget:
+    """Starts the demo game. ``tick_hz > 0`` makes its ``ticks`` timer advance on its own;
+    ``native=True`` starts the native game (state in the extension module, see above)."""
+    return DemoTarget(tick_hz, native=native)

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod arrays;
+mod demo_game;
 mod errors;
 mod freezer;
 mod functions;
@@ -46,6 +47,7 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::demo_game::register(m)?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
         m.add("ADDRESS_MAX_DEPTH", memscan_core::address::MAX_DEPTH)?;
