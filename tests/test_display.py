@@ -134,7 +134,7 @@ def test_scanner_repr_lists_steps_counts_and_candidates(game, proc):
     assert re.search(r"2\. decreased +[\d,]+$", text, re.M)
     assert re.search(r"3\. == 93 +1$", text, re.M)
     s.checkpoint("hurt")
-    s.hold(50)
+    s.freeze(50)
     page = s._repr_html_()
     s.release()
     assert "i32, 1 candidate<" in page and "first scan == 100" in page and f">{first:,}<" in page

@@ -84,9 +84,9 @@ def test_an_image_refuses_writes_freezes_watches_and_recordings(game, image):
         img.write_value(health, "i32", 1)
     s = img.scan("i32", 100)
     with pytest.raises(memscan.Unsupported, match="memory image"):
-        s.set(5)
+        s.write(5)
     with pytest.raises(memscan.Unsupported, match="memory image"):
-        s.hold()
+        s.freeze()
     with pytest.raises(memscan.Unsupported, match="memory image"):
         img.watch(health)
     with pytest.raises(memscan.Unsupported, match="memory image"):

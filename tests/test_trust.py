@@ -122,7 +122,7 @@ def test_overlapping_unaligned_candidates_keep_their_own_values(target):
     s = proc.scanner("i16", regions=[region_of(proc, base)], alignment=1)
     s.first("ne", 0)
     keep = np.array([base + 101, base + 102, base + 105], dtype=np.uint64)
-    s.write("add", 0, keep)  # a no-op write: the candidates stay, values unchanged
+    s.add(0, keep)  # a no-op write: the candidates stay, values unchanged
     s.first("between", 1, 0x0807)
     assert set(keep.tolist()) <= set(s.addresses.tolist())
     s.unchanged()
@@ -145,7 +145,7 @@ def test_a_freeze_holds_what_it_can_and_reports_what_it_cannot(target):
     proc = memscan.Process(target.pid)
     s = proc.scanner("i32")
     addrs = np.array([a, b], dtype=np.uint64)
-    s.hold(42, addrs)
+    s.freeze(42, addrs)
     target.run(f"libc.munmap({a}, 4096)")
     put(target, b, struct.pack("<i", 5))
     deadline = time.monotonic() + 5
@@ -203,8 +203,8 @@ def test_relative_checkpoints_are_exact_and_need_a_move(target):
     s.first("any")
     for i, name in enumerate(["a", "b", "c"]):
         put(target, base, struct.pack("<Q", top + 3 * i))
-        s.save_checkpoint(name)
-    s.filter_checkpoint_relative("a", "b", "c", 0.0)
+        s.checkpoint(name)
+    s.repeated("a", "b", "c", 0.0)
     assert s.addresses.tolist() == [base]  # the constant 5 (and every zero) never moved
 
 
@@ -263,7 +263,7 @@ def test_a_reused_pid_is_never_written():
     proc = memscan.Process(first.pid)
     s = proc.scanner("i32", regions=[region_of(proc, base)])
     s.first("eq", 0)
-    s.hold(1, np.array([base], dtype=np.uint64))
+    s.freeze(1, np.array([base], dtype=np.uint64))
     pid = first.pid
     first.close()
     # Make the next process take the same pid (ns_last_pid needs root, as these tests run).
@@ -281,7 +281,7 @@ def test_a_reused_pid_is_never_written():
     with successor:
         successor.run(BUFFER)
         with pytest.raises(memscan.ProcessExited):
-            s.set(123)
+            s.write(123)
         with pytest.raises(memscan.ProcessExited):
             proc.read(base, 4)
         assert s.frozen() == []

@@ -1,31 +1,22 @@
 """memscan: scan and edit the memory of live Linux processes, with zero-copy NumPy/Arrow results.
 
-Two ways in: the Pythonic objects (:class:`Process`, ``proc.scan(...)``) and the explicit
-functions of the original design (:func:`open_process`, :func:`create_interactive_scanner`, ...).
+The objects: :class:`Process` (``proc.scan(...)``, ``proc.find_bytes(...)``, ...),
+:class:`Scanner`, :class:`AddressList`, snapshots, recordings, watches and images. The explicit
+functions of the original design (:func:`open_process`, :func:`create_interactive_scanner`, ...)
+live in :mod:`memscan.compat` and are importable from here too (``memscan.__all__`` lists the
+modern API only).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from . import demo, errors
+from . import compat, demo, errors
 from . import images as images
-from ._native import (
-    DEBUG_BUILD,
-    Address,
-    SystemInfo,
-    __version__,
-    find_process_by_name,
-    get_process_module_regions,
-    hex_pattern_bytes,
-    parse_hex_pattern,
-    query_system_info,
-    read_process_memory,
-    write_process_memory,
-)
+from ._native import DEBUG_BUILD, SystemInfo, __version__, hex_pattern_bytes
 from ._native import find_processes as _find_processes
 from ._native import list_processes as _list_processes
+from .address import Address
 from .address_list import AddressList
 from .errors import (
     AccessDenied,
@@ -47,17 +38,27 @@ from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
 from .pointers import PointerChains, PointerMap
 from .process import Process, Region
-from .scanner import MatchedAddress, Scanner
+from .scanner import Scanner
 from .snapshots import ChangeMap, Snapshot
 from .table import Table, hex_addresses
+from .value_types import VALUE_TYPES, ValueType
 from .watch import Watch, WatchHits
 
-# The original bindings' class names: the same classes under a second name.
-PyProcessHandle = Process
-PyMemoryRegion = Region
-PySystemInfo = SystemInfo
-PyInteractiveScanner = Scanner
-PyMatchedAddress = MatchedAddress
+# The original bindings' names (memscan.compat), importable from here; not in __all__.
+MatchedAddress = compat.MatchedAddress
+PyInteractiveScanner = compat.PyInteractiveScanner
+PyMatchedAddress = compat.PyMatchedAddress
+PyMemoryRegion = compat.PyMemoryRegion
+PyProcessHandle = compat.PyProcessHandle
+PySystemInfo = compat.PySystemInfo
+create_interactive_scanner = compat.create_interactive_scanner
+find_process_by_name = compat.find_process_by_name
+get_process_module_regions = compat.get_process_module_regions
+open_process = compat.open_process
+parse_hex_pattern = compat.parse_hex_pattern
+query_system_info = compat.query_system_info
+read_process_memory = compat.read_process_memory
+write_process_memory = compat.write_process_memory
 
 if DEBUG_BUILD:
     import warnings
@@ -70,6 +71,7 @@ if DEBUG_BUILD:
 
 __all__ = [
     "DEBUG_BUILD",
+    "VALUE_TYPES",
     "AccessDenied",
     "Address",
     "AddressList",
@@ -81,7 +83,6 @@ __all__ = [
     "InvalidArgument",
     "InvalidFile",
     "InvalidValue",
-    "MatchedAddress",
     "MemoryBudgetExceeded",
     "MemscanError",
     "MultiScan",
@@ -90,11 +91,6 @@ __all__ = [
     "Process",
     "ProcessExited",
     "ProcessNotFound",
-    "PyInteractiveScanner",
-    "PyMatchedAddress",
-    "PyMemoryRegion",
-    "PyProcessHandle",
-    "PySystemInfo",
     "Recorder",
     "Region",
     "RegionOptions",
@@ -105,33 +101,22 @@ __all__ = [
     "SystemInfo",
     "Table",
     "Unsupported",
+    "ValueType",
     "Watch",
     "WatchHits",
     "WriteFailed",
     "__version__",
-    "create_interactive_scanner",
+    "compat",
     "demo",
     "errors",
-    "find_process_by_name",
     "find_processes",
-    "get_process_module_regions",
     "hex_addresses",
     "hex_pattern_bytes",
     "images",
     "list_processes",
     "load",
     "open_image",
-    "open_process",
-    "parse_hex_pattern",
-    "query_system_info",
-    "read_process_memory",
-    "write_process_memory",
 ]
-
-
-def open_process(pid: int) -> Process:
-    """Opens a process by pid. Raises ProcessNotFound or AccessDenied (with the reason)."""
-    return Process(pid)
 
 
 def open_image(path: str | os.PathLike[str]) -> Process:
@@ -148,18 +133,7 @@ def list_processes() -> Table:
 
 
 def find_processes(name: str, *, exact: bool = False) -> Table:
-    """Every process whose name (or command line, unless ``exact``) matches ``name``."""
+    """Every process whose name (or command line, unless ``exact``) matches ``name``: a table
+    (pid, name, uid, exe, cmdline). The original design's :func:`find_process_by_name` gives
+    the pid of the first match only (or None)."""
     return Table(_find_processes(name, exact=exact))
-
-
-def create_interactive_scanner(
-    process: Process,
-    regions: list[Region] | None,
-    value_type: str,
-    **options: Any,
-) -> Scanner:
-    """A scanner over ``regions`` (all writable regions when None), as in the original design:
-    call ``initial_scan(value)`` then ``filter_*``."""
-    if not isinstance(process, Process):
-        process = Process(process.pid)
-    return Scanner(process, value_type, regions, **options)

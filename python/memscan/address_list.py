@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 import numpy as np
 
 from . import _native
+from .address import Address
 from .display import module_owners
 from .errors import InvalidArgument, InvalidFile, InvalidValue, MemscanError, ProcessExited
 from .io import (
@@ -225,10 +226,10 @@ class _Row:
         self.held_at: int | None = None
 
 
-def _parse_expression(expression: Any) -> _native.Address:
+def _parse_expression(expression: Any) -> Address:
     if not isinstance(expression, str):
         raise InvalidArgument(f"an address expression is a str, not {expression!r}")
-    return _native.Address.parse(expression)
+    return Address.parse(expression)
 
 
 def _check_text(entry: str, field: str, text: Any) -> str:
@@ -431,7 +432,7 @@ class AddressList:
         elif not isinstance(process, Process):
             if not isinstance(process, _native.Process):
                 raise InvalidArgument(f"attach needs a Process or a pid, not {process!r}")
-            process = Process(process.pid)
+            process = Process._wrap(process)
         if not process.is_alive():
             raise ProcessExited(f"process {process.pid} has exited")
         self.detach()
@@ -444,7 +445,7 @@ class AddressList:
     def detach(self) -> None:
         """Stops every freeze and forgets the process (the entries stay)."""
         for s in self._scanners.values():
-            s.stop_freezing()
+            s.release()
         self._scanners.clear()
         self._process = None
         for row in self._rows:
@@ -800,7 +801,7 @@ class AddressList:
 
     def _hold(self, row: _Row) -> None:
         assert row.address is not None and row.entry.frozen is not None
-        self._scanner(row.entry.type).hold(
+        self._scanner(row.entry.type).freeze(
             row.entry.frozen, np.array([row.address], dtype=np.uint64)
         )
         row.held_at = row.address

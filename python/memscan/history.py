@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
+from ._convert import native_process
 from .display import Locator, card, count, esc, table
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
     import altair
     import polars
+
+    from .process import Process
 
 __all__ = ["History", "Recorder"]
 
@@ -337,7 +340,7 @@ class History:
         addresses: Sequence[int] | None = None,
         *,
         names: dict[int, str] | None = None,
-        process: _native.Process | None = None,
+        process: Process | _native.Process | None = None,
         x: str = "time",
         max_series: int = 10,
         max_rows: int = 5000,
@@ -457,7 +460,7 @@ class Recorder:
 
     def __init__(
         self,
-        process: _native.Process,
+        process: Process | _native.Process,
         addresses: np.ndarray | Sequence[int],
         value_type: str,
         *,
@@ -467,7 +470,12 @@ class Recorder:
     ) -> None:
         addrs = np.ascontiguousarray(np.asarray(addresses, dtype=np.uint64))
         self._native = _native.Recorder(
-            process, addrs, value_type, interval=interval, count=count, duration=duration
+            native_process(process),
+            addrs,
+            value_type,
+            interval=interval,
+            count=count,
+            duration=duration,
         )
         # Module and offset of each address, found once: the addresses never change.
         where = Locator(process.region_list())

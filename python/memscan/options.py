@@ -9,19 +9,33 @@ pattern and string searches).
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from ._native import Region
 
-__all__ = ["RegionOptions", "ScanOptions", "SnapshotOptions"]
+if TYPE_CHECKING:
+    import polars
+
+    from .table import Table
+
+__all__ = ["RegionOptions", "Regions", "ScanOptions", "SnapshotOptions"]
+
+#: Regions as ``regions=`` takes them: :class:`Region` objects (``proc.region_list()``), or a
+#: table of regions (``proc.regions()`` filtered, a polars or pandas frame with ``start`` and
+#: ``end`` columns), matched to the process's regions by start and end.
+if TYPE_CHECKING:
+    Regions: TypeAlias = Sequence[Region] | Table | polars.DataFrame | None
+else:
+    Regions = Any
 
 
 class RegionOptions(TypedDict, total=False):
     """Which regions: the given ones, or the process's filtered by kind, permissions, path and
     address range."""
 
-    #: Exactly these regions (from ``proc.region_list()``).
-    regions: list[Region] | None
+    #: Exactly these regions: ``proc.region_list()`` items or rows of ``proc.regions()``.
+    regions: Regions
     #: Region kinds: heap stack executable library anonymous file special.
     kinds: list[str] | None
     #: Only writable regions.

@@ -13,10 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import _native
+from ._convert import native_process
 from .table import Table
 
 if TYPE_CHECKING:
     import polars
+
+    from .process import Process
 
 __all__ = ["PointerChains", "PointerMap"]
 
@@ -43,18 +46,21 @@ class PointerChains:
         """Every chain as an address expression, shortest first."""
         return self.frame["expression"].to_list()
 
-    def resolve(self, process: _native.Process) -> polars.DataFrame:
+    def resolve(self, process: Process | _native.Process) -> polars.DataFrame:
         """Every chain with the address it reaches in ``process`` now (null where a pointer on
         the way is unreadable or its module is not loaded)."""
         import polars as pl
 
         f = self.frame
         reached = _native.resolve_chains(
-            process, f["module"].to_list(), f["base_offset"].to_list(), f["offsets"].to_list()
+            native_process(process),
+            f["module"].to_list(),
+            f["base_offset"].to_list(),
+            f["offsets"].to_list(),
         )
         return f.with_columns(pl.Series("address", reached, dtype=pl.UInt64))
 
-    def rescan(self, process: _native.Process, address: int) -> PointerChains:
+    def rescan(self, process: Process | _native.Process, address: int) -> PointerChains:
         """The chains that reach ``address`` in ``process`` (e.g. after a restart, with the value
         found again); chains through unreadable pointers are dropped, not errors."""
         import polars as pl

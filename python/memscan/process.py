@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 
 import numpy as np
 
 from . import _native
-from ._convert import addresses_array
+from ._convert import addresses_array, region_list
 from ._progress import ProgressArg, progress_callback
 from .display import card, count, esc, human_bytes, mono
 from .errors import InvalidArgument, MemscanError
@@ -32,27 +33,109 @@ __all__ = ["Process", "Region"]
 Region = _native.Region
 
 
-class Process(_native.Process):
-    """An opened process: ``Process(pid)``, usable as a context manager.
+class Process:
+    """An opened process: ``Process(pid)``, usable as a context manager; or a saved memory
+    image: ``Process(image=path)`` (see :func:`memscan.open_image`).
 
     Reads and writes are exact in every type (``read_value(addr, "u64")``), and writes are all or
     nothing. ``force=True`` writes through ``/proc/PID/mem`` to pages without write permission.
+    The engine's object is ``proc._native`` (composition, as polars' ``DataFrame._df``).
     """
+
+    __slots__ = ("__weakref__", "_native")
+
+    def __init__(
+        self, pid: int | None = None, *, image: str | os.PathLike[str] | None = None
+    ) -> None:
+        self._native = _native.Process(pid, image=image)
+
+    @classmethod
+    def _wrap(cls, native: _native.Process) -> Self:
+        """A Process around an engine object already opened."""
+        self = cls.__new__(cls)
+        self._native = native
+        return self
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        return self._native.pid
+
+    @property
+    def name(self) -> str:
+        return self._native.name
+
+    @property
+    def exe(self) -> str | None:
+        """The executable's path (None when it cannot be read)."""
+        return self._native.exe
+
+    @property
+    def cmdline(self) -> list[str]:
+        return self._native.cmdline
+
+    @property
+    def uid(self) -> int:
+        return self._native.uid
+
+    @property
+    def image_path(self) -> pathlib.Path | None:
+        """The image file for a saved image (``memscan.open_image``), else None."""
+        return self._native.image_path
+
+    def is_alive(self) -> bool:
+        """True while the process opened runs (same pid, same start time, no exec since)."""
+        return self._native.is_alive()
+
+    # -- memory -----------------------------------------------------------------------------
+
+    def region_list(self) -> list[Region]:
+        """Every mapped region as :class:`Region` objects (what ``regions=`` takes)."""
+        return self._native.region_list()
+
+    def address(self, expression: str) -> int:
+        """The address an expression names now: ``"game+4140"``, ``"[[game+4140]+10]+8"``,
+        ``"libc.so.6!malloc"``, ``"0x7f00..."``."""
+        return self._native.address(expression)
+
+    def read(self, address: int, size: int) -> bytes:
+        """``size`` bytes at ``address``, all or nothing."""
+        return self._native.read(address, size)
+
+    def read_partial(self, address: int, size: int) -> tuple[bytes, list[tuple[int, int]]]:
+        """``size`` bytes at ``address`` with zeros where unreadable, and the readable
+        (start, end) runs."""
+        return self._native.read_partial(address, size)
+
+    def read_value(self, address: int, value_type: str) -> int | float:
+        """The value of ``value_type`` at ``address``, as an exact Python number."""
+        return self._native.read_value(address, value_type)
+
+    def write(self, address: int, data: bytes, *, force: bool = False) -> None:
+        """Writes ``data`` at ``address``, all or nothing."""
+        self._native.write(address, data, force=force)
+
+    def write_value(
+        self, address: int, value_type: str, value: int | float | str, *, force: bool = False
+    ) -> None:
+        """Writes ``value`` as ``value_type`` at ``address`` (exact, or InvalidValue)."""
+        self._native.write_value(address, value_type, value, force=force)
 
     def regions(self) -> Table:
         """Every mapped region as a table (start, end, size, perms, ..., path, kind)."""
-        return Table(self.regions_table())
+        return Table(self._native.regions_table())
 
     def modules(self) -> Table:
         """Every loaded object (executable, libraries, mapped files, vdso): name, path, base (the
         lowest address mapped from it: what ``game+0x4140`` is relative to), end (``.bss``
         included), size, kind, regions."""
-        return Table(self.modules_table())
+        return Table(self._native.modules_table())
 
     def pointer_map(self, progress: ProgressArg = "auto") -> PointerMap:
         """Captures every pointer of the process now, sorted by the value it holds (reusable
         by several :meth:`pointer_scan` calls)."""
-        return PointerMap(self, progress=progress_callback(progress, "pointer map"))
+        return PointerMap(self._native, progress=progress_callback(progress, "pointer map"))
 
     def pointer_scan(
         self,
@@ -129,7 +212,7 @@ class Process(_native.Process):
             op, *vals = spec if isinstance(spec, tuple) else ("eq", spec)
             parsed.append((offset, vtype, op, list(vals)))
         s = self.scanner(members[0][1], **options)
-        s.group_scan(parsed, progress=progress_callback(Scanner.progress, "group scan"))
+        s._native.group_scan(parsed, progress=progress_callback(Scanner.progress, "group scan"))
         return s
 
     def find_bytes(
@@ -137,9 +220,10 @@ class Process(_native.Process):
     ) -> np.ndarray:
         """Addresses of a byte pattern: hex text with ``??`` wildcards, or exact bytes."""
         cb = progress_callback(progress, "pattern")
+        opts = self._options(regions)
         if isinstance(pattern, bytes | bytearray):
-            return self.find_pattern(data=bytes(pattern), progress=cb, **regions)
-        return self.find_pattern(hex=pattern, progress=cb, **regions)
+            return self._native.find_pattern(data=bytes(pattern), progress=cb, **opts)
+        return self._native.find_pattern(hex=pattern, progress=cb, **opts)
 
     def find_string(
         self,
@@ -150,11 +234,12 @@ class Process(_native.Process):
     ) -> np.ndarray:
         """Addresses of ``text`` encoded as utf8 or utf16 (little-endian)."""
         cb = progress_callback(progress, "string")
-        return self.find_pattern(text=text, encoding=encoding, progress=cb, **regions)
+        opts = self._options(regions)
+        return self._native.find_pattern(text=text, encoding=encoding, progress=cb, **opts)
 
     def region_usage(self) -> Table:
         """Every region with its resident (rss), private dirty and swapped bytes."""
-        return Table(self.region_usage_table())
+        return Table(self._native.region_usage_table())
 
     def region_usage_over_time(self, interval: float = 1.0, count: int = 10) -> polars.DataFrame:
         """Memory use per region over time: ``count`` samples of :meth:`region_usage`,
@@ -243,8 +328,8 @@ class Process(_native.Process):
         region): the region table, modules, metadata and the bytes, with zero pages left out and
         the rest LZ4-compressed. Written atomically. ``memscan.open_image(path)`` reads it back
         with this same API. Returns regions, memory_bytes, stored_bytes and file_bytes."""
-        return self.save_image_native(
-            os.fspath(path), progress=progress_callback(progress, "image"), **regions
+        return self._native.save_image_native(
+            os.fspath(path), progress=progress_callback(progress, "image"), **self._options(regions)
         )
 
     @property
@@ -252,13 +337,21 @@ class Process(_native.Process):
         """For an image: pid, name, exe, cmdline, uid, taken_ns (0 for core files, which do not
         record it), memscan_version, word_size, page_size, source ("memscan" or "elf-core") and
         build_ids (each ELF module's GNU build id, by path); None for a live process."""
-        text = self.image_metadata_json()
+        text = self._native.image_metadata_json()
         return None if text is None else json.loads(text)
 
     @property
     def is_image(self) -> bool:
         """True for a saved image (``memscan.open_image``): read-only, no writes or watches."""
         return self.image_path is not None
+
+    def _options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Region options as the engine takes them: ``regions`` given as a table
+        (``proc.regions()``) becomes the matching :class:`Region` objects."""
+        out = dict(options)
+        if out.get("regions") is not None:
+            out["regions"] = region_list(self, out["regions"])
+        return out
 
     def __enter__(self) -> Self:
         return self

@@ -2,50 +2,49 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import numpy as np
 
 from . import _native
+from ._convert import native_process, region_list
 from ._progress import ProgressArg, progress_callback
 from .display import Locator, card, count, esc, human_bytes, mono, table
 from .errors import InvalidArgument
+from .options import Regions, ScanOptions
 from .table import Table
+from .value_types import family
+from .value_types import value_type as lookup_value_type
 
 if TYPE_CHECKING:
     import pandas
     import polars
 
     from .history import Recorder
+    from .process import Process, Region
 
-__all__ = ["MatchedAddress", "Scanner", "Selection"]
+__all__ = ["Scanner", "Selection"]
+
+#: Earlier names of renamed verbs and the verb now.
+_RENAMED = {
+    "set": "write",
+    "hold": "freeze",
+    "unfreeze": "release",
+    "stop_freezing": "release",
+    "save_checkpoint": "checkpoint",
+}
 
 #: Next-scan operators that compare with each candidate's earlier value.
 RELATIVE_OPS = ("changed", "unchanged", "increased", "decreased")
-
-
-class MatchedAddress(NamedTuple):
-    """One candidate, as the original bindings' ``get_matches()`` gives it: its address, its
-    value at the last scan, and its value in the step before (``None`` until a relative filter
-    such as ``filter_increased`` has run)."""
-
-    address: int
-    current_value: int | float
-    previous_value: int | float | None
-
-    def __repr__(self) -> str:
-        return (
-            f"MatchedAddress(addr={self.address:#x}, current={self.current_value!r}, "
-            f"previous={self.previous_value!r})"
-        )
 
 
 #: Indices, a boolean mask, or addresses (NumPy u64 array or list of ints) of candidates.
 Selection = Sequence[int] | np.ndarray | None
 
 
-class Scanner(_native.Scanner):
+class Scanner:
     """A scan session over one process and value type.
 
     Example:
@@ -53,12 +52,14 @@ class Scanner(_native.Scanner):
         s = proc.scan("i32", 100)   # first scan
         s.next("decreased")         # or s.decreased(), s.eq(95), s.between(1, 10)
         s.addresses, s.values       # NumPy arrays viewing Rust's buffers
-        s.set(999)                  # write every candidate (checked, all or nothing)
+        s.write(999)                # write every candidate (checked, all or nothing)
+        s.freeze(500)               # hold them at 500 until s.release()
         ```
 
     Relative filters compare with the last scan, or ``against="first"`` or a checkpoint name.
     Every next scan can be undone. Scans release the GIL, show progress and stop on Ctrl-C.
     Shown in a notebook, a scanner lists its steps with their counts and its first candidates.
+    The engine's object is ``s._native``; the verbs are listed in docs/reference.md.
     """
 
     #: Candidates a scanner's HTML repr lists.
@@ -67,15 +68,78 @@ class Scanner(_native.Scanner):
     progress: ProgressArg = "auto"
 
     def __init__(
-        self, process: _native.Process, value_type: str, *args: Any, **kwargs: Any
+        self,
+        process: Process | _native.Process,
+        value_type: str,
+        regions: Regions = None,
+        **options: Unpack[ScanOptions],
     ) -> None:
-        self._process = process
+        from .process import Process
+
+        proc = process if isinstance(process, Process) else Process._wrap(native_process(process))
+        self._process = proc
+        opts: dict[str, Any] = dict(options)
+        if regions is None:
+            regions = opts.pop("regions", None)
+        self._native = _native.Scanner(proc._native, value_type, region_list(proc, regions), **opts)
+
+    # -- what it is -------------------------------------------------------------------------
+
+    @property
+    def process(self) -> Process:
+        """The process scanned."""
+        return self._process
+
+    @property
+    def pid(self) -> int:
+        return self._native.pid
+
+    @property
+    def value_type(self) -> str:
+        """The short name of the type scanned (``"i32"``)."""
+        return self._native.value_type
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the candidates hold now (addresses, values, blocks, history, checkpoints)."""
+        return self._native.nbytes
+
+    @property
+    def is_dense(self) -> bool:
+        """True while the candidates are a dense snapshot (an unknown-value scan not yet
+        narrowed to a sparse list)."""
+        return self._native.is_dense
+
+    @property
+    def alignment(self) -> int:
+        """Bytes between candidate slots."""
+        return self._native.alignment
+
+    def estimate_bytes(self) -> int:
+        """Bytes an unknown-value first scan of the chosen regions would hold, at most."""
+        return self._native.estimate_bytes()
+
+    def region_list(self) -> list[Region]:
+        """The regions scanned (listed again at every first scan unless given)."""
+        return self._native.region_list()
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def history(self) -> list[tuple[str, int]]:
+        """Every step (description, candidates after it), first scan first."""
+        return self._native.history()
+
+    def stats(self) -> tuple[int, int, int, float]:
+        """The last step's bytes scanned, bytes unreadable, regions and seconds."""
+        return self._native.stats()
 
     # -- scans ------------------------------------------------------------------------------
 
     def first(self, op: str = "eq", *values: Any, tolerance: float | None = None) -> Self:
         """First scan: ``op`` in eq ne lt le gt ge between near, or ``"any"`` (unknown value)."""
-        self.first_scan(op, list(values), tolerance=tolerance, progress=self._cb("first scan"))
+        cb = self._cb("first scan")
+        self._native.first_scan(op, list(values), tolerance=tolerance, progress=cb)
         return self
 
     def next(
@@ -84,7 +148,7 @@ class Scanner(_native.Scanner):
         """Narrows the candidates: eq ne lt le gt ge between near (constants), or changed
         unchanged increased decreased increased_by decreased_by (relative to ``against``)."""
         cb = self._cb("next scan", unit="candidates")
-        self.next_scan(op, list(values), against=against, tolerance=tolerance, progress=cb)
+        self._native.next_scan(op, list(values), against=against, tolerance=tolerance, progress=cb)
         return self
 
     def eq(self, value: Any) -> Self:
@@ -127,30 +191,63 @@ class Scanner(_native.Scanner):
     def unchanged(self, *, against: str | None = None) -> Self:
         return self.next("unchanged", against=against)
 
+    def repeated(self, cp1: str, cp2: str, cp3: str, margin: float) -> Self:
+        """Keeps values whose change from checkpoint ``cp1`` to ``cp2`` repeats from ``cp2`` to
+        ``cp3`` within ``margin`` percent (timers, counters)."""
+        self._native.filter_relative(cp1, cp2, cp3, margin)
+        return self
+
+    def undo(self) -> int:
+        """Goes back one next scan; returns the candidate count restored."""
+        return self._native.undo()
+
     def checkpoint(self, name: str) -> int:
-        """Saves the candidates' current values as checkpoint ``name``; returns their count."""
-        return self.save_checkpoint(name, progress=self._cb("checkpoint", unit="candidates"))
+        """Saves the candidates' current values as checkpoint ``name``; returns their count.
+        Relative next scans compare with it: ``s.increased(against=name)``."""
+        return self._native.save_checkpoint(
+            name, progress=self._cb("checkpoint", unit="candidates")
+        )
+
+    def checkpoint_counts(self) -> list[tuple[str, int]]:
+        """Every checkpoint: (name, candidates it holds), oldest first."""
+        return self._native.checkpoint_counts()
+
+    def delete_checkpoint(self, name: str) -> None:
+        self._native.delete_checkpoint(name)
 
     # -- results ----------------------------------------------------------------------------
 
     @property
-    def addresses(self) -> np.ndarray:  # type: ignore[override]
+    def addresses(self) -> np.ndarray:
         """Candidate addresses (u64, read-only, viewing Rust's buffer)."""
-        return super().addresses()
+        return self._native.addresses()
 
     @property
-    def values(self) -> np.ndarray:  # type: ignore[override]
+    def values(self) -> np.ndarray:
         """Candidate values at the last scan (native dtype, read-only, viewing Rust's buffer)."""
-        return super().values()
+        return self._native.values()
+
+    def page(self, offset: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Addresses and values of candidates ``offset`` .. ``offset + count`` (copies only
+        those: cheap on a dense snapshot of billions)."""
+        return self._native.page(offset, count)
+
+    def previous_page(self, offset: int, count: int) -> np.ndarray | None:
+        """The values those candidates had the step before (None after a first scan)."""
+        return self._native.previous_page(offset, count)
 
     def current_values(self, selection: Selection = None) -> np.ndarray:
         """Reads the values now, without narrowing."""
-        return self.read_current(self._addresses_of(selection))
+        return self._native.read_current(self._addresses_of(selection))
 
     def table(self, *, previous: str | None = None) -> Table:
         """Candidates as an Arrow table (address, value, previous, region_start, region_kind,
         module, module_offset); ``previous`` names a checkpoint to compare with."""
-        return Table(self.to_arrow(previous=previous))
+        return Table(self._native.to_arrow(previous=previous))
+
+    def to_arrow(self, *, previous: str | None = None) -> Table:
+        """The same table as :meth:`table` (any Arrow reader takes it)."""
+        return self.table(previous=previous)
 
     def to_polars(self, *, previous: str | None = None) -> polars.DataFrame:
         return self.table(previous=previous).to_polars()
@@ -159,7 +256,7 @@ class Scanner(_native.Scanner):
         return self.table(previous=previous).to_pandas()
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        return self.to_arrow().__arrow_c_stream__(requested_schema)
+        return self._native.to_arrow().__arrow_c_stream__(requested_schema)
 
     def record(
         self, *, interval: float = 0.0, count: int | None = None, duration: float | None = None
@@ -192,112 +289,67 @@ class Scanner(_native.Scanner):
 
     # -- writes -----------------------------------------------------------------------------
 
-    def set(self, value: Any, selection: Selection = None, *, force: bool = False) -> int:
-        """Writes ``value`` to the selected candidates (all by default)."""
-        return self.write("set", value, self._addresses_of(selection), force=force)
+    def write(self, value: Any, selection: Selection = None, *, force: bool = False) -> int:
+        """Writes ``value`` to the selected candidates (all by default): checked, all or
+        nothing. Returns the number of addresses written."""
+        return self._write("set", value, selection, force=force)
 
     def add(self, value: Any, selection: Selection = None) -> int:
-        return self.write("add", value, self._addresses_of(selection))
+        """Adds ``value`` to each selected candidate (overflow writes nothing)."""
+        return self._write("add", value, selection)
 
     def sub(self, value: Any, selection: Selection = None) -> int:
-        return self.write("sub", value, self._addresses_of(selection))
+        return self._write("sub", value, selection)
 
     def mul(self, value: Any, selection: Selection = None) -> int:
-        return self.write("mul", value, self._addresses_of(selection))
+        return self._write("mul", value, selection)
 
     def div(self, value: Any, selection: Selection = None) -> int:
-        return self.write("div", value, self._addresses_of(selection))
+        return self._write("div", value, selection)
 
-    def hold(self, value: Any = None, selection: Selection = None, *, interval_ms: int = 10) -> int:
-        """Freezes the selection at ``value`` (or at its current value) until :meth:`release`."""
-        return self.freeze(value, self._addresses_of(selection), interval_ms=interval_ms)
+    def _write(self, op: str, value: Any, selection: Selection, *, force: bool = False) -> int:
+        return self._native.write(op, value, self._addresses_of(selection), force=force)
+
+    def freeze(
+        self, value: Any = None, selection: Selection = None, *, interval_ms: int = 10
+    ) -> int:
+        """Freezes the selection at ``value`` (or at its current value) until :meth:`release`:
+        a background thread rewrites it every ``interval_ms``."""
+        addresses = self._addresses_of(selection)
+        return self._native.freeze(value, addresses, interval_ms=interval_ms)
 
     def release(self, selection: Selection = None) -> None:
-        """Stops freezing the selection (everything by default)."""
-        self.unfreeze(None if selection is None else self._addresses_of(selection))
-
-    # -- the original design's names --------------------------------------------------------
-
-    def initial_scan(self, value: Any = None) -> int:
-        """First scan for ``value``, or every slot (unknown initial value) when None."""
-        if value is None:
-            self.first("any")
+        """Stops freezing the selection; with no selection, every freeze (and its thread)."""
+        if selection is None:
+            self._native.unfreeze(None)
+            self._native.stop_freezing()
         else:
-            self.first("eq", value)
-        return len(self)
+            self._native.unfreeze(self._addresses_of(selection))
 
-    def filter_eq(self, value: Any) -> int:
-        return len(self.eq(value))
+    def frozen(self) -> list[tuple[int, int | float]]:
+        """The addresses held now and their values."""
+        return self._native.frozen()
 
-    def filter_ne(self, value: Any) -> int:
-        return len(self.ne(value))
+    def freeze_problems(self) -> tuple[list[tuple[int, str]], str | None]:
+        """(address, reason) for each address freezing had to drop, and why the freeze
+        thread stopped on its own, if it did."""
+        return self._native.freeze_problems()
 
-    def filter_lt(self, value: Any) -> int:
-        return len(self.lt(value))
+    # -- renamed verbs ----------------------------------------------------------------------
 
-    def filter_gt(self, value: Any) -> int:
-        return len(self.gt(value))
+    if not TYPE_CHECKING:
 
-    def filter_between(self, low: Any, high: Any) -> int:
-        return len(self.between(low, high))
-
-    def filter_increased(self, by: Any = None) -> int:
-        return len(self.increased(by))
-
-    def filter_decreased(self, by: Any = None) -> int:
-        return len(self.decreased(by))
-
-    def filter_changed(self) -> int:
-        return len(self.changed())
-
-    def filter_unchanged(self) -> int:
-        return len(self.unchanged())
-
-    def filter_checkpoint(self, name: str, op: str = "changed", *values: Any) -> int:
-        """Narrows comparing with checkpoint ``name`` (e.g. ``"increased"``, ``"unchanged"``)."""
-        return len(self.next(op, *values, against=name))
-
-    def filter_checkpoint_relative(self, cp1: str, cp2: str, cp3: str, margin: float) -> int:
-        """Keeps values whose change cp1→cp2 repeats cp2→cp3 within ``margin`` percent."""
-        return self.filter_relative(cp1, cp2, cp3, margin)
-
-    def match_count(self) -> int:
-        return len(self)
-
-    def get_matches(self, limit: int | None = None) -> list[MatchedAddress]:
-        """The candidates as :class:`MatchedAddress` (address, current_value, previous_value),
-        exact Python numbers; ``limit`` caps the list."""
-        n = len(self) if limit is None else max(0, min(limit, len(self)))
-        addresses, values = self.page(0, n)
-        relative = any(d.startswith(RELATIVE_OPS) for d, _ in self.history()[1:])
-        previous = self.previous_page(0, n) if relative else None
-        before = [None] * n if previous is None else previous.tolist()
-        return [
-            MatchedAddress(a, v, p)
-            for a, v, p in zip(addresses.tolist(), values.tolist(), before, strict=True)
-        ]
-
-    def list_checkpoints(self) -> list[str]:
-        """The checkpoint names (their candidate counts: :meth:`checkpoint_counts`)."""
-        return [name for name, _ in self.checkpoint_counts()]
-
-    def set_value(self, value: Any) -> int:
-        return self.set(value)
-
-    def set_value_at(self, address: int, value: Any) -> int:
-        return self.write("set", value, np.array([address], dtype=np.uint64))
-
-    def add_value(self, value: Any) -> int:
-        return self.add(value)
-
-    def sub_value(self, value: Any) -> int:
-        return self.sub(value)
-
-    def mul_value(self, value: Any) -> int:
-        return self.mul(value)
-
-    def div_value(self, value: Any) -> int:
-        return self.div(value)
+        def __getattr__(self, name: str) -> Any:
+            """The earlier names of renamed verbs (``set``, ``hold``, ``unfreeze``,
+            ``stop_freezing``) still work, with a DeprecationWarning; the original bindings'
+            names are on :class:`memscan.compat.InteractiveScanner`."""
+            modern = _RENAMED.get(name)
+            if modern is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            warnings.warn(
+                f"Scanner.{name} is now Scanner.{modern}", DeprecationWarning, stacklevel=2
+            )
+            return getattr(self, modern)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -326,7 +378,7 @@ class Scanner(_native.Scanner):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_freezing()
+        self._native.stop_freezing()
 
     # -- display ----------------------------------------------------------------------------
 
@@ -379,23 +431,19 @@ class Scanner(_native.Scanner):
 
 def scan_types(kind: str) -> list[str]:
     """The types an "any" scan covers: ``"int"`` (every integer width) or ``"number"``."""
-    ints = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"]
-    if kind in ("int", "integer", "any_int"):
-        return ints
-    if kind in ("number", "any", "any_number"):
-        return [*ints, "f32", "f64"]
-    raise InvalidArgument(f"unknown scan family {kind!r}; expected 'int' or 'number'")
+    return family(kind)
 
 
 def fits(value: Any, types: Iterable[str]) -> list[str]:
     """The types among ``types`` that can hold ``value`` exactly."""
     out = []
     for t in types:
-        info = np.iinfo(t.replace("i", "int").replace("u", "uint")) if t[0] in "iu" else None
-        if info is not None:
-            if isinstance(value, int | np.integer) and info.min <= value <= info.max:
+        bounds = lookup_value_type(t).bounds
+        if bounds is not None:
+            low, high = bounds
+            if isinstance(value, int | np.integer) and low <= value <= high:
                 out.append(t)
-            elif isinstance(value, float) and value.is_integer() and info.min <= value <= info.max:
+            elif isinstance(value, float) and value.is_integer() and low <= value <= high:
                 out.append(t)
         elif t == "f32":
             # Only values an f32 holds exactly: 2.718281828459045 is no f32, 0.5 is.

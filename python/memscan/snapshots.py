@@ -3,11 +3,12 @@ moments."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
 from . import _native
+from ._convert import native_process, region_list
 from ._progress import ProgressArg, progress_callback
 from .display import card, count, esc, hex_strings, human_bytes, mono, table
 from .options import SnapshotOptions
@@ -16,6 +17,8 @@ from .table import Table
 if TYPE_CHECKING:
     import altair
     import polars
+
+    from .process import Process
 
 __all__ = ["ChangeMap", "Snapshot"]
 
@@ -26,12 +29,14 @@ class Snapshot:
 
     def __init__(
         self,
-        process: _native.Process,
+        process: Process | _native.Process,
         progress: ProgressArg = "auto",
         **regions: Unpack[SnapshotOptions],
     ) -> None:
         cb = progress_callback(progress, "snapshot")
-        self._native = _native.MemorySnapshot(process, progress=cb, **regions)
+        opts: dict[str, Any] = dict(regions)
+        opts["regions"] = region_list(process, opts.get("regions"))
+        self._native = _native.MemorySnapshot(native_process(process), progress=cb, **opts)
 
     @property
     def pid(self) -> int:

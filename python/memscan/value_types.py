@@ -125,9 +125,7 @@ def _table() -> tuple[ValueType, ...]:
     ints += [("i32", "int32", "int"), ("i64", "int64", "long")]
     ints += [("u8", "uint8", "byte"), ("u16", "uint16", "ushort")]
     ints += [("u32", "uint32", "uint"), ("u64", "uint64", "ulong")]
-    table = [
-        ValueType(n, int(n[1:]) // 8, False, n[0] == "i", (a, b)) for n, a, b in ints
-    ]
+    table = [ValueType(n, int(n[1:]) // 8, False, n[0] == "i", (a, b)) for n, a, b in ints]
     table.append(ValueType("f32", 4, True, True, ("float32", "float")))
     table.append(ValueType("f64", 8, True, True, ("float64", "double")))
     return tuple(table)
@@ -171,9 +169,7 @@ def value_type(name: object) -> ValueType:
     """The :class:`ValueType` of a name or alias; InvalidArgument for anything else."""
     vt = canonical_value_type(name)
     if vt is None:
-        raise InvalidArgument(
-            f"unknown value type {name!r}; expected one of {' '.join(NAMES)}"
-        )
+        raise InvalidArgument(f"unknown value type {name!r}; expected one of {' '.join(NAMES)}")
     return _BY_NAME[vt]
 
 

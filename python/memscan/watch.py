@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from . import _native
+from ._convert import native_process
 from .display import count
 from .table import Table
 
@@ -186,7 +187,9 @@ class Watch:
         if self._native is not None and self._native.is_running():
             return self
         self._marks = []
-        self._native = _native.Watch(self._process, self._addresses, **self._options)
+        self._native = _native.Watch(
+            native_process(self._process), self._addresses, **self._options
+        )
         return self
 
     @property
