@@ -28,7 +28,7 @@ from .watch import Watch
 if TYPE_CHECKING:
     import polars
 
-__all__ = ["Process", "Region"]
+__all__ = ["Process", "Region", "as_process"]
 
 Region = _native.Region
 
@@ -391,3 +391,18 @@ class Process:
         if self.is_image:
             facts.append(("image", mono(self.image_path)))
         return card("Process", f"{self.pid} {self.name}", facts)
+
+
+def as_process(process: Process | _native.Process | int | Any) -> Process:
+    """``process`` as a :class:`Process`: itself, the engine's object wrapped (same identity,
+    not opened again), a pid opened, or anything with a ``pid`` (a demo game) opened."""
+    if isinstance(process, Process):
+        return process
+    if isinstance(process, _native.Process):
+        return Process._wrap(process)
+    if isinstance(process, int) and not isinstance(process, bool):
+        return Process(process)
+    pid = getattr(process, "pid", None)
+    if isinstance(pid, int):
+        return Process(pid)
+    raise InvalidArgument(f"expected a Process or a pid, not {process!r}")

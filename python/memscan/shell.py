@@ -1,11 +1,11 @@
-"""``memscan shell PID``: scanmem's interactive loop (scan, narrow, list, set, undo) on memscan's
+"""``memscan shell PID``: scanmem's interactive loop (scan, narrow, list, write, undo) on memscan's
 engine.
 
 On a terminal it reads lines with prompt_toolkit (history, completion; ``pip install
 memscan[cli]``) or else the standard library's readline. Otherwise it runs stdin as a script,
 one command a line, and stops at the first error with memscan's exit status::
 
-    printf '100\\nlist\\nset 0 999\\n' | memscan shell 1234
+    printf '100\\nlist\\nwrite 0 999\\n' | memscan shell 1234
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .display import count, milliseconds
 
 #: Candidates per ``list`` page.
 PAGE = 20
-#: The most candidates ``set VALUE`` writes at once (more: narrow first, or name them).
+#: The most candidates ``write VALUE`` writes at once (more: narrow first, or name them).
 SET_ALL_MAX = 1_000
 #: Comparison words and symbols, as the engine names them.
 OPS = {
@@ -58,6 +58,8 @@ RELATIVE = {
 #: Words that start a first scan without naming a type.
 CONSTANT_WORDS = ("between", "near", "unknown")
 QUIT = ("quit", "exit", "q")
+#: The write command, and ``set`` (scanmem's word) for it.
+WRITE_WORDS = ("write", "set")
 HELP = [
     ("VALUE", "first scan for VALUE; after it, keep the candidates equal to VALUE"),
     ("scan [TYPE] [OP] VALUE", "a new first scan (OP: = != < <= > >=, default =)"),
@@ -71,9 +73,9 @@ HELP = [
     ("changed, unchanged", "keep the values that changed, or not, since the last scan"),
     ("= or != alone", "the same as unchanged or changed; + and - as increased and decreased"),
     ("list [PAGE]", f"show the candidates, {PAGE} a page, with their values now"),
-    ("set VALUE", f"write VALUE to every candidate (at most {SET_ALL_MAX:,})"),
-    ("set I,J,... VALUE", f"write VALUE to the candidates listed (at most {SET_ALL_MAX:,})"),
-    ("set ADDRESS VALUE", "write VALUE at ADDRESS (0x7f3a..., game+0x4140, [game+0x10]+8)"),
+    ("write VALUE", f"write VALUE to every candidate (at most {SET_ALL_MAX:,}; or: set)"),
+    ("write I,J,... VALUE", f"write VALUE to the candidates listed (at most {SET_ALL_MAX:,})"),
+    ("write ADDRESS VALUE", "write VALUE at ADDRESS (0x7f3a..., game+0x4140, [game+0x10]+8)"),
     ("undo", "undo the last next scan"),
     ("history", "the scans so far, with their counts"),
     ("type [TYPE]", "show the value type, or change it (this clears the candidates)"),
@@ -120,8 +122,8 @@ class Shell:
             self._compare(word, args)
         elif word == "list":
             self._list(args)
-        elif word == "set":
-            self._set(args)
+        elif word in WRITE_WORDS:
+            self._write(word, args)
         elif word == "undo":
             self._expect(args, 0, "undo")
             self._need_scan().undo()
@@ -222,9 +224,9 @@ class Shell:
             more = f" (list {page + 1} for the next)" if page < pages else ""
             print(f"page {page:,} of {pages:,}{more}")
 
-    def _set(self, args: list[str]) -> None:
+    def _write(self, word: str, args: list[str]) -> None:
         if len(args) not in (1, 2):
-            raise UsageError("usage: set VALUE, set I,J,... VALUE or set ADDRESS VALUE")
+            raise UsageError(f"usage: {word} VALUE, {word} I,J,... VALUE or {word} ADDRESS VALUE")
         value = _number(args[-1])
         if len(args) == 2 and not _is_indices(args[0]):
             address = self.proc.address(args[0])
@@ -238,17 +240,17 @@ class Shell:
             indices = sorted({int(i) for i in args[0].split(",")})
             if len(indices) > SET_ALL_MAX:
                 raise UsageError(
-                    f"set I,J,... writes at most {SET_ALL_MAX:,} candidates at once, and "
+                    f"{word} I,J,... writes at most {SET_ALL_MAX:,} candidates at once, and "
                     f"{len(indices):,} are listed: narrow them first"
                 )
-            written = s.set(value, indices)
+            written = s.write(value, indices)
         elif len(s) > SET_ALL_MAX:
             raise UsageError(
-                f"set VALUE writes every candidate, and there are {len(s):,}: narrow them "
-                "first, or name them (set I,J VALUE)"
+                f"{word} VALUE writes every candidate, and there are {len(s):,}: narrow "
+                f"them first, or name them ({word} I,J VALUE)"
             )
         else:
-            written = s.set(value)
+            written = s.write(value)
         print(f"wrote {value!r} to {count(written, 'candidate')}")
 
     def _history(self) -> None:
@@ -312,7 +314,7 @@ def prompt_lines(shell: Shell, **session: Any) -> Iterator[str]:
         yield from _readline_lines(shell)
         return
     words = ["scan", "unknown", "between", "near", "increased", "decreased", "changed"]
-    words += ["unchanged", "list", "set", "undo", "history", "type", "reset", "help", "quit"]
+    words += ["unchanged", "list", "write", "undo", "history", "type", "reset", "help", "quit"]
     words += ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64"]
     prompt_session: Any = PromptSession(completer=WordCompleter(words), **session)
     while True:

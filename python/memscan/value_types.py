@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import polars
 
 __all__ = [
+    "DISPLAY_ORDER",
     "FLOAT_TYPES",
     "INT_TYPES",
     "NAMES",
@@ -144,6 +145,10 @@ VALUE_TYPE_NAMES: dict[str, str] = {
     **{a: t.name for t in VALUE_TYPES for a in t.aliases},
 }
 _BY_NAME = {t.name: t for t in VALUE_TYPES}
+#: The short names as menus and tables list them: by size, signed before unsigned, floats last.
+DISPLAY_ORDER: tuple[str, ...] = tuple(
+    t.name for t in sorted(VALUE_TYPES, key=lambda t: (t.is_float, t.size, not t.signed))
+)
 
 #: The characters Rust's ``str::trim`` removes (Unicode White_Space); Python's ``str.strip``
 #: also removes U+001C..U+001F, which the engine keeps.

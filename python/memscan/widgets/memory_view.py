@@ -8,25 +8,15 @@ from typing import Any
 
 import traitlets
 
-from .._native import Process as NativeProcess
+from .. import _native
 from ..display import count
 from ..errors import InvalidArgument, MemscanError
-from ..process import Process
+from ..process import Process, as_process
+from ..value_types import DISPLAY_ORDER, value_type
 from ._base import MemscanWidget, esm, html_table, locator, message
 
 #: struct formats of the typed interpretations.
-FORMATS = {
-    "i8": "b",
-    "u8": "B",
-    "i16": "h",
-    "u16": "H",
-    "i32": "i",
-    "u32": "I",
-    "i64": "q",
-    "u64": "Q",
-    "f32": "f",
-    "f64": "d",
-}
+FORMATS = {name: value_type(name).struct_format for name in DISPLAY_ORDER}
 ROW = 16
 
 
@@ -53,9 +43,13 @@ class MemoryView(MemscanWidget):
     can_go_back = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
-        self, process: NativeProcess, address: int | str, size: int = 256, **kwargs: Any
+        self,
+        process: Process | _native.Process,
+        address: int | str,
+        size: int = 256,
+        **kwargs: Any,
     ) -> None:
-        self.process = process if isinstance(process, Process) else Process(process.pid)
+        self.process = as_process(process)
         self._where = locator(self.process)
         self._reference: bytes | None = None
         self._checkpoint: bytes | None = None

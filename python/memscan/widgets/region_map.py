@@ -8,10 +8,10 @@ from typing import Any
 import traitlets
 from ipywidgets import widget_serialization
 
-from .._native import Process as NativeProcess
+from .. import _native
 from ..display import count, human_bytes
 from ..errors import InvalidArgument, MemscanError
-from ..process import Process
+from ..process import Process, as_process
 from ..snapshots import ChangeMap
 from ._base import MemscanWidget, esm, html_table, message
 from .memory_view import MemoryView
@@ -31,9 +31,9 @@ class RegionMap(MemscanWidget):
     )
 
     def __init__(
-        self, process: NativeProcess, change_map: ChangeMap | None = None, **kwargs: Any
+        self, process: Process | _native.Process, change_map: ChangeMap | None = None, **kwargs: Any
     ) -> None:
-        self.process = process if isinstance(process, Process) else Process(process.pid)
+        self.process = as_process(process)
         self.change_map = change_map
         super().__init__(**kwargs)
         self.on_msg(self._on_message)

@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 import traitlets
 
-from .._native import Process as NativeProcess
+from .. import _native
 from ..address_list import AddressList
 from ..display import Locator, count, human_bytes
 from ..errors import InvalidArgument, InvalidValue, MemscanError
-from ..process import Process
+from ..process import Process, as_process
 from ..scanner import Scanner
+from ..value_types import DISPLAY_ORDER
 from ._base import MemscanWidget, esm, html_table, locator, message
 
-TYPES = ["i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f32", "f64"]
+TYPES = list(DISPLAY_ORDER)
 
 #: First-scan operators: (op, label, number of values).
 FIRST_OPS = [
@@ -87,7 +88,7 @@ class ScanExplorer(MemscanWidget):
 
     def __init__(
         self,
-        source: Scanner | NativeProcess,
+        source: Scanner | Process | _native.Process,
         *,
         page_size: int = 20,
         address_list: AddressList | None = None,
@@ -98,7 +99,7 @@ class ScanExplorer(MemscanWidget):
             self.process = source._process
         else:
             self.scanner = None
-            self.process = source if isinstance(source, Process) else Process(source.pid)
+            self.process = as_process(source)
         #: Whether the scanner (made by :meth:`first`) and the address list are the widget's
         #: own: closing the widget stops their freezes. A scanner or list passed in belongs
         #: to the caller, and keeps its freezes.
@@ -187,7 +188,7 @@ class ScanExplorer(MemscanWidget):
         """Writes ``value`` to the candidates at ``indices``."""
         sel = _indices(indices)
         self._act(
-            lambda: self._require_scanner().set(_text(value), sel),
+            lambda: self._require_scanner().write(_text(value), sel),
             f"wrote {_text(value)} to {count(len(sel), 'address', 'addresses')}",
         )
 
@@ -197,7 +198,7 @@ class ScanExplorer(MemscanWidget):
         v = None if value in (None, "") else _text(value)
         what = count(len(sel), "address", "addresses")
         self._act(
-            lambda: self._require_scanner().hold(v, sel),
+            lambda: self._require_scanner().freeze(v, sel),
             f"froze {what}" + ("" if v is None else f" at {v}"),
         )
 
@@ -356,7 +357,7 @@ class ScanExplorer(MemscanWidget):
         own). Also done when the widget is garbage-collected."""
         self._worker.shutdown(wait=False, cancel_futures=True)
         if self._own_scanner and self.scanner is not None:
-            self.scanner.stop_freezing()
+            self.scanner.release()
         if self._own_list:
             self.address_list.detach()
         super().close()
