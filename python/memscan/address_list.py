@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,11 +32,10 @@ from .address import Address
 from .display import module_owners
 from .errors import InvalidArgument, InvalidFile, InvalidValue, MemscanError, ProcessExited
 from .io import (
-    _host_token,
-    canonical_value_type,
     regular_file_stat,
-    remove_stale_temporaries,
+    write_atomically,
 )
+from .value_types import INT_TYPES, canonical_value_type, stored_value_type
 
 if TYPE_CHECKING:
     import polars
@@ -60,7 +58,7 @@ MAX_FROM_SCANNER = 10_000
 #: The table version written into exported ``.CT`` files (Cheat Engine 7.5's: 45).
 CT_TABLE_VERSION = 45
 
-_INT_TYPES = ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
+_INT_TYPES = INT_TYPES
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 #: Cheat Engine's VariableType names (compared in lower case) and the memscan types they map
@@ -881,7 +879,7 @@ def _entry_from_json(item: Any) -> Entry:
         raise ValueError(f"description {description!r} is not text")
     _check_entry_text(description, expression)
     _parse_expression(expression)
-    vt = canonical_value_type(name)
+    vt = stored_value_type(name)
     if vt is None:
         raise ValueError(f"unknown value type {name!r}")
     frozen = item.get("frozen")
@@ -908,21 +906,9 @@ def _read_limited(path: Path, where: str) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
-    """Writes ``data`` under ``.NAME.<pid>-<host>.<random>.tmp`` next to ``path`` (the names
-    :mod:`memscan.io` uses and cleans up after killed writers), then renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path.parent, lambda name: name == path.name)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{_host_token()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Writes ``data`` to ``path`` atomically (see :func:`memscan.io.write_atomically`),
+    flushed to disk; address lists follow the umask (they hold no process memory)."""
+    return write_atomically(path, lambda tmp: tmp.write_bytes(data), private=False, sync=True)
 
 
 # -- Cheat Engine tables ----------------------------------------------------------------------

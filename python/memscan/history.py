@@ -436,9 +436,10 @@ class History:
         """Writes the long form with metadata (pid, value type, shape, ...); ``memscan.load(path)
         .history()`` gives back this history exactly, ``unreadable`` counts included (a history
         with no samples or no addresses comes back empty)."""
-        from .io import canonical_value_type, write_parquet
+        from .io import write_parquet
+        from .value_types import stored_value_type
 
-        vt = canonical_value_type(self.value_type)
+        vt = stored_value_type(self.value_type)
         if vt is None:
             raise InvalidArgument(f"unknown value type {self.value_type!r}")
         self._check_shape()

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .errors import InvalidArgument
-from .io import Dataset, canonical_value_type
+from .io import Dataset
 from .options import ScanOptions
+from .value_types import canonical_value_type
 
 if TYPE_CHECKING:
     import polars

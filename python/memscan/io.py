@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgument, InvalidFile
+from .value_types import VALUE_TYPE_NAMES, stored_value_type
+from .value_types import value_type as lookup_value_type
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,58 +36,20 @@ if TYPE_CHECKING:
 
     from .history import History
 
-__all__ = ["Dataset", "Loaded", "load", "write_parquet"]
+__all__ = [
+    "VALUE_TYPE_NAMES",
+    "Dataset",
+    "Loaded",
+    "load",
+    "write_parquet",
+]
 
 #: Prefix of memscan's keys in a Parquet file's key-value metadata.
 PREFIX = "memscan."
 
-#: The value type names memscan knows (the engine's names and aliases) and their short names.
-VALUE_TYPE_NAMES: dict[str, str] = {
-    **{t: t for t in ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64")},
-    "int8": "i8",
-    "sbyte": "i8",
-    "int16": "i16",
-    "short": "i16",
-    "int32": "i32",
-    "int": "i32",
-    "int64": "i64",
-    "long": "i64",
-    "uint8": "u8",
-    "byte": "u8",
-    "uint16": "u16",
-    "ushort": "u16",
-    "uint32": "u32",
-    "uint": "u32",
-    "uint64": "u64",
-    "ulong": "u64",
-    "float32": "f32",
-    "float": "f32",
-    "float64": "f64",
-    "double": "f64",
-}
-
-
-def canonical_value_type(name: object) -> str | None:
-    """The short name (``"i32"``) of a value type name or alias (``"int32"``), else None.
-    Names are matched exactly (lower case, no surrounding spaces)."""
-    return VALUE_TYPE_NAMES.get(name) if isinstance(name, str) else None
-
 
 def _polars_dtype(value_type: str) -> Any:
-    import polars as pl
-
-    return {
-        "i8": pl.Int8,
-        "i16": pl.Int16,
-        "i32": pl.Int32,
-        "i64": pl.Int64,
-        "u8": pl.UInt8,
-        "u16": pl.UInt16,
-        "u32": pl.UInt32,
-        "u64": pl.UInt64,
-        "f32": pl.Float32,
-        "f64": pl.Float64,
-    }[value_type]
+    return lookup_value_type(value_type).polars_dtype
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -177,14 +141,39 @@ def write_private(
     of memscan's frames hold another process's memory), then renames it to ``path``. On any
     error the temporary is removed and ``path`` is left as it was. Temporaries of killed
     writers accepted by ``stale`` (default: those of ``path``) are removed first."""
+    return write_atomically(path, write, stale, private=True)
+
+
+def write_atomically(
+    path: Path,
+    write: Callable[[Path], None],
+    stale: Callable[[str], bool] | None = None,
+    *,
+    private: bool,
+    sync: bool = False,
+) -> Path:
+    """The one atomic write of memscan's files: ``write(tmp)`` on a temporary
+    ``.NAME.<pid>-<host>.<random>.tmp`` next to ``path``, then renamed to ``path``; on any
+    error the temporary is removed and ``path`` is left as it was. ``private`` files are
+    created 0600 whatever the umask (others follow the umask); ``sync`` flushes the data to
+    disk before the rename. Temporaries of killed writers accepted by ``stale`` (default:
+    those of ``path``) are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, stale or (lambda name: name == path.name))
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{_host_token()}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600 if private else 0o666)
     try:
         os.close(fd)
         write(tmp)  # writers truncate the file they open, which keeps its mode
-        os.chmod(tmp, 0o600)  # and should one replace it instead, the mode is set again
+        if private:
+            os.chmod(tmp, 0o600)  # and should one replace it instead, the mode is set again
+        if sync:
+            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -291,7 +280,7 @@ def _check_columns(frame: polars.DataFrame, meta: dict[str, str], where: str) ->
         if kind in ("scan", "history"):
             raise InvalidFile(f"{where}: no {PREFIX}value_type metadata")
         return
-    vt = canonical_value_type(declared)
+    vt = stored_value_type(declared)
     if vt is None:
         raise InvalidFile(f"{where}: unknown value type {declared!r}")
     want = _polars_dtype(vt)
@@ -324,7 +313,7 @@ def _history_of(frame: polars.DataFrame, meta: dict[str, str], where: str) -> Hi
     from .history import History
 
     _check_columns(frame, {**meta, "kind": "history"}, where)
-    vt = canonical_value_type(meta["value_type"])
+    vt = stored_value_type(meta["value_type"])
     assert vt is not None
     schema = frame.schema
     if not schema["sample"].is_integer():

@@ -31,6 +31,7 @@ __all__ = [
     "canonical_value_type",
     "family",
     "normalise",
+    "stored_value_type",
     "value_type",
 ]
 
@@ -168,6 +169,12 @@ def canonical_value_type(name: object) -> str | None:
     """The short name (``"i32"``) of a value type name or alias (``"int32"``, ``" Int "``),
     normalised as the engine does; None for anything else."""
     return VALUE_TYPE_NAMES.get(normalise(name)) if isinstance(name, str) else None
+
+
+def stored_value_type(name: object) -> str | None:
+    """The short name of a value type name or alias as memscan's files store it: exactly, in
+    normal form (``"i32"``, ``"int32"``; not ``" I32"``, which no memscan file holds)."""
+    return VALUE_TYPE_NAMES.get(name) if isinstance(name, str) else None
 
 
 def value_type(name: object) -> ValueType:
