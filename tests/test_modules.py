@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 import pytest
 
 import memscan
@@ -163,6 +165,9 @@ def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary):
         )
         resolved = chains.resolve(proc)
         assert resolved.filter(expression=true_chain)["address"][0] == int(health, 16)
+        # An Arrow stream like every other result: polars and pyarrow read it as it is.
+        assert pl.DataFrame(chains).equals(chains.to_polars())
+        assert pa.table(chains).num_rows == len(chains)
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):
             proc.pointer_scan(int(health, 16), max_depth=0, pointer_map=pm)
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):

@@ -17,6 +17,7 @@ from ._convert import native_process
 from .table import Table
 
 if TYPE_CHECKING:
+    import pandas
     import polars
 
     from .process import Process
@@ -41,6 +42,14 @@ class PointerChains:
 
     def to_polars(self) -> polars.DataFrame:
         return self.frame
+
+    def to_pandas(self) -> pandas.DataFrame:
+        return self.frame.to_pandas()
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The chains as an Arrow stream: ``pl.DataFrame(chains)``, ``pa.table(chains)``,
+        DuckDB, as every other result object."""
+        return self.frame.__arrow_c_stream__(requested_schema)
 
     def expressions(self) -> list[str]:
         """Every chain as an address expression, shortest first."""
