@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from ._lazy import pl
 from .errors import InvalidAddress, InvalidArgument
 
 _U64_MAX = 2**64 - 1
@@ -51,8 +52,6 @@ def region_list(process: Any, regions: Any) -> list[_native.Region] | None:
         return list(regions)
     if isinstance(regions, _native.Region):
         return [regions]
-    import polars as pl
-
     try:
         frame = regions.to_polars() if hasattr(regions, "to_polars") else pl.DataFrame(regions)
         starts = frame["start"].to_list()

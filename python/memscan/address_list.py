@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 import numpy as np
 
 from . import _native
+from ._lazy import pl
 from .address import Address
 from .display import module_owners
 from .errors import InvalidArgument, InvalidFile, InvalidValue, MemscanError, ProcessExited
@@ -569,8 +570,6 @@ class AddressList:
         """The entries with their state: description, expression, type, address (UInt64,
         null when unresolved or not attached), value (text, exact, read now), frozen (text,
         null when not frozen) and error (text, null when all is well)."""
-        import polars as pl
-
         schema = {
             "description": pl.String,
             "expression": pl.String,

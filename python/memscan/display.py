@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._lazy import pl
+
 if TYPE_CHECKING:
     import polars
 
@@ -236,6 +238,4 @@ def _is_hex(s: polars.Series) -> bool:
 
 
 def _polars_string() -> Any:
-    import polars as pl
-
     return pl.String

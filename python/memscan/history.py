@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _native
 from ._convert import native_process
+from ._lazy import pl
 from .display import Locator, card, count, esc, table
 from .errors import InvalidArgument
 
@@ -128,8 +129,6 @@ class History:
     def to_wide(self) -> polars.DataFrame:
         """One row per sample: sample, timestamp, label, unreadable, then a column per address
         (hex name)."""
-        import polars as pl
-
         per_sample = self._per_sample()
         cols: dict[str, Any] = {}
         for j, a in enumerate(self.addresses.tolist()):
@@ -142,8 +141,6 @@ class History:
 
         ``unreadable`` is the sample's count of addresses that could not be read (their value
         is 0); it is null on every row when the count is not known."""
-        import polars as pl
-
         n, m = self.values.shape
         per_sample = self._per_sample()
         places = self.places if len(self.places) == m else [None] * m
@@ -168,8 +165,6 @@ class History:
             raise InvalidArgument(f"{len(self.unreadable)} unreadable counts for {n} samples")
 
     def _per_sample(self) -> polars.DataFrame:
-        import polars as pl
-
         self._check_shape()
         known = len(self.unreadable) == self.samples
         return pl.DataFrame(
@@ -204,8 +199,6 @@ class History:
         would leave the type's range, so the address then changed exactly once and the step
         is ``last - first``). For f32/f64 it is Float64, the difference in float64 arithmetic
         (rounded as floats round), and null when a change involves NaN or infinities."""
-        import polars as pl
-
         if self.samples < 2:
             raise InvalidArgument("change statistics need at least 2 samples")
         ch = self._changes()
@@ -269,8 +262,6 @@ class History:
         column's minimum in exact integer arithmetic, so 64-bit values near the ends of their
         range (u64 counters near 2**64) keep their differences; r is null for a constant
         address or series."""
-        import polars as pl
-
         y = np.asarray(series, dtype=np.float64)
         if y.shape != (self.samples,):
             raise InvalidArgument(f"series has {y.size} values, the history {self.samples} samples")
@@ -302,8 +293,6 @@ class History:
         change up to that many samples before or after the label, for free-running recordings
         where a sample can fall between the event and its mark; a window longer than the
         recording reaches no further than its ends. Columns: address, changes (Int64)."""
-        import polars as pl
-
         if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
             raise InvalidArgument(f"window is a number of samples (an int >= 0), not {window!r}")
         marked = np.array([lab == label for lab in self.labels[1:]], dtype=bool)
@@ -354,7 +343,6 @@ class History:
         sample) or ``"sample"``. Long recordings are thinned evenly to ``max_rows`` points
         (labelled samples are kept)."""
         import altair as alt
-        import polars as pl
 
         from .display import Locator
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from ._lazy import pl
 from .errors import InvalidArgument
 from .io import Dataset
 from .options import ScanOptions
@@ -131,8 +132,6 @@ def _scan_one(
     :func:`scan_images` call), so a task that Dask runs again (its worker died) replaces its
     own part instead of adding a copy of its hits. Once the call has failed (its
     :func:`_abort_marker` exists), a task that has not started yet writes nothing."""
-    import polars as pl
-
     from . import open_image
 
     started = time.perf_counter()
@@ -338,8 +337,6 @@ def in_every_run(output: str | os.PathLike[str]) -> polars.DataFrame:
     """The module + offset places that held a hit in every run of a dataset written by
     :func:`scan_images` (runs without any hit count too), with the addresses they had in each
     run: columns module, module_offset, runs, addresses (distinct), value."""
-    import polars as pl
-
     root = Dataset(output).root
     n = sum(1 for p in root.glob("run=*") if p.is_dir())
     return (

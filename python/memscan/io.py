@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import pl
 from .errors import InvalidArgument, InvalidFile
 from .value_types import VALUE_TYPE_NAMES, stored_value_type
 from .value_types import value_type as lookup_value_type
@@ -240,8 +241,6 @@ def load(path: str | os.PathLike[str]) -> Loaded:
     type or a ``value`` column of another type than the one declared, missing columns, and for
     histories rows that do not form the declared samples x addresses matrix.
     """
-    import polars as pl
-
     p = Path(path)
     where = _where(p)
     regular_file_stat(p, where)
@@ -269,8 +268,6 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 def _check_columns(frame: polars.DataFrame, meta: dict[str, str], where: str) -> None:
-    import polars as pl
-
     kind = meta.get("kind", "")
     missing = [c for c in _REQUIRED.get(kind, ()) if c not in frame.columns]
     if missing:
@@ -308,7 +305,6 @@ def _history_of(frame: polars.DataFrame, meta: dict[str, str], where: str) -> Hi
     """Rebuilds a History from its long form, checking that the rows are exactly a samples x
     addresses matrix with one timestamp, label and unreadable count per sample."""
     import numpy as np
-    import polars as pl
 
     from .history import History
 
@@ -551,8 +547,6 @@ class Dataset:
             folder = Path(sub.path)
 
     def _check_consistent(self, df: polars.DataFrame, folders: list[tuple[str, str]]) -> None:
-        import polars as pl
-
         existing = self._existing()
         if existing is None:
             return
@@ -588,6 +582,4 @@ class Dataset:
 
     def scan(self) -> polars.LazyFrame:
         """A lazy polars frame over every file, with the partition keys as columns."""
-        import polars as pl
-
         return pl.scan_parquet(f"{self.root}/**/*.parquet", hive_partitioning=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
+from ._lazy import pl
 from .scanner import Scanner
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ class MultiScan:
 
     def to_polars(self) -> polars.DataFrame:
         """address, type, value (as text, exact for every type), region_kind."""
-        import polars as pl
-
         frames = [
             s.to_polars()
             .select("address", "value", "region_kind")

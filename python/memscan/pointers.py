@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import _native
 from ._convert import native_process
+from ._lazy import pl
 from .table import Table
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ class PointerChains:
     def resolve(self, process: Process | _native.Process) -> polars.DataFrame:
         """Every chain with the address it reaches in ``process`` now (null where a pointer on
         the way is unreadable or its module is not loaded)."""
-        import polars as pl
-
         f = self.frame
         reached = _native.resolve_chains(
             native_process(process),
@@ -72,7 +71,5 @@ class PointerChains:
     def rescan(self, process: Process | _native.Process, address: int) -> PointerChains:
         """The chains that reach ``address`` in ``process`` (e.g. after a restart, with the value
         found again); chains through unreadable pointers are dropped, not errors."""
-        import polars as pl
-
         kept = self.resolve(process).filter(pl.col("address") == address).drop("address")
         return PointerChains(kept)

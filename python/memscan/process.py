@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _native
 from ._convert import addresses_array, region_list
+from ._lazy import pl
 from ._progress import ProgressArg, progress_callback
 from .display import card, count, esc, human_bytes, mono
 from .errors import InvalidArgument, MemscanError
@@ -245,8 +246,6 @@ class Process:
         """Memory use per region over time: ``count`` samples of :meth:`region_usage`,
         ``interval`` seconds apart, with a sample number and timestamp on every row. A count
         below 1 or an interval that is negative or not a number is InvalidArgument."""
-        import polars as pl
-
         if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
             raise InvalidArgument(f"count is a number of samples (an int >= 1), not {count!r}")
         if (

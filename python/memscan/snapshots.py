@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _native
 from ._convert import native_process, region_list
+from ._lazy import pl
 from ._progress import ProgressArg, progress_callback
 from .display import card, count, esc, hex_strings, human_bytes, mono, table
 from .options import SnapshotOptions
@@ -102,8 +103,6 @@ class ChangeMap:
 
     def by_page(self, page_size: int = 4096) -> polars.DataFrame:
         """Changed bytes per page."""
-        import polars as pl
-
         return (
             self.to_polars()
             .with_columns((pl.col("start") // page_size * page_size).alias("page"))
@@ -114,8 +113,6 @@ class ChangeMap:
 
     def by_region(self) -> polars.DataFrame:
         """Per region: ranges, changed bytes, and the first and last changed address."""
-        import polars as pl
-
         return (
             self.to_polars()
             .group_by("region_start", "region_end", "region_kind", "path")
@@ -133,8 +130,6 @@ class ChangeMap:
         most changed bytes) cut into ``bins`` equal slices, one row per slice that changed:
         region (``kind name 0x...``), bin, first/last address of the slice, changed bytes,
         ranges. :meth:`plot` draws it."""
-        import polars as pl
-
         df = self.to_polars()
         top = (
             df.group_by("region_start")
@@ -179,7 +174,6 @@ class ChangeMap:
         addresses to point at (``{"gold": addr}``: a pin on its slice when that slice
         changed). An Altair (Vega-Lite) chart."""
         import altair as alt
-        import polars as pl
 
         data = self.heatmap(bins, max_regions).with_columns(
             pl.col("from").map_batches(_hex, return_dtype=pl.String).alias("from_hex"),
@@ -307,8 +301,6 @@ class ChangeMap:
 
 
 def _hex(s: polars.Series) -> polars.Series:
-    import polars as pl
-
     return pl.Series(s.name, hex_strings(s.to_numpy()), dtype=pl.String)
 
 

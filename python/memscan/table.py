@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._lazy import pl
 from .display import count, frame_html, hex_strings
 
 if TYPE_CHECKING:
@@ -45,8 +46,6 @@ def hex_addresses(df: Any) -> Any:
     them, e.g. ``hex_addresses(h.correlate(shown).head())``."""
     if hasattr(df, "iloc"):
         return _hex_pandas(df)
-    import polars as pl
-
     out = df.with_columns(
         _hex_series(df[c]) for c in df.columns if c in ADDRESS_COLUMNS and df[c].dtype == pl.UInt64
     )
@@ -61,8 +60,6 @@ def hex_addresses(df: Any) -> Any:
 
 
 def _hex_series(s: polars.Series) -> polars.Series:
-    import polars as pl
-
     text = pl.Series(s.name, hex_strings(s.fill_null(0).to_numpy()), dtype=pl.String)
     return text.set(s.is_null(), None) if s.null_count() else text  # type: ignore[arg-type]
 
@@ -112,8 +109,6 @@ class Table:
 
     def to_polars(self) -> polars.DataFrame:
         """The table as a polars DataFrame (no copy of the column buffers)."""
-        import polars as pl
-
         return pl.DataFrame(self._native)
 
     def to_pyarrow(self) -> pyarrow.Table:
@@ -140,8 +135,6 @@ class Table:
         """The rows a repr shows, formatted (only those: a repr of millions of rows formats
         ten), how many of them are the head when rows were left out, and the types before
         formatting."""
-        import polars as pl
-
         df = self.to_polars()
         if df.height <= DISPLAY_ROWS:
             return hex_addresses(df), None, df.schema

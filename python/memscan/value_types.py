@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
+from ._lazy import pl
 from .errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -60,8 +61,6 @@ class ValueType:
     @property
     def polars_dtype(self) -> type[polars.DataType]:
         """The polars dtype class (``pl.Int32``)."""
-        import polars as pl
-
         dt: type[polars.DataType] = getattr(pl, self.polars_name)
         return dt
 

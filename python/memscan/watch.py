@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _native
 from ._convert import native_process
+from ._lazy import pl
 from .display import count
 from .table import Table
 
@@ -69,8 +70,6 @@ class WatchHits:
         """One row per hit: time, tid, watch, address, ip, instruction_address, module,
         module_offset, symbol, location, bytes, disassembly, value, stored_value, and label
         (the last ``mark()`` at or before the hit)."""
-        import polars as pl
-
         df = self.table.to_polars()
         labels = pl.DataFrame(
             {
@@ -88,8 +87,6 @@ class WatchHits:
     def summary(self) -> polars.DataFrame:
         """One row per instruction that hit, most frequent first: location, disassembly,
         instruction_address, hits, threads, first and last time, and the last value stored."""
-        import polars as pl
-
         return (
             self.to_polars()
             .group_by("watch", "address", "instruction_address", "location", "disassembly")
