@@ -168,8 +168,9 @@ def test_scan_reads_only_the_rows_it_shows(game, capsys, monkeypatch):
     def everything(*args, **kwargs):
         raise AssertionError("the CLI read every candidate")
 
-    for name in ("to_arrow", "to_polars", "table", "get_matches"):
+    for name in ("to_arrow", "to_polars", "table", "__arrow_c_stream__"):
         monkeypatch.setattr(memscan.Scanner, name, everything)
+    monkeypatch.setattr(memscan.compat, "get_matches", everything)
     for name in ("addresses", "values"):
         monkeypatch.setattr(memscan.Scanner, name, property(everything))
     assert main(["scan", str(game.pid), "--type", "u32", "0", "--limit", "3"]) == 0
