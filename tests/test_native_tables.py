@@ -84,3 +84,32 @@ def test_freezer_stops_when_the_process_exits(game, proc):
     assert stopped and "exited" in stopped
     with pytest.raises(memscan.ProcessExited):
         f.freeze(np.array([game.address("gold")], dtype=np.uint64), "u32", 7)
+
+
+def test_the_docs_region_defaults_table_is_the_engines():
+    """docs/concepts.md's defaults table says what the engine does."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "concepts.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in _native.REGION_DEFAULTS:
+            rows[cells[0]] = {
+                "writable_only": cells[1] == "True",
+                "special": cells[2] == "yes",
+            }
+    assert rows == _native.REGION_DEFAULTS
+
+
+def test_options_are_checked_by_name_and_type(proc):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'alignment'"):
+        proc._native.find_pattern(hex="00", alignment=4)
+    with pytest.raises(TypeError, match="option kinds"):
+        _native.Scanner(proc._native, "i32", kinds=7)
+    with pytest.raises(memscan.InvalidArgument, match="unknown region kind"):
+        _native.MemorySnapshot(proc._native, kinds=["heap", "heaps"])
+    with pytest.raises(memscan.InvalidArgument, match="empty"):
+        _native.Scanner(proc._native, "i32", address_range=(5, 5))
+    with pytest.raises(memscan.InvalidArgument, match="memory_budget"):
+        _native.MemorySnapshot(proc._native, memory_budget=-1)

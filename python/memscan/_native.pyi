@@ -3,7 +3,7 @@
 import os
 import pathlib
 from collections.abc import Callable
-from typing import Any, Final, Self, final
+from typing import Any, Final, Self, TypedDict, Unpack, final
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +13,7 @@ __all__ = [
     "ADDRESS_MAX_DEPTH",
     "ADDRESS_MAX_LEN",
     "DEBUG_BUILD",
+    "REGION_DEFAULTS",
     "VALUE_TYPES",
     "Address",
     "BufferOwner",
@@ -51,8 +52,26 @@ ADDRESS_MAX_DEPTH: Final[int]
 ADDRESS_MAX_LEN: Final[int]
 #: Every value type: name, size, numpy (dtype name), signed, float, aliases.
 VALUE_TYPES: Final[tuple[dict[str, Any], ...]]
+#: Each entry point's region defaults: scan, snapshot, search, image -> writable_only, special.
+REGION_DEFAULTS: Final[dict[str, dict[str, bool]]]
 
 _ProgressCallback = Callable[[int, int], object]
+
+class _RegionOptions(TypedDict, total=False):
+    """The region options (``memscan.options.RegionOptions`` without ``regions``)."""
+
+    kinds: list[str] | None
+    writable_only: bool | None
+    executable: bool | None
+    paths: list[str] | None
+    address_range: tuple[int, int] | None
+
+class _SnapshotOptions(_RegionOptions, total=False):
+    memory_budget: int | None
+    compress: bool | None
+
+class _ScanOptions(_SnapshotOptions, total=False):
+    alignment: int | None
 
 class _ArrowTable:
     """A pyo3-arrow table: read it through ``__arrow_c_stream__``."""
@@ -156,12 +175,8 @@ class Process:
         path: str | os.PathLike[str],
         regions: list[Region] | None = None,
         *,
-        kinds: list[str] | None = None,
-        writable_only: bool | None = None,
-        executable: bool | None = None,
-        paths: list[str] | None = None,
-        address_range: tuple[int, int] | None = None,
         progress: _ProgressCallback | None = None,
+        **options: Unpack[_RegionOptions],
     ) -> dict[str, int]: ...
     @property
     def pid(self) -> int: ...
@@ -200,12 +215,8 @@ class Process:
         text: str | None = None,
         encoding: str = "utf8",
         regions: list[Region] | None = None,
-        kinds: list[str] | None = None,
-        writable_only: bool | None = None,
-        executable: bool | None = None,
-        paths: list[str] | None = None,
-        address_range: tuple[int, int] | None = None,
         progress: _ProgressCallback | None = None,
+        **options: Unpack[_RegionOptions],
     ) -> npt.NDArray[np.uint64]: ...
 
 @final
@@ -232,15 +243,7 @@ class Scanner:
         process: Process,
         value_type_name: str,
         regions: list[Region] | None = None,
-        *,
-        kinds: list[str] | None = None,
-        writable_only: bool | None = None,
-        executable: bool | None = None,
-        paths: list[str] | None = None,
-        address_range: tuple[int, int] | None = None,
-        alignment: int | None = None,
-        memory_budget: int | None = None,
-        compress: bool | None = None,
+        **options: Unpack[_ScanOptions],
     ) -> Self: ...
     @property
     def value_type(self) -> str: ...
@@ -385,14 +388,8 @@ class MemorySnapshot:
         process: Process,
         regions: list[Region] | None = None,
         *,
-        kinds: list[str] | None = None,
-        writable_only: bool | None = None,
-        executable: bool | None = None,
-        paths: list[str] | None = None,
-        address_range: tuple[int, int] | None = None,
-        memory_budget: int | None = None,
-        compress: bool | None = None,
         progress: _ProgressCallback | None = None,
+        **options: Unpack[_SnapshotOptions],
     ) -> Self: ...
     @property
     def pid(self) -> int: ...

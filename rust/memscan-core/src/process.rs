@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::mem::Memory;
 use crate::platform::{self, Identity, ProcessInfo, RegionUsage};
-use crate::region::{Region, RegionKind};
+use crate::region::{Region, RegionKind, RegionSource};
 use crate::value::{Value, ValueType};
 
 /// A process whose memory this process may read. It pins the process's identity when opened
@@ -159,6 +159,11 @@ impl Process {
     /// True while the opened process exists and runs the same program (a zombie counts as gone).
     pub fn is_alive(&self) -> bool {
         self.check().is_ok()
+    }
+
+    /// The regions `source` chooses now (listing the process's regions only if it asks).
+    pub fn select_regions(&self, source: &RegionSource) -> Result<Vec<Region>> {
+        source.resolve(|| self.regions())
     }
 
     /// The current regions, in address order, each with the module it belongs to (`.bss`

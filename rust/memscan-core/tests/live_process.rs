@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use memscan_core::edit::{apply, WriteOp};
-use memscan_core::scan::{
-    Against, NextOp, NoProgress, OpName, Predicate, RegionFilter, RegionSource, ScanOptions,
-    Session,
-};
+use memscan_core::region::{Purpose, RegionOptions, RegionSource};
+use memscan_core::scan::{Against, NextOp, NoProgress, OpName, Predicate, ScanOptions, Session};
 use memscan_core::{BytePattern, Error, Process, Value, ValueType};
 
 const SLOTS: usize = 1 << 20;
@@ -64,14 +62,20 @@ impl Drop for Child {
     }
 }
 
+/// The parts of the regions a scan would read inside `[lo, hi)`.
+fn regions_in(p: &Process, lo: u64, hi: u64) -> Vec<memscan_core::Region> {
+    let options = RegionOptions {
+        address_range: Some((lo, hi)),
+        ..Default::default()
+    };
+    p.select_regions(&options.source(Purpose::Scan).unwrap())
+        .unwrap()
+}
+
 fn session(child: &Child) -> Session {
     let p = Process::open(child.pid).unwrap();
     let lo = child.addr(0);
-    let filter = RegionFilter {
-        address_range: Some((lo, lo + (SLOTS * 4) as u64)),
-        ..Default::default()
-    };
-    let regions = filter.select(&p.regions().unwrap());
+    let regions = regions_in(&p, lo, lo + (SLOTS * 4) as u64);
     assert_eq!(regions.len(), 1);
     Session::new(
         p,
@@ -216,11 +220,7 @@ fn pattern_and_exit() {
     child.mem[1235] = i32::from_ne_bytes([0x13, 0x37, 0, 0]);
     let p = Process::open(child.pid).unwrap();
     let lo = child.addr(0);
-    let regions = RegionFilter {
-        address_range: Some((lo, lo + (SLOTS * 4) as u64)),
-        ..Default::default()
-    }
-    .select(&p.regions().unwrap());
+    let regions = regions_in(&p, lo, lo + (SLOTS * 4) as u64);
     let pat = BytePattern::parse_hex("DE AD ?? EF 13 37").unwrap();
     let hits = memscan_core::scan::find_pattern(&p, &regions, &pat, &NoProgress).unwrap();
     assert_eq!(hits, vec![child.addr(1234)]);
@@ -260,11 +260,7 @@ fn unreadable_pages_are_skipped_and_counted() {
     let child = Child::spawn();
     let p = Process::open(child.pid).unwrap();
     let lo = base as u64;
-    let regions = RegionFilter {
-        address_range: Some((lo, lo + 3 * 4096)),
-        ..Default::default()
-    }
-    .select(&p.regions().unwrap());
+    let regions = regions_in(&p, lo, lo + 3 * 4096);
     let mut s = Session::new(
         p,
         ValueType::U32,

@@ -4,18 +4,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use memscan_core::analysis::{self, History, MemorySnapshot, Recorder, Sampler};
-use memscan_core::scan::ScanOptions;
 use memscan_core::value::Column;
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::arrays::numpy_view;
 use crate::errors::{invalid_argument, invalid_value, IntoPyResult};
+use crate::options::{self, Options};
 use crate::process::{PyProcess, PyRegion};
 use crate::run::run_detached;
-use crate::scanner::region_source;
 use crate::tables::table;
 use crate::values::value_type;
+use memscan_core::region::Purpose;
 
 /// Samples the values at fixed addresses in a background thread.
 #[pyclass(name = "Recorder", module = "memscan._native", frozen)]
@@ -168,39 +169,26 @@ pub struct PySnapshot {
 impl PySnapshot {
     /// Captures regions of `process` (default: every writable region).
     #[new]
-    #[pyo3(signature = (process, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, memory_budget=None, compress=None, progress=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (process, regions=None, *, progress=None, **options))]
     fn new(
         py: Python<'_>,
         process: &PyProcess,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
-        kinds: Option<Vec<String>>,
-        writable_only: Option<bool>,
-        executable: Option<bool>,
-        paths: Option<Vec<String>>,
-        address_range: Option<(u64, u64)>,
-        memory_budget: Option<u64>,
-        compress: Option<bool>,
         progress: Option<Py<PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let source = region_source(
+        let Options { source, scan } = options::extract(
+            "MemorySnapshot",
+            Purpose::Snapshot,
             regions,
-            kinds,
-            writable_only,
-            executable,
-            paths,
-            address_range,
+            options,
+            options::HOLDING,
         )?;
-        let options = ScanOptions {
-            memory_budget,
-            compress,
-            ..ScanOptions::default()
-        };
         let snap = run_detached(py, progress, |p| {
             analysis::capture(
                 &process.inner,
-                &source.resolve(&process.inner)?,
-                &options,
+                &process.inner.select_regions(&source)?,
+                &scan,
                 p,
             )
         })?;

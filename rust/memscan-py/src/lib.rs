@@ -6,6 +6,7 @@ mod demo_game;
 mod errors;
 mod freezer;
 mod functions;
+mod options;
 mod pointer;
 mod process;
 mod run;
@@ -53,6 +54,7 @@ mod _native {
         m.add("ADDRESS_MAX_DEPTH", memscan_core::address::MAX_DEPTH)?;
         m.add("ADDRESS_MAX_LEN", memscan_core::address::MAX_LEN)?;
         m.add("VALUE_TYPES", crate::values::value_type_table(m.py())?)?;
+        m.add("REGION_DEFAULTS", crate::options::defaults_table(m.py())?)?;
         Ok(())
     }
 }

@@ -9,14 +9,16 @@ use memscan_core::value::Column;
 use memscan_core::{Address, BytePattern, Process, Region, RegionKind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::types::{PyBool, PyBytes, PyInt};
 
 use crate::arrays::numpy_view;
 use crate::errors::{invalid_argument, IntoPyResult};
+use crate::options;
 use crate::run::{detached, run_detached};
-use crate::scanner::region_source;
 use crate::tables::table;
 use crate::values::{to_python, value, value_type};
+use memscan_core::region::Purpose;
 
 /// An opened process.
 #[pyclass(name = "Process", module = "memscan._native", frozen, subclass)]
@@ -79,39 +81,19 @@ impl PyProcess {
     /// Saves the chosen regions (default: every readable one) to an image file at `path`,
     /// atomically (GIL released, progress, Ctrl-C). Returns regions, memory_bytes,
     /// stored_bytes and file_bytes.
-    #[pyo3(name = "save_image_native", signature = (path, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, progress=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(name = "save_image_native", signature = (path, regions=None, *, progress=None, **options))]
     fn save_image(
         &self,
         py: Python<'_>,
         path: PathBuf,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
-        kinds: Option<Vec<String>>,
-        writable_only: Option<bool>,
-        executable: Option<bool>,
-        paths: Option<Vec<String>>,
-        address_range: Option<(u64, u64)>,
         progress: Option<Py<PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<HashMap<&'static str, u64>> {
-        // By default every readable region, the kernel's special ones ([vdso]) included.
-        let every_kind = || {
-            RegionKind::ALL
-                .iter()
-                .map(|k| k.name().to_owned())
-                .collect()
-        };
-        let kinds = kinds.or_else(|| regions.is_none().then(every_kind));
-        let source = region_source(
-            regions,
-            kinds,
-            writable_only.or(Some(false)),
-            executable,
-            paths,
-            address_range,
-        )?;
+        let source = options::extract("save_image", Purpose::Image, regions, options, &[])?.source;
         let process = &self.inner;
         let summary = run_detached(py, progress, |p| {
-            memscan_core::image::save(process, &source.resolve(process)?, &path, p)
+            memscan_core::image::save(process, &process.select_regions(&source)?, &path, p)
         })?;
         Ok(HashMap::from([
             ("regions", summary.regions as u64),
@@ -250,7 +232,7 @@ impl PyProcess {
     /// Start addresses of a byte pattern: `hex` with `??` wildcards, or exact `data`, or `text`
     /// in `encoding` (utf8, utf16). Regions as for a scanner (default: readable, any kind but
     /// special, writable or not).
-    #[pyo3(signature = (*, hex=None, data=None, text=None, encoding="utf8", regions=None, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, progress=None))]
+    #[pyo3(signature = (*, hex=None, data=None, text=None, encoding="utf8", regions=None, progress=None, **options))]
     #[allow(clippy::too_many_arguments)]
     fn find_pattern<'py>(
         &self,
@@ -260,12 +242,8 @@ impl PyProcess {
         text: Option<&str>,
         encoding: &str,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
-        kinds: Option<Vec<String>>,
-        writable_only: Option<bool>,
-        executable: Option<bool>,
-        paths: Option<Vec<String>>,
-        address_range: Option<(u64, u64)>,
         progress: Option<Py<PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let pattern = match (hex, data, text) {
             (Some(h), None, None) => BytePattern::parse_hex(h),
@@ -274,16 +252,15 @@ impl PyProcess {
             _ => return Err(invalid_argument("give exactly one of hex, data, text")),
         }
         .py()?;
-        let source = region_source(
-            regions,
-            kinds,
-            Some(writable_only.unwrap_or(false)),
-            executable,
-            paths,
-            address_range,
-        )?;
+        let source =
+            options::extract("find_pattern", Purpose::Search, regions, options, &[])?.source;
         let hits = run_detached(py, progress, |p| {
-            find_pattern(&self.inner, &source.resolve(&self.inner)?, &pattern, p)
+            find_pattern(
+                &self.inner,
+                &self.inner.select_regions(&source)?,
+                &pattern,
+                p,
+            )
         })?;
         numpy_view(py, Column::from_vec(hits))
     }

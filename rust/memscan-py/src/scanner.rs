@@ -5,20 +5,22 @@ use std::time::Duration;
 
 use memscan_core::edit::{self, WriteOp};
 use memscan_core::scan::{
-    find_group, Against, CandidateSet, GroupMember, OpName, RegionFilter, RegionSource,
-    ScanOptions, Session, MAX_GROUP_OFFSET,
+    find_group, Against, CandidateSet, GroupMember, OpName, Session, MAX_GROUP_OFFSET,
 };
-use memscan_core::{Number, Process, RegionKind, Value, ValueType};
+use memscan_core::{Number, Process, Value, ValueType};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::arrays::numpy_view;
 use crate::errors::{invalid_argument, IntoPyResult};
 use crate::freezer::{typed, FreezeSlot};
+use crate::options::{self, Options};
 use crate::process::{PyProcess, PyRegion};
 use crate::run::{detached, run_detached};
 use crate::tables::table;
 use crate::values::{value, value_type};
+use memscan_core::region::Purpose;
 
 /// A scan session: first scan, next scans, undo, checkpoints, writes and freezing.
 ///
@@ -30,54 +32,6 @@ pub struct PyScanner {
     session: Mutex<Session>,
     work: Mutex<()>,
     freezer: FreezeSlot,
-}
-
-/// The regions chosen by the region options shared by scanners, searches and snapshots.
-/// Regions passed explicitly are used as given, filtered only by the options the caller also
-/// passed (`writable_only` then defaults to False); otherwise the process's regions pass the
-/// filter, whose `writable_only` defaults to True.
-#[allow(clippy::too_many_arguments)]
-pub fn region_source(
-    regions: Option<Vec<PyRef<'_, PyRegion>>>,
-    kinds: Option<Vec<String>>,
-    writable_only: Option<bool>,
-    executable: Option<bool>,
-    paths: Option<Vec<String>>,
-    address_range: Option<(u64, u64)>,
-) -> PyResult<RegionSource> {
-    let kinds = kinds
-        .map(|ks| {
-            ks.iter()
-                .map(|k| {
-                    RegionKind::parse(k).ok_or_else(|| {
-                        invalid_argument(format!("unknown region kind {k:?}; expected heap stack executable library anonymous file special"))
-                    })
-                })
-                .collect::<PyResult<Vec<_>>>()
-        })
-        .transpose()?;
-    if let Some((lo, hi)) = address_range {
-        if lo >= hi {
-            return Err(invalid_argument(format!(
-                "address_range ({lo:#x}, {hi:#x}) is empty: the start must be below the end"
-            )));
-        }
-    }
-    let given = regions.is_some();
-    let filter = RegionFilter {
-        kinds,
-        writable_only: writable_only.unwrap_or(!given),
-        executable,
-        paths: paths.unwrap_or_default(),
-        address_range,
-    };
-    Ok(match regions {
-        Some(given) => {
-            let given: Vec<_> = given.iter().map(|r| r.inner.clone()).collect();
-            RegionSource::Given(filter.select_given(&given))
-        }
-        None => RegionSource::Filter(filter),
-    })
 }
 
 impl PyScanner {
@@ -152,60 +106,27 @@ fn parse_against(against: Option<&str>) -> Against {
 
 /// A positive alignment and a non-negative budget from Python ints (typed errors, never
 /// `OverflowError`).
-fn scan_options(
-    alignment: Option<i64>,
-    memory_budget: Option<i64>,
-    compress: Option<bool>,
-) -> PyResult<ScanOptions> {
-    let alignment = alignment
-        .map(|a| {
-            usize::try_from(a)
-                .ok()
-                .filter(|&a| a > 0)
-                .ok_or_else(|| invalid_argument(format!("alignment must be 1..=4096, got {a}")))
-        })
-        .transpose()?;
-    let memory_budget = memory_budget
-        .map(|b| {
-            u64::try_from(b)
-                .map_err(|_| invalid_argument(format!("memory_budget must be >= 0 bytes, got {b}")))
-        })
-        .transpose()?;
-    Ok(ScanOptions {
-        alignment,
-        memory_budget,
-        compress,
-    })
-}
-
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (process, value_type_name, regions=None, *, kinds=None, writable_only=None, executable=None, paths=None, address_range=None, alignment=None, memory_budget=None, compress=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (process, value_type_name, regions=None, **options))]
     fn new(
         process: &PyProcess,
         value_type_name: &str,
         regions: Option<Vec<PyRef<'_, PyRegion>>>,
-        kinds: Option<Vec<String>>,
-        writable_only: Option<bool>,
-        executable: Option<bool>,
-        paths: Option<Vec<String>>,
-        address_range: Option<(u64, u64)>,
-        alignment: Option<i64>,
-        memory_budget: Option<i64>,
-        compress: Option<bool>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let ty = value_type(value_type_name)?;
-        let source = region_source(
+        let Options {
+            source,
+            scan: options,
+        } = options::extract(
+            "Scanner",
+            Purpose::Scan,
             regions,
-            kinds,
-            writable_only,
-            executable,
-            paths,
-            address_range,
+            options,
+            options::SCANNING,
         )?;
-        let options = scan_options(alignment, memory_budget, compress)?;
         options.stride(ty.size()).py()?;
         Ok(Self {
             session: Mutex::new(Session::new(process.inner.clone(), ty, source, options)),

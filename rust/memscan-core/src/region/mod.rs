@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+mod options;
+
+pub use options::{Defaults, Purpose, RegionFilter, RegionOptions, RegionSource};
+
 /// What a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RegionKind {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::candidates::{CandidateSet, ScanStats};
 use super::first::first_scan;
 use super::next::next_scan;
-use super::options::{RegionFilter, ScanOptions};
+use super::options::ScanOptions;
 use super::predicate::{NextOp, Predicate};
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
 use crate::process::Process;
 use crate::region::Region;
+use crate::region::RegionSource;
 use crate::value::{dispatch, Column, Scalar, ValueType};
 
 /// What a relative filter compares each candidate's current value with.
@@ -30,26 +31,6 @@ pub enum Against {
 pub struct Step {
     pub description: String,
     pub set: Arc<CandidateSet>,
-}
-
-/// Which regions a session's first scans read.
-#[derive(Debug, Clone)]
-pub enum RegionSource {
-    /// Exactly these (clipped to the filter's address range only).
-    Given(Vec<Region>),
-    /// The process's regions that pass the filter, listed afresh at every first scan, so that
-    /// a repeated first scan sees mappings made since.
-    Filter(RegionFilter),
-}
-
-impl RegionSource {
-    /// The regions to scan now.
-    pub fn resolve(&self, process: &Process) -> Result<Vec<Region>> {
-        match self {
-            RegionSource::Given(r) => Ok(r.clone()),
-            RegionSource::Filter(f) => Ok(f.select(&process.regions()?)),
-        }
-    }
 }
 
 /// A scan-and-narrow session over one process and value type. Candidate sets are immutable and
@@ -82,7 +63,7 @@ pub struct FirstJob {
 impl FirstJob {
     /// Lists the regions and scans them; returns the regions and the new step.
     pub fn run(&self, progress: &dyn ProgressSink) -> Result<(Vec<Region>, Step)> {
-        let regions = self.source.resolve(&self.process)?;
+        let regions = self.process.select_regions(&self.source)?;
         let set = first_scan(
             &self.process,
             &regions,
@@ -156,7 +137,7 @@ impl Session {
     /// The regions the last first scan read (before any: the regions it would read now).
     pub fn regions(&self) -> Result<Vec<Region>> {
         if self.history.is_empty() {
-            return self.source.resolve(&self.process);
+            return self.process.select_regions(&self.source);
         }
         Ok(self.regions.clone())
     }
