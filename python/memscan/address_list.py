@@ -37,6 +37,7 @@ from .io import (
     write_atomically,
 )
 from .value_types import INT_TYPES, canonical_value_type, stored_value_type
+from .value_types import value_type as lookup_value_type
 
 if TYPE_CHECKING:
     import polars
@@ -115,10 +116,10 @@ def _check_value(value_type: str, value: Any) -> int | float:
             if not value.is_integer():
                 raise InvalidValue(f"{value!r} is not an integer, as {value_type} needs")
             value = int(value)
-        info = np.iinfo(value_type.replace("i", "int").replace("u", "uint"))
-        if not info.min <= value <= info.max:
+        low, high = lookup_value_type(value_type).bounds or (0, 0)
+        if not low <= value <= high:
             raise InvalidValue(f"{value} does not fit in {value_type}")
-        return value
+        return int(value)
     try:
         x = float(value)
     except OverflowError:
@@ -907,7 +908,11 @@ def _read_limited(path: Path, where: str) -> bytes:
 def _write_atomically(path: Path, data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically (see :func:`memscan.io.write_atomically`),
     flushed to disk; address lists follow the umask (they hold no process memory)."""
-    return write_atomically(path, lambda tmp: tmp.write_bytes(data), private=False, sync=True)
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return write_atomically(path, write, private=False, sync=True)
 
 
 # -- Cheat Engine tables ----------------------------------------------------------------------

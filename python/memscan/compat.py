@@ -13,14 +13,14 @@ spelling.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Unpack
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _native
 from ._convert import native_process
 from ._native import SystemInfo, find_process_by_name, parse_hex_pattern, query_system_info
-from .options import Regions, ScanOptions
+from .options import Regions
 from .process import Process, Region
 from .scanner import Scanner
 
@@ -167,12 +167,12 @@ def create_interactive_scanner(
     process: Process | _native.Process,
     regions: Regions,
     value_type: str,
-    **options: Unpack[ScanOptions],
+    **options: Any,
 ) -> InteractiveScanner:
     """A scanner over ``regions`` (all writable regions when None), as in the original design:
     call ``initial_scan(value)`` then ``filter_*``. ``regions`` may be ``proc.region_list()``
     items or a table of regions (``proc.regions()``)."""
-    return InteractiveScanner(process, value_type, regions, **options)
+    return InteractiveScanner(process, value_type, **{**options, "regions": regions})
 
 
 def get_process_module_regions(process: Process | _native.Process) -> list[Region]:

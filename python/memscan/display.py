@@ -82,7 +82,7 @@ class Locator:
         """The module holding ``address`` and the offset from its load base (a scan table's
         ``module`` and ``module_offset``), or None."""
         r = self._region(address)
-        if r is None or r[3] is None or self._first_base.get(r[3]) != r[4]:
+        if r is None or r[3] is None or r[4] is None or self._first_base.get(r[3]) != r[4]:
             return None
         return r[3], address - r[4]
 

@@ -183,9 +183,12 @@ class History:
     def _changes(self) -> np.ndarray:
         """(samples-1 x addresses) booleans: value at sample i+1 differs from sample i."""
         v = self.values
+        changed: np.ndarray
         if v.dtype.kind == "f":
-            return ~((v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1])))
-        return v[1:] != v[:-1]
+            changed = ~((v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1])))
+        else:
+            changed = v[1:] != v[:-1]
+        return changed
 
     def change_stats(self) -> polars.DataFrame:
         """Per address: changes, first/last change sample, monotonic increase/decrease, and the
@@ -285,7 +288,8 @@ class History:
             return v.astype(np.float64)
         wide = v.astype(np.int64 if v.dtype.kind == "i" else np.uint64, copy=False)
         low = wide.min(axis=0)
-        return (wide.view(np.uint64) - low.view(np.uint64)).astype(np.float64)
+        out: np.ndarray = (wide.view(np.uint64) - low.view(np.uint64)).astype(np.float64)
+        return out
 
     def changed_with(self, label: str, window: int = 0) -> polars.DataFrame:
         """Addresses that changed at every sample labelled ``label`` and at no other sample (a

@@ -172,7 +172,7 @@ def _part_token(path: str, run: str, *args: Any) -> str:
     else a digest of the task's arguments."""
     call = args[-1]
     if call:
-        return call
+        return str(call)
     text = repr((str(path), run, *args[:-1]))
     return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:24]
 

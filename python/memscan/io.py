@@ -88,7 +88,7 @@ def _alive(pid: int) -> bool:
 def remove_stale_temporaries(folder: Path, name_matches: Callable[[str], bool]) -> list[Path]:
     """Removes the temporaries in ``folder`` left by writers of this host that no longer run,
     for target names accepted by ``name_matches``. Returns the removed paths."""
-    removed = []
+    removed: list[Path] = []
     host = _host_token()
     try:
         entries = list(os.scandir(folder))
@@ -363,15 +363,15 @@ def _history_of(frame: polars.DataFrame, meta: dict[str, str], where: str) -> Hi
 
     unreadable: np.ndarray = np.zeros(0, dtype=np.uint32)
     if has_unreadable and n:
-        col = first["unreadable"]
-        if col.null_count() == n:
+        counts = first["unreadable"]
+        if counts.null_count() == n:
             pass  # written without the counts: unknown, as for files of older versions
-        elif col.null_count():
+        elif counts.null_count():
             raise InvalidFile(f"{where}: 'unreadable' is missing for some samples only")
-        elif col.min() < 0 or col.max() > m:  # type: ignore[operator]
+        elif counts.min() < 0 or counts.max() > m:  # type: ignore[operator]
             raise InvalidFile(f"{where}: an 'unreadable' count exceeds the {m} addresses")
         else:
-            unreadable = col.cast(pl.UInt32).to_numpy()
+            unreadable = counts.cast(pl.UInt32).to_numpy()
 
     places: list[tuple[str, int] | None] = []
     located = {"module", "module_offset"} & set(frame.columns)
@@ -531,7 +531,7 @@ class Dataset:
 
     def _existing(self) -> tuple[list[tuple[str, str]], Path] | None:
         """The partition folders and the file of one existing part (the first at every level)."""
-        folder, layout = self.root, []
+        folder, layout = self.root, list[tuple[str, str]]()
         while True:
             try:
                 entries = sorted(os.scandir(folder), key=lambda e: e.name)

@@ -13,7 +13,7 @@ from ._convert import native_process, region_list
 from ._progress import ProgressArg, progress_callback
 from .display import Locator, card, count, esc, human_bytes, mono, table
 from .errors import InvalidArgument
-from .options import Regions, ScanOptions
+from .options import ScanOptions
 from .table import Table
 from .value_types import family
 from .value_types import value_type as lookup_value_type
@@ -71,7 +71,6 @@ class Scanner:
         self,
         process: Process | _native.Process,
         value_type: str,
-        regions: Regions = None,
         **options: Unpack[ScanOptions],
     ) -> None:
         from .process import Process
@@ -79,9 +78,8 @@ class Scanner:
         proc = process if isinstance(process, Process) else Process._wrap(native_process(process))
         self._process = proc
         opts: dict[str, Any] = dict(options)
-        if regions is None:
-            regions = opts.pop("regions", None)
-        self._native = _native.Scanner(proc._native, value_type, region_list(proc, regions), **opts)
+        regions = region_list(proc, opts.pop("regions", None))
+        self._native = _native.Scanner(proc._native, value_type, regions, **opts)
 
     # -- what it is -------------------------------------------------------------------------
 

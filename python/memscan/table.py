@@ -61,7 +61,7 @@ def hex_addresses(df: Any) -> Any:
 
 def _hex_series(s: polars.Series) -> polars.Series:
     text = pl.Series(s.name, hex_strings(s.fill_null(0).to_numpy()), dtype=pl.String)
-    return text.set(s.is_null(), None) if s.null_count() else text  # type: ignore[arg-type]
+    return text.set(s.is_null(), None) if s.null_count() else text
 
 
 def _hex_pandas(df: pandas.DataFrame) -> pandas.DataFrame:
@@ -100,7 +100,7 @@ class Table:
         return self._native.__arrow_c_schema__()
 
     def __len__(self) -> int:
-        return self._native.num_rows
+        return int(self._native.num_rows)
 
     @property
     def columns(self) -> list[str]:

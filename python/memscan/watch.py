@@ -160,7 +160,9 @@ class Watch:
         max_hits: int | None = None,
         registers: bool = True,
     ) -> None:
-        items = list(address) if isinstance(address, list | tuple | np.ndarray) else [address]
+        items: list[Any] = (
+            list(address) if isinstance(address, list | tuple | np.ndarray) else [address]
+        )
         self._addresses = [
             process.address(a) if isinstance(a, str) else operator.index(a) for a in items
         ]

@@ -78,7 +78,7 @@ class MemscanWidget(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._wake: weakref.finalize | None = None
+        self._wake: weakref.finalize[Any, Any] | None = None
         super().__init__(**kwargs)
         _hold_weakly(self)
         self.observe(self._on_live, names="live")

@@ -107,7 +107,7 @@ class HistoryView(MemscanWidget):
         if self._chosen is not None:
             return list(self._chosen)
         if h.samples < 2:
-            return h.addresses[: self._max_series].tolist()
+            return [int(a) for a in h.addresses[: self._max_series]]
         changing = h.change_stats().sort("changes", descending=True, maintain_order=True)
         return changing["address"].head(self._max_series).to_list()
 

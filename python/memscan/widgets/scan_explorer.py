@@ -133,14 +133,14 @@ class ScanExplorer(MemscanWidget):
         new scanner when ``value_type`` differs from the current one."""
         vt = value_type or self.value_type
         try:
-            values = self._values_for(op, values, ARITY, FIRST_OPS)
+            args = self._values_for(op, values, ARITY, FIRST_OPS)
             if self.scanner is None or self.scanner.value_type != vt:
                 scanner = self.process.scanner(vt)
             else:
                 scanner = self.scanner
             scanner.progress = None
-            tolerance = _tolerance(values.pop()) if op == "near" else None
-            scanner.first(op, *values, tolerance=tolerance)
+            tolerance = _tolerance(args.pop()) if op == "near" else None
+            scanner.first(op, *args, tolerance=tolerance)
             if scanner is not self.scanner:
                 self._own_scanner = True
             self.scanner = scanner
@@ -157,10 +157,10 @@ class ScanExplorer(MemscanWidget):
         op = op or self.op
         try:
             scanner = self._require_scanner()
-            values = self._values_for(op, values, ARITY, NEXT_OPS)
-            tolerance = _tolerance(values.pop()) if op == "near" else None
+            args = self._values_for(op, values, ARITY, NEXT_OPS)
+            tolerance = _tolerance(args.pop()) if op == "near" else None
             scanner.progress = None
-            scanner.next(op, *values, tolerance=tolerance)
+            scanner.next(op, *args, tolerance=tolerance)
             self.say(f"{scanner.history()[-1][0]}: {count(len(scanner), 'candidate')}", "ok")
             self._scan_changed()
         except MemscanError as e:
@@ -240,7 +240,9 @@ class ScanExplorer(MemscanWidget):
             raise InvalidArgument("no scan yet: run a first scan")
         return self.scanner
 
-    def _values_for(self, op: str, given: tuple[Any, ...], arity: dict[str, int], ops: Any) -> list:
+    def _values_for(
+        self, op: str, given: tuple[Any, ...], arity: dict[str, int], ops: Any
+    ) -> list[Any]:
         if op not in {o for o, _, _ in ops}:
             names = ", ".join(o for o, _, _ in ops)
             raise InvalidArgument(f"unknown operator {op!r}; one of {names}")
@@ -257,12 +259,12 @@ class ScanExplorer(MemscanWidget):
         self._order = None
         self._where = None
         with self.hold_sync():
-            self.scanned = s is not None and len(s.history()) > 0
+            steps = [] if s is None else s.history()
+            self.scanned = len(steps) > 0
             self.selected = []
-            self.steps = (
-                [{"description": d, "count": c} for d, c in s.history()] if self.scanned else []
-            )
-            self.sortable = self.scanned and not s.is_dense and len(s) <= SORT_LIMIT
+            self.steps = [{"description": d, "count": c} for d, c in steps]
+            self.sortable = s is not None and self.scanned and not s.is_dense
+            self.sortable = self.sortable and s is not None and len(s) <= SORT_LIMIT
             if self.sort and not self.sortable:
                 self.sort = ""
             self.page = 0
@@ -299,7 +301,7 @@ class ScanExplorer(MemscanWidget):
         s = self.scanner
         n = len(s) if s is not None and self.scanned else 0
         notes: list[str] = []
-        if n == 0:
+        if n == 0 or s is None:
             with self.hold_sync():
                 self.count, self.rows, self.notes, self.memory = 0, [], [], ""
             return
