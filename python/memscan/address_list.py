@@ -287,7 +287,7 @@ class AddressList:
     a process (:meth:`attach`), every expression is resolved there; an entry that cannot be
     resolved or read has a null address or value and the reason in the ``error`` column, and
     never stops the others. Freezes apply whenever the list is attached, through one
-    :class:`~memscan.Scanner` per value type; :meth:`detach` (or leaving a ``with`` block)
+    native freezer for entries of every type; :meth:`detach` (or leaving a ``with`` block)
     stops them.
 
     The table's ``value`` and ``frozen`` columns are text holding the exact value (all 64 bits
@@ -298,7 +298,7 @@ class AddressList:
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._rows: list[_Row] = []
         self._process: Process | None = None
-        self._scanners: dict[str, Scanner] = {}
+        self._freezer: _native.Freezer | None = None
         #: Cheat Engine entries left out by :meth:`from_cheat_table`, with the reason.
         self.skipped: list[Skipped] = []
         for e in entries:
@@ -444,9 +444,9 @@ class AddressList:
 
     def detach(self) -> None:
         """Stops every freeze and forgets the process (the entries stay)."""
-        for s in self._scanners.values():
-            s.release()
-        self._scanners.clear()
+        if self._freezer is not None:
+            self._freezer.stop()
+        self._freezer = None
         self._process = None
         for row in self._rows:
             row.address = row.error = row.held_at = None
@@ -790,17 +790,16 @@ class AddressList:
         except MemscanError as e:
             row.address, row.error = None, _brief(e)
 
-    def _scanner(self, value_type: str) -> Scanner:
-        s = self._scanners.get(value_type)
-        if s is None:
-            s = self._require_process().scanner(value_type)
-            self._scanners[value_type] = s
-        return s
+    def _freezes(self) -> _native.Freezer:
+        """The freezer of the attached process (started on first use)."""
+        if self._freezer is None:
+            self._freezer = _native.Freezer(self._require_process()._native)
+        return self._freezer
 
     def _hold(self, row: _Row) -> None:
         assert row.address is not None and row.entry.frozen is not None
-        self._scanner(row.entry.type).freeze(
-            row.entry.frozen, np.array([row.address], dtype=np.uint64)
+        self._freezes().freeze(
+            np.array([row.address], dtype=np.uint64), row.entry.type, row.entry.frozen
         )
         row.held_at = row.address
 
@@ -819,33 +818,37 @@ class AddressList:
     def _unhold(self, row: _Row) -> None:
         if row.held_at is None:
             return
-        s = self._scanners.get(row.entry.type)
-        if s is not None:
+        if self._freezer is not None:
             try:
-                s.release(np.array([row.held_at], dtype=np.uint64))
+                self._freezer.release(np.array([row.held_at], dtype=np.uint64))
             except MemscanError:
                 pass  # the process is gone: nothing is held any more
         row.held_at = None
 
     def _rehold_others(self, gone: _Row, address: int) -> None:
         """After ``gone`` stopped holding ``address``, holds it again for another frozen entry
-        of the same type at that address, if any."""
+        at that address (of any type: the freezer holds one value per address), if any."""
         for row in self._rows:
-            if row is not gone and row.entry.type == gone.entry.type and row.address == address:
+            if row is not gone and row.address == address:
                 self._hold_quietly(row)
 
     def _freeze_problems(self) -> dict[tuple[str, int], str]:
+        """(type, address) of each held entry the freezer dropped or no longer holds, with
+        why."""
+        if self._freezer is None:
+            return {}
+        lost, stopped = self._freezer.problems()
+        held = {address for address, _ in self._freezer.frozen()}
+        dropped = {a: r for a, r in lost if a not in held}  # else held again since
         problems = {}
-        for vt, s in self._scanners.items():
-            lost, stopped = s.freeze_problems()
-            held = {address for address, _ in s.frozen()}
-            for address, reason in lost:
-                if address not in held:  # else held again since
-                    problems[(vt, address)] = f"freeze dropped: {reason}"
-            if stopped is not None:
-                for row in self._rows:
-                    if row.entry.type == vt and row.held_at is not None:
-                        problems.setdefault((vt, row.held_at), f"freezing stopped: {stopped}")
+        for row in self._rows:
+            if row.held_at is None:
+                continue
+            key = (row.entry.type, row.held_at)
+            if row.held_at in dropped:
+                problems[key] = f"freeze dropped: {dropped[row.held_at]}"
+            elif stopped is not None:
+                problems[key] = f"freezing stopped: {stopped}"
         return problems
 
 
