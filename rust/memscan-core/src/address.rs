@@ -248,7 +248,7 @@ impl Resolver<'_> {
             Expr::Symbol(module, symbol) => {
                 let m = self.module(module)?;
                 let regions = self.process.regions()?;
-                let file = crate::modules::mapped_file(self.process, &regions, &m.module)?;
+                let file = self.process.module_file(&regions, &m.module)?;
                 let offset = crate::modules::Symbols::parse(&file)
                     .offset(symbol)
                     .ok_or_else(|| {

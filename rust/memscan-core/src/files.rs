@@ -67,7 +67,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
             format!("{size} bytes, over the limit of {limit} for this kind of file"),
         ));
     }
-    let mut data = crate::mem::zeroed(size as usize)?;
+    let mut data = crate::read::zeroed(size as usize)?;
     data.clear();
     // The file may grow while it is read: never read more than it held when opened.
     file.take(size)

@@ -10,6 +10,7 @@ use object::elf::{FileHeader32, FileHeader64, PT_LOAD};
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::Endianness;
 
+use crate::read::Source;
 use crate::region::{is_device_mapping, ModuleRef, Region, RegionKind};
 
 /// Bytes read at a module's base to find its ELF and program headers.
@@ -148,6 +149,28 @@ impl Symbols {
     }
 }
 
+/// Where a module's process is: its memory, its pid, and whether it is live (an image can only
+/// match files by build id).
+#[derive(Clone, Copy)]
+pub struct Origin<'a> {
+    pub memory: &'a dyn Source,
+    pub pid: i32,
+    pub live: bool,
+}
+
+/// The pointer width of the process (4 or 8 bytes), from its executable's ELF class (8 when
+/// it cannot be told).
+pub fn pointer_width(memory: &dyn Source, regions: &[Region]) -> usize {
+    let exe = regions.iter().find(|r| {
+        r.kind == RegionKind::Executable && r.module.as_ref().is_some_and(|m| m.base == r.start)
+    });
+    let mut header = [0u8; 5];
+    match exe.map(|r| memory.read(r.start, &mut header)) {
+        Some(Ok(5)) if header[4] == 1 => 4,
+        _ => 8,
+    }
+}
+
 /// Largest module file whose symbols are read.
 const MAX_MODULE_FILE: u64 = 2 << 30;
 
@@ -158,7 +181,7 @@ const MAX_MODULE_FILE: u64 = 2 << 30;
 /// `InvalidFile`, never read: its symbols would name the wrong addresses. For an image, only the
 /// build id can tell, so a module without one cannot be read.
 pub fn mapped_file(
-    process: &crate::process::Process,
+    origin: Origin<'_>,
     regions: &[Region],
     module: &ModuleRef,
 ) -> crate::Result<Vec<u8>> {
@@ -178,8 +201,7 @@ pub fn mapped_file(
         .iter()
         .find(|r| is_file(r) && r.module.as_ref() == Some(module))
         .ok_or_else(|| not_it("no file mapping of the module"))?;
-    let live = process.image().is_none();
-    let pid = process.pid();
+    let Origin { memory, pid, live } = origin;
     if live {
         let exact = format!(
             "/proc/{pid}/map_files/{:x}-{:x}",
@@ -206,7 +228,7 @@ pub fn mapped_file(
     let same_inode = live && (dev, meta.ino()) == (mapping.dev, mapping.inode);
     let data = read_regular(Path::new(&on_disk), MAX_MODULE_FILE)?;
     let mut header = vec![0u8; HEADER_BYTES];
-    let n = process.memory().read(module.base, &mut header).unwrap_or(0);
+    let n = memory.read(module.base, &mut header).unwrap_or(0);
     let in_memory = build_id(&header[..n]);
     let on_file = build_id(&data[..data.len().min(HEADER_BYTES)]);
     match (in_memory, on_file) {

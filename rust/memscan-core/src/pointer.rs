@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::mem::clear_of_holes;
 use crate::process::Process;
+use crate::read::clear_of_holes;
+use crate::read::ProgressSink;
+use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::{ModuleRef, Region};
-use crate::scan::reader::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
-use crate::scan::ProgressSink;
 
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
 pub const MAX_DEPTH: usize = 16;
@@ -100,7 +100,7 @@ impl PointerMap {
     /// a readable region, in parallel.
     pub fn capture(process: &Process, progress: &dyn ProgressSink) -> Result<Self> {
         let all = process.regions()?;
-        let width = pointer_width(process, &all);
+        let width = crate::modules::pointer_width(process.memory(), &all);
         // Pointers live in writable memory and in modules' data (read-only after relocation).
         let homes: Vec<Region> = all
             .iter()
@@ -687,7 +687,7 @@ impl Reader<'_> {
 /// way is unreadable or its module is not loaded.
 pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> {
     let regions = process.regions()?;
-    let width = pointer_width(process, &regions);
+    let width = crate::modules::pointer_width(process.memory(), &regions);
     let modules = crate::modules::modules(&regions);
     let base_of = |name: &str| {
         modules
@@ -712,17 +712,4 @@ pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> 
         .collect();
     process.check()?;
     Ok(out)
-}
-
-/// 4 in a 32-bit process (its executable is ELF32), else 8.
-pub fn pointer_width(process: &Process, regions: &[Region]) -> usize {
-    let exe = regions.iter().find(|r| {
-        r.kind == crate::RegionKind::Executable
-            && r.module.as_ref().is_some_and(|m| m.base == r.start)
-    });
-    let mut header = [0u8; 5];
-    match exe.map(|r| process.memory().read(r.start, &mut header)) {
-        Some(Ok(5)) if header[4] == 1 => 4,
-        _ => 8,
-    }
 }

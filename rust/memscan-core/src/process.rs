@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::mem::Memory;
 use crate::platform::{self, Identity, ProcessInfo, RegionUsage};
+use crate::read::{Live, Source};
 use crate::region::{Region, RegionKind, RegionSource};
 use crate::value::{Value, ValueType};
 
@@ -22,7 +22,8 @@ pub struct Process {
     info: ProcessInfo,
     /// `None` for an image.
     identity: Option<Arc<Identity>>,
-    memory: Memory,
+    memory: Arc<dyn Source>,
+    image: Option<Arc<Image>>,
 }
 
 /// Reads of more bytes than this check first that the range is mapped, before allocating.
@@ -84,7 +85,8 @@ impl Process {
         Ok(Self {
             info,
             identity: Some(Arc::new(identity)),
-            memory: Memory::Live(pid),
+            memory: Arc::new(Live { pid }),
+            image: None,
         })
     }
 
@@ -101,21 +103,24 @@ impl Process {
         Self {
             info,
             identity: None,
-            memory: Memory::Image(image),
+            memory: image.clone(),
+            image: Some(image),
         }
     }
 
     /// Where this process's memory is read from.
-    pub fn memory(&self) -> &Memory {
-        &self.memory
+    pub fn memory(&self) -> &dyn Source {
+        self.memory.as_ref()
+    }
+
+    /// The same source, shared (for work that outlives a borrow of the process).
+    pub fn memory_arc(&self) -> Arc<dyn Source> {
+        Arc::clone(&self.memory)
     }
 
     /// The image this process was loaded from, if it is one.
     pub fn image(&self) -> Option<&Arc<Image>> {
-        match &self.memory {
-            Memory::Image(image) => Some(image),
-            Memory::Live(_) => None,
-        }
+        self.image.as_ref()
     }
 
     /// Fails with `Unsupported` for an image: `what` needs a live process.
@@ -159,6 +164,17 @@ impl Process {
     /// True while the opened process exists and runs the same program (a zombie counts as gone).
     pub fn is_alive(&self) -> bool {
         self.check().is_ok()
+    }
+
+    /// The bytes of the file `module` was mapped from, only when provably that file (see
+    /// [`crate::modules::mapped_file`]).
+    pub fn module_file(&self, regions: &[Region], module: &crate::ModuleRef) -> Result<Vec<u8>> {
+        let origin = crate::modules::Origin {
+            memory: self.memory(),
+            pid: self.pid(),
+            live: self.image.is_none(),
+        };
+        crate::modules::mapped_file(origin, regions, module)
     }
 
     /// The regions `source` chooses now (listing the process's regions only if it asks).
@@ -246,7 +262,7 @@ impl Process {
     /// before anything is allocated, and the allocation itself may fail cleanly.
     pub fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
         self.check_large_span(addr, len, true)?;
-        let mut buf = crate::mem::zeroed(len)?;
+        let mut buf = crate::read::zeroed(len)?;
         self.read_into(addr, &mut buf)?;
         Ok(buf)
     }
@@ -255,7 +271,7 @@ impl Process {
     /// The range must lie within mapped memory (readable or not).
     pub fn read_partial(&self, addr: u64, len: usize) -> Result<(Vec<u8>, ReadReport)> {
         self.check_large_span(addr, len, false)?;
-        let mut buf = crate::mem::zeroed(len)?;
+        let mut buf = crate::read::zeroed(len)?;
         let page = platform::system_info().page_size;
         let report = self.read_tolerant(addr, &mut buf, page)?;
         Ok((buf, report))
@@ -283,7 +299,7 @@ impl Process {
     /// pages are zero-filled and reported.
     pub fn read_tolerant(&self, addr: u64, buf: &mut [u8], page_size: usize) -> Result<ReadReport> {
         check_span(self.pid(), addr, buf.len())?;
-        let holes = crate::mem::read_tolerant(&self.memory, addr, buf, page_size)?;
+        let holes = crate::read::read_tolerant(self.memory(), addr, buf, page_size)?;
         self.check()?;
         let lost: usize = holes.iter().map(|h| h.1).sum();
         Ok(ReadReport {

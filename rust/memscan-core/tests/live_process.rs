@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use memscan_core::edit::{apply, WriteOp};
+use memscan_core::read::NoProgress;
 use memscan_core::region::{Purpose, RegionOptions, RegionSource};
-use memscan_core::scan::{Against, NextOp, NoProgress, OpName, Predicate, ScanOptions, Session};
+use memscan_core::scan::{Against, NextOp, OpName, Predicate, ScanOptions, Session};
 use memscan_core::{BytePattern, Error, Process, Value, ValueType};
 
 const SLOTS: usize = 1 << 20;

@@ -88,7 +88,7 @@ impl PyRecorder {
     fn wait(&self, py: Python<'_>) -> PyResult<()> {
         let r = run_detached(py, None, |p| {
             while self.lock().is_running() {
-                if memscan_core::scan::ProgressSink::cancelled(p) {
+                if memscan_core::read::ProgressSink::cancelled(p) {
                     return Err(memscan_core::Error::Cancelled);
                 }
                 std::thread::sleep(Duration::from_millis(10));

@@ -93,7 +93,7 @@ impl PyProcess {
         let source = options::extract("save_image", Purpose::Image, regions, options, &[])?.source;
         let process = &self.inner;
         let summary = run_detached(py, progress, |p| {
-            memscan_core::image::save(process, &process.select_regions(&source)?, &path, p)
+            memscan_core::save_image::save(process, &process.select_regions(&source)?, &path, p)
         })?;
         Ok(HashMap::from([
             ("regions", summary.regions as u64),

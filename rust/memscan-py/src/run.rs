@@ -25,7 +25,7 @@ pub struct Progress {
     pub cancel: AtomicBool,
 }
 
-impl memscan_core::scan::ProgressSink for Progress {
+impl memscan_core::read::ProgressSink for Progress {
     fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
     }

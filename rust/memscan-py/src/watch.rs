@@ -113,7 +113,7 @@ impl PyWatch {
             if self.lock().wait(Some(Duration::from_millis(20))) {
                 return Ok(true);
             }
-            if memscan_core::scan::ProgressSink::cancelled(p) {
+            if memscan_core::read::ProgressSink::cancelled(p) {
                 return Err(memscan_core::Error::Cancelled);
             }
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {

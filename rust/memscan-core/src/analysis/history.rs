@@ -7,9 +7,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::mem::{clear_of_holes, with_buffer, Gather};
 use crate::platform;
 use crate::process::Process;
+use crate::read::{clear_of_holes, with_buffer, Gather};
 use crate::value::{dispatch, Column, Scalar, ValueType};
 
 /// Reads the values at a fixed, sorted list of addresses, one row per call.

@@ -6,11 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::mem::read_in_use;
 use crate::platform;
 use crate::process::Process;
+use crate::read::read_in_use;
+use crate::read::ScanOptions;
+use crate::read::{BlockBytes, ProgressSink};
 use crate::region::Region;
-use crate::scan::{BlockBytes, ProgressSink, ScanOptions};
 
 /// Bytes per block: the unit of parallel reads, of zero elision, and of diff work.
 const PIECE: usize = 1 << 20;
@@ -43,7 +44,7 @@ impl RegionSnapshot {
 
     /// The region's bytes in one buffer (allocated here; may fail cleanly when too large).
     pub fn to_vec(&self) -> Result<Vec<u8>> {
-        let mut out = crate::mem::zeroed(self.len())?;
+        let mut out = crate::read::zeroed(self.len())?;
         let mut at = 0;
         for b in &self.blocks {
             if !matches!(b, BlockBytes::Zeros(_)) {
@@ -95,11 +96,11 @@ pub fn capture(
         .iter()
         .map(|r| r.size().div_ceil(PIECE as u64))
         .fold(0, u64::saturating_add);
-    if pieces > crate::scan::reader::MAX_CHUNKS {
+    if pieces > crate::read::MAX_CHUNKS {
         return Err(Error::invalid_argument(format!(
             "the regions span {pieces} MiB: more than a snapshot holds ({} MiB); pass the \
              regions to capture",
-            crate::scan::reader::MAX_CHUNKS
+            crate::read::MAX_CHUNKS
         )));
     }
     progress.set_total(regions.iter().map(Region::size).sum());
@@ -126,9 +127,9 @@ pub fn capture(
                 if in_use.as_ref().is_some_and(|u| !u.contains(&true)) {
                     return Ok((BlockBytes::Zeros(len), Vec::new()));
                 }
-                let mut bytes = crate::mem::buffer_for(len, in_use.as_deref())?;
+                let mut bytes = crate::read::buffer_for(len, in_use.as_deref())?;
                 let holes = read_in_use(memory, start, &mut bytes, in_use.as_deref(), page, true)?;
-                let Some(bytes) = crate::mem::without_zero_pages(bytes, page) else {
+                let Some(bytes) = crate::read::without_zero_pages(bytes, page) else {
                     return Ok((BlockBytes::Zeros(len), shift(holes, i)));
                 };
                 let pack = options.compress_now(held.load(Ordering::Relaxed), budget);

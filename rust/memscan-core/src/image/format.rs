@@ -159,7 +159,7 @@ pub fn kind_of(path: &str, exe: Option<&str>) -> RegionKind {
 }
 
 /// Reads and checks an image's header, footer and index.
-pub fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts, String> {
+pub(super) fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts, String> {
     if head_len < 8 || head != MAGIC {
         return Err("not a memscan image (no MSCNIMG header) nor an ELF core file".into());
     }

@@ -11,8 +11,7 @@
 //! core file, what the core does not hold is unreadable instead.
 
 mod elf_core;
-mod format;
-mod save;
+pub(crate) mod format;
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -22,9 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use format::ImageMetadata;
-pub use save::{save, SaveSummary};
 
 use crate::error::{Error, Result};
+use crate::read::Source;
 use crate::region::Region;
 
 /// How a block's stored pages are kept in the file.
@@ -171,23 +170,6 @@ impl Image {
             .map(|r| r.end)
     }
 
-    /// The runs of `[start, end)` stored in blocks (the rest held zeros or is unreadable).
-    pub fn used_runs(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let first = self.blocks.partition_point(|b| b.addr + b.len <= start);
-        let mut runs: Vec<(u64, u64)> = Vec::new();
-        for b in self.blocks[first..].iter().take_while(|b| b.addr < end) {
-            if b.storage == Storage::Nothing {
-                continue;
-            }
-            let (s, e) = (b.addr.max(start), (b.addr + b.len).min(end));
-            match runs.last_mut() {
-                Some(last) if last.1 == s => last.1 = e,
-                _ => runs.push((s, e)),
-            }
-        }
-        runs
-    }
-
     fn invalid(&self, reason: String) -> Error {
         Error::InvalidFile {
             path: self.path.display().to_string(),
@@ -218,7 +200,7 @@ impl Image {
             }
             Storage::Nothing | Storage::Core { .. } => return Ok(Arc::new(Vec::new())),
         };
-        let mut raw = crate::mem::zeroed(len as usize)?;
+        let mut raw = crate::read::zeroed(len as usize)?;
         self.file
             .read_exact_at(&mut raw, offset)
             .map_err(|e| self.invalid(format!("block at {:#x} is cut short: {e}", b.addr)))?;
@@ -250,10 +232,32 @@ impl Image {
         });
         Ok(data)
     }
+}
+
+/// An image reads as the process read then: stored blocks, zeros between them (unreadable in
+/// cores), and the blocks it stored are the runs that may hold data.
+impl Source for Image {
+    /// The runs of `[start, end)` stored in blocks (the rest held zeros or is unreadable).
+    fn used_runs(&self, region: &Region) -> Option<Vec<(u64, u64)>> {
+        let (start, end) = (region.start, region.end);
+        let first = self.blocks.partition_point(|b| b.addr + b.len <= start);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for b in self.blocks[first..].iter().take_while(|b| b.addr < end) {
+            if b.storage == Storage::Nothing {
+                continue;
+            }
+            let (s, e) = (b.addr.max(start), (b.addr + b.len).min(end));
+            match runs.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        Some(runs)
+    }
 
     /// Reads `buf.len()` bytes at `addr` as the process held them. Returns how many were read:
     /// fewer means the byte at `addr + n` was unreadable or outside every saved region.
-    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
         let mut done = 0usize;
         let want_end = addr.saturating_add(buf.len() as u64);
         while done < buf.len() {
@@ -319,7 +323,7 @@ impl Image {
 
     /// Reads the ranges `(addr, len)` back to back into `buf`; stops at the first byte that
     /// cannot be read, as one `process_vm_readv` would. Returns the bytes read.
-    pub fn read_vectored(&self, ranges: &[(u64, usize)], buf: &mut [u8]) -> Result<usize> {
+    fn read_vectored(&self, ranges: &[(u64, usize)], buf: &mut [u8]) -> Result<usize> {
         let mut off = 0;
         for &(a, l) in ranges {
             let n = self.read(a, &mut buf[off..off + l])?;
@@ -334,7 +338,7 @@ impl Image {
     /// Per page of `addr..addr+len` (pages of `page` bytes), whether it may hold data: false
     /// only for pages saved as zeros (known without decoding anything). `None` when `page` is
     /// not the image's page size.
-    pub fn pages_in_use(&self, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
+    fn pages_in_use(&self, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
         if page as u64 != self.page {
             return None;
         }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use arrow_buffer::ScalarBuffer;
 
-pub use super::block::BlockBytes;
 use super::kernel::set_bits;
+use crate::read::BlockBytes;
 
 use crate::value::{dispatch, Column, Scalar, Value, ValueType};
 

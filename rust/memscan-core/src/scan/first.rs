@@ -3,20 +3,21 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats};
+use super::candidates::{CandidateSet, DenseBlock, ScanStats};
 use super::kernel::{matches, with_test, Hits};
 use super::pieces::{assemble, piece_from_hits, Piece};
 use super::predicate::{Predicate, Typed};
-use super::progress::ProgressSink;
-use super::reader::{
-    for_each_chunk, plan_chunks, plan_used_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES,
-};
 use crate::error::{Error, Result};
-use crate::mem::{buffer_for, clear_of_holes, read_in_use, with_buffer, without_zero_pages};
 use crate::platform;
 use crate::process::Process;
+use crate::read::BlockBytes;
+use crate::read::ProgressSink;
+use crate::read::ScanOptions;
+use crate::read::{buffer_for, clear_of_holes, read_in_use, with_buffer, without_zero_pages};
+use crate::read::{
+    for_each_chunk, plan_chunks, plan_used_chunks, Chunk, CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES,
+};
 use crate::region::Region;
-use crate::scan::options::ScanOptions;
 use crate::value::{dispatch, Scalar, ValueType};
 
 /// Bytes an unknown-initial-value scan of `regions` keeps at most (the bytes plus a bit per
@@ -132,7 +133,7 @@ fn scan_typed<T: Scalar>(
 /// memory, pages never used are not read (they hold zeros); a chunk of only such pages is
 /// skipped outright when zero does not pass `pred`. `pack`: compress a snapshot block kept.
 fn scan_chunk<T: Scalar>(
-    memory: &crate::mem::Memory,
+    memory: &dyn crate::read::Source,
     c: &Chunk,
     stride: usize,
     pred: Typed<T>,
@@ -188,7 +189,7 @@ fn match_chunk<T: Scalar>(
 /// not kept: untouched pages of anonymous memory are not even read (pagemap says so), pages
 /// read as zeros cost nothing, and a block read as all zeros is kept as a zero flag.
 fn snapshot_chunk<T: Scalar>(
-    memory: &crate::mem::Memory,
+    memory: &dyn crate::read::Source,
     c: &Chunk,
     stride: usize,
     page: usize,

@@ -5,17 +5,18 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::candidates::{BlockBytes, CandidateSet, DenseBlock, ScanStats, Segment};
+use super::candidates::{CandidateSet, DenseBlock, ScanStats, Segment};
 use super::kernel::{matches, matches_pair, with_pair_test, with_test, Hits};
 use super::pieces::{assemble, dense_piece, listed_is_smaller, piece_from_hits, Piece};
 use super::predicate::{NextOp, TypedNext};
-use super::progress::ProgressSink;
 use crate::error::{Error, Result};
-use crate::mem::{
-    all_zero, clear_of_holes, read_in_use, read_tolerant, with_buffer, Gather, SPAN_GAP,
-};
 use crate::platform;
 use crate::process::Process;
+use crate::read::BlockBytes;
+use crate::read::ProgressSink;
+use crate::read::{
+    all_zero, clear_of_holes, read_in_use, read_tolerant, with_buffer, Gather, SPAN_GAP,
+};
 use crate::value::{dispatch, Column, Scalar};
 
 /// Candidates per job of a sparse segment.
@@ -121,7 +122,7 @@ fn next_typed<T: Scalar>(
     progress.set_total(current.len() as u64);
     let page = platform::system_info().page_size;
     let ctx = Ctx {
-        memory: process.memory().clone(),
+        memory: process.memory_arc(),
         stride,
         op,
         reference,
@@ -212,7 +213,7 @@ fn next_typed<T: Scalar>(
 }
 
 struct Ctx<'a, T> {
-    memory: crate::mem::Memory,
+    memory: std::sync::Arc<dyn crate::read::Source>,
     stride: usize,
     op: TypedNext<T>,
     reference: Option<&'a CandidateSet>,
@@ -241,8 +242,8 @@ impl<T: Scalar> Ctx<'_, T> {
         };
         with_buffer(len, |buf| {
             let holes = match &plan {
-                Some(g) => g.read(&self.memory, buf, self.page)?,
-                None => read_tolerant(&self.memory, addrs[0], buf, self.page)?,
+                Some(g) => g.read(self.memory.as_ref(), buf, self.page)?,
+                None => read_tolerant(self.memory.as_ref(), addrs[0], buf, self.page)?,
             };
             // Candidates packed back to back (an array) need no gathering.
             let packed = plan.as_ref().map_or(back_to_back, |g| g.packed);
@@ -310,7 +311,7 @@ impl<T: Scalar> Ctx<'_, T> {
             .flatten();
         with_buffer(len, |buf| {
             let holes = read_in_use(
-                &self.memory,
+                self.memory.as_ref(),
                 b.start,
                 buf,
                 in_use.as_deref(),

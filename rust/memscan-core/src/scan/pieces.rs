@@ -1,9 +1,10 @@
 //! Per-chunk scan output, kept sparse or dense by whichever is smaller, and assembled into a set.
 
 use crate::error::Result;
-use crate::mem::without_zero_pages;
 use crate::platform::Pages;
-use crate::scan::candidates::{BlockBytes, DenseBlock, Segment};
+use crate::read::without_zero_pages;
+use crate::read::BlockBytes;
+use crate::scan::candidates::{DenseBlock, Segment};
 use crate::scan::kernel::Hits;
 use crate::value::{Column, Scalar};
 

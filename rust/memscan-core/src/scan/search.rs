@@ -4,15 +4,13 @@ use super::candidates::{CandidateSet, ScanStats};
 use super::kernel::{matches, with_test};
 use super::pieces::{assemble, Piece};
 use super::predicate::Predicate;
-use super::progress::ProgressSink;
-use super::reader::{
-    for_each_chunk, plan_chunks, plan_used_chunks, with_chunk, Chunk, CHUNK_BYTES,
-};
 use crate::error::{Error, Result};
-use crate::mem::clear_of_holes;
 use crate::pattern::BytePattern;
 use crate::platform;
 use crate::process::Process;
+use crate::read::clear_of_holes;
+use crate::read::ProgressSink;
+use crate::read::{for_each_chunk, plan_chunks, plan_used_chunks, with_chunk, Chunk, CHUNK_BYTES};
 use crate::region::Region;
 use crate::value::{dispatch, Scalar, ValueType};
 

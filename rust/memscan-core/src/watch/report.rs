@@ -13,7 +13,7 @@ use arrow_schema::ArrowError;
 
 use super::instruction::{decode_at, decode_before, Decoded, MAX_LEN};
 use super::{BreakpointKind, BreakpointSpec, Hits};
-use crate::modules::{mapped_file, Symbols};
+use crate::modules::Symbols;
 use crate::process::Process;
 use crate::region::Region;
 use crate::value::{dispatch, Scalar, ValueType};
@@ -85,7 +85,8 @@ impl<'a> Report<'a> {
         let offset = module.offset(addr);
         let (process, regions) = (self.process, &self.regions);
         let symbols = self.symbols.entry(module.path.clone()).or_insert_with(|| {
-            mapped_file(process, regions, &module)
+            process
+                .module_file(regions, &module)
                 .map(|f| Symbols::parse(&f))
                 .unwrap_or_default()
         });

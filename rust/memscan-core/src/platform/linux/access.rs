@@ -1,8 +1,7 @@
 //! Whether this process may read another one, and a precise reason when it may not.
 
 use super::procfs::{process_info, read_regions};
-use super::system::{has_cap_sys_ptrace, system_info};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Checks that `pid` exists and that its memory can be read, by reading one byte of its
 /// first readable region. Returns a typed error that says why not.
@@ -17,47 +16,4 @@ pub fn check_access(pid: i32) -> Result<()> {
     };
     let mut byte = [0u8; 1];
     super::memory::read_memory(pid, first.start, &mut byte).map(|_| ())
-}
-
-/// Explains why ptrace-mode access to `pid` is refused.
-pub(crate) fn denial_reason(pid: i32) -> String {
-    // SAFETY: geteuid never fails.
-    let me = unsafe { libc::geteuid() };
-    let owner = process_info(pid).map(|p| p.uid).ok();
-    let mut why = Vec::new();
-    match owner {
-        Some(uid) if uid != me && !has_cap_sys_ptrace() => why.push(format!(
-            "the process belongs to uid {uid} and this process runs as uid {me} without CAP_SYS_PTRACE \
-             (run as that user, as root, or grant CAP_SYS_PTRACE: setcap cap_sys_ptrace+ep on the interpreter)"
-        )),
-        _ => {}
-    }
-    if let Some(scope) = system_info().ptrace_scope {
-        if scope >= 1 && !has_cap_sys_ptrace() {
-            why.push(format!(
-                "kernel.yama.ptrace_scope is {scope}: only a parent (scope 1), CAP_SYS_PTRACE (scope 2) \
-                 or nobody (scope 3) may attach; lower it with `sysctl kernel.yama.ptrace_scope=0`"
-            ));
-        }
-    }
-    if why.is_empty() {
-        why.push(
-            "the kernel refused ptrace access (the target may be non-dumpable, e.g. setuid, \
-                  or protected by a security module)"
-                .into(),
-        );
-    }
-    why.join("; ")
-}
-
-/// Maps an errno from a memory syscall on `pid` to the error it means.
-pub(crate) fn errno_error(pid: i32, errno: i32, context: &str) -> Error {
-    match errno {
-        libc::ESRCH => Error::exited(pid),
-        libc::EPERM | libc::EACCES => Error::AccessDenied {
-            pid,
-            reason: denial_reason(pid),
-        },
-        _ => Error::io(context.to_owned(), std::io::Error::from_raw_os_error(errno)),
-    }
 }

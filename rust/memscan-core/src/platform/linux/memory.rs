@@ -7,7 +7,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 
-use super::access::errno_error;
+use super::denial::errno_error;
 use crate::error::{Error, Result};
 
 /// Most iovecs one call accepts (`IOV_MAX`).

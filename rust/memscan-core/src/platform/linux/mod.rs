@@ -2,6 +2,7 @@
 
 mod access;
 pub mod breakpoint;
+mod denial;
 mod identity;
 mod memory;
 mod page_runs;

@@ -6,7 +6,7 @@ use std::io;
 use procfs_core::process::{MMPermissions, MMapPath, MemoryMaps, Status};
 use procfs_core::FromBufRead;
 
-use super::access::denial_reason;
+use super::denial::denial_reason;
 use crate::error::{Error, Result};
 use crate::platform::{ProcessInfo, RegionUsage};
 use crate::region::{classify, Perms, Region};

@@ -11,15 +11,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use super::format::{
+use crate::error::{Error, Result};
+use crate::image::format::{
     bits_to_hex, region_entry, BlockEntry, ImageMetadata, Index, END_MAGIC, MAGIC, VERSION,
 };
-use super::BLOCK;
-use crate::error::{Error, Result};
-use crate::mem::{all_zero, read_in_use, with_buffer};
+use crate::image::BLOCK;
 use crate::process::Process;
+use crate::read::ProgressSink;
+use crate::read::{all_zero, read_in_use, with_buffer};
 use crate::region::Region;
-use crate::scan::ProgressSink;
 
 /// Blocks read and compressed in parallel before they are written.
 const BATCH: usize = 32;
@@ -85,7 +85,7 @@ fn encode(
     let (codec, data) = if kept.is_empty() {
         ("none", Vec::new())
     } else {
-        match crate::pack::compress(&kept) {
+        match crate::read::compress(&kept) {
             Some(packed) => ("lz4", packed.into_vec()),
             None => ("raw", kept),
         }
@@ -243,7 +243,7 @@ pub fn save(
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64),
             memscan_version: env!("CARGO_PKG_VERSION").into(),
-            word_size: crate::pointer::pointer_width(process, &regions) as u32,
+            word_size: crate::modules::pointer_width(process.memory(), &regions) as u32,
             page_size: page as u64,
             source: "memscan".into(),
             build_ids: build_ids(process, &regions),

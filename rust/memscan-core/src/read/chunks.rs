@@ -3,9 +3,10 @@
 
 use rayon::prelude::*;
 
+use super::buffers::{read_tolerant, with_buffer};
+use super::memory::Source;
 use super::progress::ProgressSink;
 use crate::error::{Error, Result};
-use crate::mem::{read_tolerant, with_buffer};
 use crate::region::Region;
 
 /// Bytes of slots per chunk: large enough for few syscalls, small enough to stay in cache and
@@ -74,7 +75,7 @@ pub fn plan_chunks(
 /// scans that nothing read as zeros can match (a value other than zero, pointers), so that
 /// planning and reading cost by the memory in use, not by the address space reserved.
 pub fn plan_used_chunks(
-    memory: &crate::mem::Memory,
+    memory: &dyn Source,
     regions: &[Region],
     size: usize,
     stride: usize,
@@ -181,7 +182,7 @@ pub fn for_each_chunk<R: Send>(
 /// Reads chunk `c` into this thread's buffer (unreadable pages zero-filled) and runs `f` on the
 /// bytes and the unreadable ranges.
 pub fn with_chunk<R>(
-    memory: &crate::mem::Memory,
+    memory: &dyn Source,
     c: &Chunk,
     page: usize,
     f: impl FnOnce(&[u8], &[(usize, usize)]) -> R,

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::pack;
+use super::pack;
 use crate::platform::Pages;
 
 /// The bytes of a dense block (shared by the sets that keep the block).
@@ -26,7 +26,7 @@ pub struct Packed {
 /// Shared zeros that every all-zero block reads as (in `.bss`: never touched, costs nothing).
 static ZEROS: [u8; ZERO_BLOCK_MAX] = [0; ZERO_BLOCK_MAX];
 /// The longest block that may be kept as [`BlockBytes::Zeros`].
-pub const ZERO_BLOCK_MAX: usize = crate::scan::reader::SNAPSHOT_CHUNK_BYTES + 8;
+pub const ZERO_BLOCK_MAX: usize = super::chunks::SNAPSHOT_CHUNK_BYTES + 8;
 
 thread_local! {
     /// Where this thread unpacks compressed blocks.

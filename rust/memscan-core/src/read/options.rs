@@ -1,4 +1,4 @@
-//! How a scan reads and what it may cost (which regions: [`crate::region::RegionOptions`]).
+//! How a read of many regions may cost: memory budget, compression, and (for scans) slot alignment.
 
 use crate::error::{Error, Result};
 

@@ -1,61 +1,12 @@
-//! Reading another process's memory in bulk, below `process`, `scan` and `analysis`: tolerant
-//! reads that skip unreadable pages, gathered reads of many nearby addresses, and the reusable
-//! per-thread buffers they read into.
+//! Buffers and tolerant reads: zeroed buffers, reads that skip unreadable pages (and pages not
+//! in use), and the reusable per-thread buffers they read into.
 
 use std::alloc::Layout;
 use std::cell::RefCell;
-use std::sync::Arc;
 
+use super::memory::Source;
 use crate::error::{Error, Result};
-use crate::image::Image;
 use crate::platform;
-
-/// Where memory is read from: a live process (through the OS), or a saved image.
-#[derive(Debug, Clone)]
-pub enum Memory {
-    Live(i32),
-    Image(Arc<Image>),
-}
-
-impl Memory {
-    /// Reads up to `buf.len()` bytes at `addr`; fewer means the next byte is unreadable.
-    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
-        match self {
-            Memory::Live(pid) => platform::read_memory(*pid, addr, buf),
-            Memory::Image(image) => image.read(addr, buf),
-        }
-    }
-
-    /// Reads the ranges back to back into `buf`, stopping at the first fault.
-    pub fn read_vectored(&self, ranges: &[(u64, usize)], buf: &mut [u8]) -> Result<usize> {
-        match self {
-            Memory::Live(pid) => platform::read_vectored(*pid, ranges, buf),
-            Memory::Image(image) => image.read_vectored(ranges, buf),
-        }
-    }
-
-    /// The runs of `region` that may hold data (not zero, or unreadable), in address order;
-    /// `None` when that cannot be told cheaply (then every page may). Live: private anonymous
-    /// memory, by the pages in use. Image: the blocks it stored.
-    pub fn used_runs(&self, region: &crate::region::Region) -> Option<Vec<(u64, u64)>> {
-        match self {
-            Memory::Live(pid) => region
-                .is_private_anonymous()
-                .then(|| platform::used_runs(*pid, region.start, region.end))
-                .flatten(),
-            Memory::Image(image) => Some(image.used_runs(region.start, region.end)),
-        }
-    }
-
-    /// Per page of the range, whether it may hold data (see [`platform::pages_in_use`]); `None`
-    /// when that cannot be told (then read everything).
-    pub fn pages_in_use(&self, addr: u64, len: usize, page: usize) -> Option<Vec<bool>> {
-        match self {
-            Memory::Live(pid) => platform::pages_in_use(*pid, addr, len, page),
-            Memory::Image(image) => image.pages_in_use(addr, len, page),
-        }
-    }
-}
 
 /// A zeroed buffer of `len` bytes (fresh pages from the allocator, untouched until written), or
 /// `MemoryBudget` when the allocator refuses it: a size that comes from outside never aborts.
@@ -81,7 +32,7 @@ pub fn zeroed(len: usize) -> Result<Vec<u8>> {
 /// Reads `buf.len()` bytes at `addr`, skipping pages that fault (zero-filled). Returns the
 /// unreadable ranges as `(offset, len)` in `buf`. A process that exited is an error.
 pub fn read_tolerant(
-    memory: &Memory,
+    memory: &dyn Source,
     addr: u64,
     buf: &mut [u8],
     page: usize,
@@ -121,7 +72,7 @@ pub fn buffer_for(len: usize, in_use: Option<&[bool]>) -> Result<platform::Pages
 /// they are when `fresh` says `buf` is freshly mapped zeros (a kept [`platform::Pages`] buffer,
 /// which then costs nothing for them).
 pub fn read_in_use(
-    memory: &Memory,
+    memory: &dyn Source,
     start: u64,
     buf: &mut [u8],
     in_use: Option<&[bool]>,
@@ -195,94 +146,6 @@ pub fn all_zero(bytes: &[u8]) -> bool {
             .all(|w| w.iter().fold(0, |acc, x| acc | x) == 0)
 }
 
-/// Addresses closer than this share one read: reading a gap this size costs about what one
-/// more iovec costs (measured by benchmarks/analysis_bench.py).
-pub const SPAN_GAP: u64 = 2048;
-/// Longest single read of a span.
-const SPAN_MAX: u64 = 256 << 10;
-
-/// How to read the values at sorted addresses with few syscalls: nearby addresses share a span,
-/// spans are read back to back into one buffer, and each address has its offset there.
-#[derive(Debug, Clone)]
-pub struct Gather {
-    pub spans: Vec<(u64, usize)>,
-    pub offsets: Vec<usize>,
-    /// Bytes of the buffer the spans fill.
-    pub len: usize,
-    /// True when value `k` sits at `k * size` in the buffer (the addresses are one packed
-    /// array), so the buffer is already the column of values.
-    pub packed: bool,
-}
-
-impl Gather {
-    /// Plans the reads of `size`-byte values at `addrs` (ascending; equal or overlapping
-    /// addresses are fine).
-    pub fn new(addrs: &[u64], size: usize) -> Self {
-        let size64 = size as u64;
-        let mut spans: Vec<(u64, usize)> = Vec::new();
-        let mut offsets = Vec::with_capacity(addrs.len());
-        let mut len = 0usize;
-        // The span being grown (`l == 0`: none yet), kept out of `spans` until it ends.
-        let (mut s, mut l) = (0u64, 0usize);
-        let mut packed = true;
-        for (k, &a) in addrs.iter().enumerate() {
-            let off =
-                if l != 0 && a >= s && a <= s + l as u64 + SPAN_GAP && a + size64 - s <= SPAN_MAX {
-                    let end = (a + size64 - s) as usize;
-                    if end > l {
-                        len += end - l;
-                        l = end;
-                    }
-                    len - l + (a - s) as usize
-                } else {
-                    if l != 0 {
-                        spans.push((s, l));
-                    }
-                    (s, l) = (a, size);
-                    len += size;
-                    len - size
-                };
-            packed &= off == k * size;
-            offsets.push(off);
-        }
-        if l != 0 {
-            spans.push((s, l));
-        }
-        packed &= len == addrs.len() * size;
-        Self {
-            spans,
-            offsets,
-            len,
-            packed,
-        }
-    }
-
-    /// Reads the spans into `buf` (`self.len` bytes) in one syscall per 1024 spans; if that stops
-    /// short, reads the rest span by span, page by page. Returns the unreadable ranges of `buf`.
-    pub fn read(
-        &self,
-        memory: &Memory,
-        buf: &mut [u8],
-        page: usize,
-    ) -> Result<Vec<(usize, usize)>> {
-        let n = memory.read_vectored(&self.spans, buf)?;
-        let mut holes = Vec::new();
-        if n == self.len {
-            return Ok(holes);
-        }
-        let mut off = 0;
-        for &(a, l) in &self.spans {
-            if off + l > n {
-                for (h, hl) in read_tolerant(memory, a, &mut buf[off..off + l], page)? {
-                    holes.push((off + h, hl));
-                }
-            }
-            off += l;
-        }
-        Ok(holes)
-    }
-}
-
 /// A thread keeps its buffer between calls only up to this size; larger ones are freed after
 /// use, so a burst of wide gathers does not pin memory after the scan.
 const KEEP_BUFFER_BYTES: usize = 8 << 20;
@@ -325,26 +188,6 @@ pub fn clear_of_holes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gather_merges_nearby_addresses() {
-        let g = Gather::new(&[0x1000, 0x1004, 0x1010, 0x9000, 0x9000], 4);
-        assert_eq!(g.spans, vec![(0x1000, 0x14), (0x9000, 4)]);
-        assert_eq!(g.offsets, vec![0, 4, 0x10, 0x14, 0x14]);
-        assert_eq!(g.len, 0x18);
-        assert!(!g.packed);
-    }
-
-    #[test]
-    fn packed_only_when_every_value_sits_at_its_index() {
-        assert!(Gather::new(&[0x1000, 0x1004, 0x1008], 4).packed);
-        assert!(Gather::new(&[0x1000, 0x2000], 4).packed);
-        // Overlapping unaligned i16 values at +1, +2, +5: 6 bytes for 3 values, yet not packed.
-        let g = Gather::new(&[0x1001, 0x1002, 0x1005], 2);
-        assert_eq!(g.len, 6);
-        assert_eq!(g.offsets, vec![0, 1, 4]);
-        assert!(!g.packed);
-    }
 
     #[test]
     fn zero_pages_cost_nothing_in_what_is_kept() {
