@@ -178,7 +178,7 @@ def test_a_freeze_restores_what_is_written_and_set_moves_it(chain, chain_binary)
     assert eventually(lambda: read() == 31337)
     assert row(al, "score")["frozen"] == "31337"
 
-    al.set("score", -12)  # a frozen entry is held at what is set
+    al.write("score", -12)  # a frozen entry is held at what is set
     proc.write_value(chain.score, "i32", 5)
     assert eventually(lambda: read() == -12)
     assert row(al, "score")["frozen"] == "-12"
@@ -203,7 +203,7 @@ def test_a_freeze_restores_what_is_written_and_set_moves_it(chain, chain_binary)
     time.sleep(0.1)
     assert read() == 2
     with pytest.raises(memscan.InvalidArgument, match="not attached"):
-        al.set("score", 3)
+        al.write("score", 3)
 
 
 def test_refresh_follows_a_pointer_path_that_now_leads_elsewhere(chain, chain_binary):
@@ -587,15 +587,15 @@ def test_lookups_writes_and_display(chain, chain_binary):
     al.add("twin", health_expr(chain_binary), "i32")
     al.attach(chain.pid)
     with pytest.raises(memscan.InvalidArgument, match="2 entries are described 'twin'"):
-        al.set("twin", 1)
+        al.write("twin", 1)
     with pytest.raises(memscan.InvalidArgument, match="no entry"):
         al.value("nobody")
     with pytest.raises(memscan.InvalidArgument, match="out of range"):
         al.value(3)
     with pytest.raises(memscan.InvalidValue, match="does not fit"):
-        al.set(2, 2**31)
+        al.write(2, 2**31)
     assert al.value(2) == 777777  # nothing written
-    al.set(-1, 123)
+    al.write(-1, 123)
     assert memscan.Process(chain.pid).read_value(chain.health, "i32") == 123
 
     page = al._repr_html_()

@@ -108,3 +108,14 @@ def test_the_value_type_table_agrees_with_the_engine(game, proc):
         assert value_types.canonical_value_type(bad) is None
         with pytest.raises(memscan.InvalidArgument):
             _native.Scanner(proc._native, bad)
+
+
+def test_address_list_writes_with_write_and_set_warns(game, proc):
+    al = memscan.AddressList().attach(proc)
+    al.add("health", hex(game.address("health")), "i32")
+    al.write("health", 321)
+    assert game.value("health") == 321
+    with pytest.warns(DeprecationWarning, match="AddressList.write"):
+        al.set("health", 100)
+    assert game.value("health") == 100
+    al.detach()

@@ -6,7 +6,7 @@ Cheat Engine's ``.CT`` files.
 >>> al.add("score", "game+4040", "i32")
 >>> al.add("health", "[[game+4048]+10]+18", "i32", freeze=100)
 >>> al.attach(proc).to_polars()          # description expression type address value frozen error
->>> al.set("score", 5000); al.release("health")
+>>> al.write("score", 5000); al.release("health")
 >>> al.save("game.json"); memscan.AddressList.load("game.json").attach(memscan.Process(pid))
 
 Expressions are kept as typed and resolved again in every process they are attached to, so a
@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -476,7 +477,7 @@ class AddressList:
             raise InvalidArgument(f"entry {row.entry.description!r} has no address: {row.error}")
         return proc.read_value(row.address, row.entry.type)
 
-    def set(self, key: int | str, value: Any) -> None:
+    def write(self, key: int | str, value: Any) -> None:
         """Writes ``value`` to the entry (by index or description), resolving its expression
         now; a frozen entry is held at the new value from then on."""
         row = self._rows[self._index(key)]
@@ -493,6 +494,11 @@ class AddressList:
             row.entry = replace(row.entry, frozen=v)
             self._hold(row)
         proc.write_value(address, vt, v)
+
+    def set(self, key: int | str, value: Any) -> None:
+        """The earlier name of :meth:`write` (DeprecationWarning)."""
+        warnings.warn("AddressList.set is now AddressList.write", DeprecationWarning, stacklevel=2)
+        self.write(key, value)
 
     def freeze(self, key: int | str, value: Any = None) -> None:
         """Freezes the entry at ``value`` (by default its value now) while attached; when not
