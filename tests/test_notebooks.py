@@ -23,12 +23,12 @@ def code_cells(path: Path) -> list[str]:
 
 
 def requirements_of(extra: str) -> set[str]:
-    """The distributions ``pip install ".[extra]"`` installs directly, extras expanded."""
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    """The distributions ``pip install ".[extra]"`` installs directly (the package's own
+    dependencies too), extras expanded."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
     names: set[str] = set()
-    for req in extras[extra]:
+    for req in [*project["dependencies"], *extras[extra]]:
         own = re.fullmatch(r"memscan\[(.+)\]", req)
         if own:
             for sub in own.group(1).split(","):
