@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _native
+from . import _native, plots
 from ._convert import native_process
 from ._lazy import pl
 from .display import Locator, card, count, esc, table
@@ -339,7 +339,8 @@ class History:
         max_rows: int = 5000,
     ) -> altair.LayerChart:
         """Value over time, one line per address, with labelled samples (``rec.mark``) as
-        dashed rules: an Altair (Vega-Lite) chart, shown by Jupyter, saved by ``.save()``.
+        dashed rules: an Altair (Vega-Lite) chart, shown by Jupyter as an SVG drawn here (no
+        network: :mod:`memscan.plots`), saved by ``.save()``.
 
         ``addresses`` defaults to the ``max_series`` that changed most. Lines are named by
         ``names`` (address -> name), else ``module+0x...`` when ``process`` is given and the
@@ -396,7 +397,9 @@ class History:
             .mark_text(angle=270, align="right", baseline="bottom", dy=-2, fontSize=10)
             .encode(axis, y=alt.value(4), text="label:N")
         )
-        return alt.layer(lines, rules, text).properties(width=560, height=260, title=self._shape())
+        return plots.layer(lines, rules, text).properties(
+            width=560, height=260, title=self._shape()
+        )
 
     def _plotted(self, addresses: Sequence[int] | None, max_series: int) -> np.ndarray:
         """Column indices to plot: the given addresses, else those that changed most."""

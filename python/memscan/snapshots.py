@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
-from . import _native
+from . import _native, plots
 from ._convert import native_process, region_list
 from ._lazy import pl
 from ._progress import ProgressArg, progress_callback
@@ -172,7 +172,8 @@ class ChangeMap:
         """A change heatmap, address x region: one row per changed region, its address range
         cut into ``bins`` slices coloured by changed bytes (log scale); ``mark`` names
         addresses to point at (``{"gold": addr}``: a pin on its slice when that slice
-        changed). An Altair (Vega-Lite) chart."""
+        changed). An Altair (Vega-Lite) chart, shown as an SVG drawn here (no network:
+        :mod:`memscan.plots`)."""
         import altair as alt
 
         data = self.heatmap(bins, max_regions).with_columns(
@@ -228,7 +229,7 @@ class ChangeMap:
             .mark_text(align="left", dx=8, fontWeight="bold")
             .encode(x, y, text="label:N")
         )
-        return alt.layer(cells, pins, names).properties(
+        return plots.layer(cells, pins, names).properties(
             width=560, title=f"{self._changed()}, {self._seconds():.3g} s apart"
         )
 
