@@ -72,9 +72,9 @@ fn address<T>(field: &T) -> usize {
     std::ptr::from_ref(field) as usize
 }
 
-fn fields(w: &'static World) -> Vec<Field> {
+fn fields(w: &'static World) -> [Field; 6] {
     let p = &*w.player;
-    vec![
+    [
         (
             "health",
             "i32",
@@ -131,7 +131,7 @@ fn amount<T: TryFrom<i64>>(op: &str, n: i64) -> PyResult<T> {
 /// (ticks += n). Returns every field: (name, type, address, size, value).
 #[pyfunction]
 #[pyo3(signature = (op, n = 1))]
-pub fn demo_game(op: &str, n: i64) -> PyResult<Vec<Field>> {
+pub fn demo_game(op: &str, n: i64) -> PyResult<[Field; 6]> {
     let w = world();
     let p = &*w.player;
     match op {
@@ -161,7 +161,7 @@ pub fn demo_game(op: &str, n: i64) -> PyResult<Vec<Field>> {
 
 /// Sets one field of the native demo game to `value` (exact in the field's type).
 #[pyfunction]
-pub fn demo_game_set(field: &str, value: i128) -> PyResult<Vec<Field>> {
+pub fn demo_game_set(field: &str, value: i128) -> PyResult<[Field; 6]> {
     fn exact<T: TryFrom<i128>>(field: &str, value: i128) -> PyResult<T> {
         T::try_from(value)
             .map_err(|_| Error::InvalidValue(format!("{value} does not fit {field}")))
