@@ -1,7 +1,9 @@
 """The widgets in a real JupyterLab in headless Chromium, in the light and the dark theme: each
 renders, a scan is clicked through in ScanExplorer (first-scan form, next scans, undo, write,
 freeze), the HistoryView is zoomed, a region opens in a MemoryView; screenshots are saved
-(tests/screenshots/, or $MEMSCAN_SCREENSHOTS). The notebooks also run with Run All."""
+(tests/screenshots/, or $MEMSCAN_SCREENSHOTS). The notebooks also run with Run All, in both
+themes, from a folder holding nothing else (they need only the installed package). The browser
+reaches nothing but JupyterLab on 127.0.0.1, as on an air-gapped machine: plots must render."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -94,9 +97,8 @@ def notebook(cells: list[str]) -> str:
 def lab(tmp_path):
     """JupyterLab on 127.0.0.1 with a token and its own settings (the theme changes stay
     here), serving the notebooks and the widgets notebook."""
-    # The notebooks as in the repository (they build ../tests/targets/*.c), run from a copy.
+    # The notebooks as in the repository, run from a copy with nothing of the checkout beside.
     shutil.copytree(NOTEBOOKS, tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
-    shutil.copytree(NOTEBOOKS.parent / "tests" / "targets", tmp_path / "tests" / "targets")
     (tmp_path / "widgets.ipynb").write_text(notebook(CELLS))
     port, token = free_port(), secrets.token_hex(16)
     cmd = [
@@ -147,6 +149,26 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield b
         b.close()
+
+
+def offline_page(browser, width: int, height: int):
+    """A page whose requests to anywhere but 127.0.0.1 fail (a CDN script too); the URLs it
+    tried are kept in ``page.blocked``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    blocked: list[str] = []
+
+    def route(r) -> None:
+        url = r.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            blocked.append(url)
+            r.abort("internetdisconnected")
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.blocked = blocked
+    return page
 
 
 def open_and_run_all(page, url: str, token: str, name: str, theme: str = "light") -> None:
@@ -220,7 +242,7 @@ def count_of(text: str) -> int:
 def test_widgets_in_chromium(lab, browser, theme):
     expect = pytest.importorskip("playwright.sync_api").expect
     url, token = lab
-    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    page = offline_page(browser, 1300, 1400)
     open_and_run_all(page, url, token, "widgets.ipynb", theme)
     for cls in ("scan-explorer", "history", "region-map", "memory-view"):
         w = page.locator(f".memscan-{cls}").first
@@ -316,15 +338,23 @@ def test_widgets_in_chromium(lab, browser, theme):
         loc.screenshot(path=str(SCREENSHOT_DIR / f"{name}-{theme}.png"))
     for name in [*shots, "region-map"]:
         assert (SCREENSHOT_DIR / f"{name}-{theme}.png").stat().st_size > 5_000, name
-    page.close()
+    page.context.close()
 
 
+def plot_cells(name: str) -> int:
+    """The code cells of a notebook that show a plot (``.plot``: memscan's, polars')."""
+    cells = json.loads((NOTEBOOKS / name).read_text())["cells"]
+    return sum(c["cell_type"] == "code" and ".plot" in "".join(c["source"]) for c in cells)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
-def test_notebooks_run_all_in_chromium(lab, browser, name):
-    """Run All leaves every widget output rendered (no notebook closes its widgets)."""
+def test_notebooks_run_all_in_chromium(lab, browser, name, theme):
+    """Run All leaves every widget output rendered (no notebook closes its widgets) and every
+    plot drawn, with no network."""
     url, token = lab
-    page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    open_and_run_all(page, url, token, f"notebooks/{name}")
+    page = offline_page(browser, 1300, 1000)
+    open_and_run_all(page, url, token, f"notebooks/{name}", theme)
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
     assert not tracebacks, tracebacks[0][-1500:]
@@ -332,6 +362,16 @@ def test_notebooks_run_all_in_chromium(lab, browser, name):
     for i in range(widgets.count()):
         box = widgets.nth(i).bounding_box()
         assert box and box["height"] > 40, f"{name}: widget {i} is empty"
+    text = page.locator(".jp-Notebook").inner_text()
+    assert "Error loading script" not in text, page.blocked
+    plots = page.locator(".jp-OutputArea-output[data-mime-type='image/svg+xml'] img")
+    assert plots.count() == plot_cells(name), f"{name}: {plots.count()} plots shown"
+    for i in range(plots.count()):
+        plots.nth(i).scroll_into_view_if_needed()
+        drawn = plots.nth(i).evaluate("img => img.complete && img.naturalWidth > 100")
+        box = plots.nth(i).bounding_box()
+        assert drawn and box and box["height"] > 100, f"{name}: plot {i} is not drawn"
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / f"notebook-{name[:-6]}.png"), full_page=True)
-    page.close()
+    shot = SCREENSHOT_DIR / f"notebook-{name[:-6]}-{theme}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    page.context.close()
