@@ -33,8 +33,8 @@ def test_demo_walks_through_the_scan_loop_and_shows_the_python_calls():
     assert "after 3 hits of 50: health = 500" in r.stdout
     assert "includes u64_max: True" in r.stdout
     calls = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith(">>> ")]
-    assert ">>> s = proc.scan('i32', 100)" in calls and ">>> s.set(999)" in calls
-    assert ">>> gold = proc.scan('u32')" in calls and ">>> s.hold(500)" in calls
+    assert ">>> s = proc.scan('i32', 100)" in calls and ">>> s.write(999)" in calls
+    assert ">>> gold = proc.scan('u32')" in calls and ">>> s.freeze(500)" in calls
     assert len(calls) >= 12
     assert re.search(r"snapshot: [\d,]{9,} slots", r.stdout)  # separators on counts
 

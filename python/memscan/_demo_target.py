@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 
@@ -125,7 +126,7 @@ def describe(state: GameState) -> dict[str, object]:
             "size": getattr(GameState, name).size,
             "value": field_value(state, name),
         }
-        for name, _ in GameState._fields_
+        for name, *_ in GameState._fields_
     }
     return {"pid": os.getpid(), "base": base, "fields": fields}
 
@@ -147,9 +148,9 @@ class Game:
                 with self.lock:
                     self.state.ticks += 1
 
-    def handle(self, cmd: dict[str, object]) -> dict[str, object]:
+    def handle(self, cmd: dict[str, Any]) -> dict[str, object]:
         op = cmd.get("op")
-        n = int(cmd.get("n", 1))  # type: ignore[arg-type]
+        n = int(cmd.get("n", 1))
         with self.lock:
             s = self.state
             if op == "damage":
@@ -205,7 +206,7 @@ class NativeGame:
         # The player's struct starts at its first field, the level.
         return {"pid": os.getpid(), "base": table["level"]["address"], "fields": table}
 
-    def handle(self, cmd: dict[str, object]) -> dict[str, object]:
+    def handle(self, cmd: dict[str, Any]) -> dict[str, object]:
         op = cmd.get("op")
         with self.lock:
             if op == "pause":
@@ -215,9 +216,9 @@ class NativeGame:
                 self.paused = False
                 op = "get"
             if op == "set":
-                fields = self.native.demo_game_set(str(cmd["field"]), int(cmd["value"]))  # type: ignore[call-overload]
+                fields = self.native.demo_game_set(str(cmd["field"]), int(cmd["value"]))
             elif op in self.OPS:
-                n = int(cmd.get("n", 1))  # type: ignore[call-overload]
+                n = int(cmd.get("n", 1))
                 fields = self.native.demo_game("get" if op == "describe" else str(op), n)
             else:
                 return {"error": f"unknown op {op!r}"}

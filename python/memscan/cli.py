@@ -446,8 +446,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         print(f"    health is at {health:#x}")
 
-        _step(3, "Write 999 to the candidates; the game now reports:", "s.set(999)")
-        s.set(999)
+        _step(3, "Write 999 to the candidates; the game now reports:", "s.write(999)")
+        s.write(999)
         print(f"    health = {game.value('health')}")
 
         _step(
@@ -463,24 +463,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         game.gain_gold(25)
         gold.increased(25)
         print(f"    {display.count(len(gold), 'candidate')}; gold is at {game.address('gold'):#x}")
-        print("  >>> gold.set(1_000_000, gold.addresses == game.address('gold'))")
-        gold.set(1_000_000, gold.addresses == game.address("gold"))
+        print("  >>> gold.write(1_000_000, gold.addresses == game.address('gold'))")
+        gold.write(1_000_000, gold.addresses == game.address("gold"))
         print(f"    gold = {game.value('gold'):,}")
 
         _step(
             5,
             "Freeze health at 500 while the game keeps damaging the player",
-            "s.hold(500)",
+            "s.freeze(500)",
             "game.damage(50)  # three times",
         )
-        s.hold(500)
+        s.freeze(500)
         for _ in range(3):
             game.damage(50)
             time.sleep(0.05)
         print(f"    after 3 hits of 50: health = {game.value('health')}")
         print("  >>> s.release()")
         s.release()
-        s.stop_freezing()
 
         _step(
             6,

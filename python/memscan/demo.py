@@ -64,7 +64,7 @@ class DemoTarget:
         line = self._proc.stdout.readline()
         if not line:
             raise RuntimeError("memscan demo target exited unexpectedly")
-        reply = json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
         if "error" in reply:
             raise RuntimeError(f"demo target: {reply['error']}")
         return reply
@@ -86,7 +86,7 @@ class DemoTarget:
         return self.fields[name]
 
     def address(self, name: str) -> int:
-        return self._state["fields"][name]["address"]
+        return int(self._state["fields"][name]["address"])
 
     def value(self, name: str) -> Any:
         """The field's value as the target reports it now."""
@@ -94,19 +94,19 @@ class DemoTarget:
 
     def damage(self, n: int = 1) -> int:
         """Lowers health by ``n``; returns the new health."""
-        return self.command("damage", n=n)["fields"]["health"]["value"]
+        return int(self.command("damage", n=n)["fields"]["health"]["value"])
 
     def heal(self) -> int:
-        return self.command("heal")["fields"]["health"]["value"]
+        return int(self.command("heal")["fields"]["health"]["value"])
 
     def gain_gold(self, n: int = 1) -> int:
-        return self.command("gold", n=n)["fields"]["gold"]["value"]
+        return int(self.command("gold", n=n)["fields"]["gold"]["value"])
 
     def spend_gold(self, n: int = 1) -> int:
-        return self.command("spend", n=n)["fields"]["gold"]["value"]
+        return int(self.command("spend", n=n)["fields"]["gold"]["value"])
 
     def tick(self, n: int = 1) -> int:
-        return self.command("tick", n=n)["fields"]["ticks"]["value"]
+        return int(self.command("tick", n=n)["fields"]["ticks"]["value"])
 
     def set(self, name: str, value: Any) -> Any:
         return self.command("set", field=name, value=value)["fields"][name]["value"]
