@@ -1,15 +1,18 @@
-"""Fixtures: the demo target process, opened, plus helpers for other real processes."""
+"""Fixtures: the demo target process, opened, plus other real processes; and the ``ptrace``
+marker, set on every test that reads or writes another process (``-m 'not ptrace'`` runs the
+tests that need no rights over other processes: parsers, options, formats, the project)."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import inspect
+import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.processes import build_c_target
 
 import memscan
 from memscan.demo import DemoTarget
@@ -45,16 +48,6 @@ def big_target() -> Iterator[subprocess.Popen[str]]:
     p.wait()
 
 
-def build_c_target(tmp_path_factory, source: str, name: str, *flags: str) -> Path:
-    """Builds tests/targets/<source> with gcc into a temporary directory."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed to build the C targets")
-    out = tmp_path_factory.mktemp(name) / name
-    path = Path(__file__).parent / "targets" / source
-    subprocess.run(["gcc", "-g", *flags, "-o", str(out), str(path)], check=True)
-    return out
-
-
 @pytest.fixture(scope="session")
 def chain_binary(tmp_path_factory) -> Path:
     """tests/targets/chain.c built here: a .bss global and a pointer chain to a heap value."""
@@ -75,29 +68,34 @@ def chain(chain_binary) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
     p.wait()
 
 
-def as_nobody(action: Callable[[], str]) -> str:
-    """Runs `action` in a forked child that dropped to user nobody; returns what it returned,
-    or "ExceptionName|message" for what it raised."""
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(r)
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            msg = action()
-        except BaseException as e:
-            msg = f"{type(e).__name__}|{e}"
-        os.write(w, msg.encode())
-        os._exit(0)
-    os.close(w)
-    out = os.read(r, 65536).decode()
-    os.waitpid(child, 0)
-    return out
-
-
 @pytest.fixture(scope="session")
 def writer_binary(tmp_path_factory) -> Path:
     """tests/targets/writer.c built here: globals written by known functions and threads."""
     return build_c_target(tmp_path_factory, "writer.c", "writer", "-O1", "-pthread")
+
+
+#: What in a test or in one of its fixtures means it works on another process.
+_SPAWNS = re.compile(
+    r"demo\.start|memscan\.Process\(|Process\(|open_process|Popen|ScriptTarget|RandomTarget"
+    r"|nbclient|jupyterlab|scan_images|as_nobody|\.attach\(|\bstart\("
+)
+
+
+def _works_on_a_process(item: pytest.Item) -> bool:
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is not None:
+        funcs += [d.func for defs in info.name2fixturedefs.values() for d in defs]
+    for f in funcs:
+        try:
+            if f is not None and _SPAWNS.search(inspect.getsource(f)):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _works_on_a_process(item):
+            item.add_marker(pytest.mark.ptrace)

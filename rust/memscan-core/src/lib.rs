@@ -4,7 +4,7 @@
 //! [`platform`] is the only module that talks to the operating system.
 //!
 //! Layers, lowest first; a module uses only modules of lower layers (checked by
-//! `tests/test_architecture.py`):
+//! `tests/project/test_architecture.py`):
 //!
 //! 1. `error`
 //! 2. `value`, `region` (regions and the one [`region::RegionOptions`]), `pattern`

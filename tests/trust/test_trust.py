@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from script_target import ScriptTarget
+from support.script_target import ScriptTarget
 
 import memscan
 

@@ -17,134 +17,62 @@ Hypothesis profiles: ``ci`` (the default; derandomized, bounded) and ``long`` (s
 
 from __future__ import annotations
 
-import os
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, note, settings
+from hypothesis import event, given, note
 from hypothesis import strategies as st
-from random_target import PAGE, RandomTarget
+from support.random_target import PAGE, RandomTarget
+from support.reference import (
+    ALIGNMENTS,
+    CONST_OPS,
+    DEFAULT_ALIGN,
+    DTYPES,
+    MULTIBYTE,
+    NAN_REFUSED,
+    REL_OPS,
+    TYPES,
+    UINT,
+    Memory,
+    Model,
+    _describe_addresses,
+    bits,
+    check_candidates,
+    check_regions,
+    compare_refusal,
+    const_mask,
+    expect_refused,
+    is_float,
+    pattern_reference,
+    py,
+    size_of,
+    spans_of,
+    to_bytes,
+)
+from support.strategies import (
+    ALPHABETS,
+    BIG_REGION,
+    FILL_MODES,
+    count_bucket,
+    draw_address,
+    draw_const,
+    draw_const_op,
+    draw_regions,
+    draw_value_bytes,
+    examples,
+    fill_regions,
+    make_layout,
+    nan_patterns,
+    plant,
+    sample_memory,
+    target_regions,
+    typed_values,
+)
 
 import memscan
-
-# -- Hypothesis profiles --------------------------------------------------------------------------
-
-_COMMON: dict[str, Any] = {
-    "derandomize": True,
-    "deadline": None,
-    "database": None,
-    "print_blob": False,
-    "phases": (Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
-    "suppress_health_check": [
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.large_base_example,
-    ],
-}
-settings.register_profile("ci", max_examples=20, **_COMMON)
-settings.register_profile("long", max_examples=500, **_COMMON)
-PROFILE = os.environ.get("MEMSCAN_HYPOTHESIS_PROFILE", "ci")
-settings.load_profile(PROFILE)
-#: Examples per test in the long profile, relative to ci.
-_SCALE = {"ci": 1, "long": 25}.get(PROFILE, 1)
-
-
-def examples(n: int) -> settings:
-    """Settings running ``n`` examples in the ci profile (``25 n`` in the long one)."""
-    return settings(max_examples=n * _SCALE)
-
-
-# -- value types -------------------------------------------------------------------------------
-
-TYPES = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64"]
-MULTIBYTE = [t for t in TYPES if t not in ("i8", "u8")]
-DTYPES = {t: np.dtype(f"{t[0]}{int(t[1:]) // 8}") for t in TYPES}
-UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-#: Default slot alignment: the size for 1, 2 and 4-byte types, 4 for 8-byte types.
-DEFAULT_ALIGN = {t: min(DTYPES[t].itemsize, 4) for t in TYPES}
-ALIGNMENTS = [None, 1, 2, 4, 8]
-
-CONST_OPS = ["eq", "ne", "lt", "le", "gt", "ge", "between", "near"]
-REL_OPS = ["changed", "unchanged", "increased", "decreased", "increased_by", "decreased_by"]
-#: Operators that refuse a NaN constant (InvalidValue).
-NAN_REFUSED = {"lt", "le", "gt", "ge", "between", "near"}
-#: Relative tolerance of increased_by / decreased_by for floats.
-FLOAT_EPS = {"f32": 1e-5, "f64": 1e-9}
-
-
-def is_float(vtype: str) -> bool:
-    return vtype[0] == "f"
-
-
-def size_of(vtype: str) -> int:
-    return DTYPES[vtype].itemsize
-
-
-def bits(a: np.ndarray) -> np.ndarray:
-    """The values' bit patterns (floats compared bitwise: NaN payloads, -0.0)."""
-    return np.ascontiguousarray(a).view(UINT[a.dtype.itemsize])
-
-
-def to_bytes(vtype: str, value: Any) -> bytes:
-    return np.array(value, dtype=DTYPES[vtype]).tobytes()
-
-
-def py(value: Any) -> int | float:
-    """A NumPy scalar as the exact Python number memscan takes."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-# -- the target --------------------------------------------------------------------------------
-
-#: (writable, gap pages before) of each region: adjacent regions differ in permissions.
-_SHAPE = [
-    (True, 0),
-    (False, 0),
-    (True, 0),
-    (True, 1),
-    (False, 2),
-    (True, 0),
-    (False, 0),
-    (True, 1),
-]
-
-
-#: The index of the 1 MiB region in the layout.
-BIG_REGION = 5
-
-
-def make_layout(seed: int = 0x5EED) -> list[dict[str, Any]]:
-    """The module's region layout: fixed sizes from ``seed``, a few pages to 1 MiB."""
-    rng = random.Random(seed)
-    pages = [
-        rng.choice([1, 2, 3]),
-        rng.choice([1, 2, 5]),
-        1,
-        rng.choice([3, 8, 16]),
-        rng.choice([16, 24, 40]),
-        259,  # 1 MiB + 12 KiB: dense scans, and a second 1 MiB chunk of slots
-        rng.choice([1, 2]),
-        rng.choice([4, 7, 12]),
-    ]
-    return [{"pages": p, "writable": w, "gap": g} for p, (w, g) in zip(pages, _SHAPE, strict=True)]
-
-
-def target_regions(proc: memscan.Process, target: RandomTarget) -> list[memscan.Region]:
-    """The target's regions as memscan Regions, checked to be separate mappings."""
-    by_start = {r.start: r for r in proc.region_list()}
-    out = []
-    for start, end, writable in target.regions:
-        r = by_start.get(start)
-        assert r is not None and r.end == end, f"region {start:#x}-{end:#x} merged or missing"
-        assert r.writable == writable and r.readable
-        out.append(r)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -163,456 +91,11 @@ def tregions(tproc: memscan.Process, target: RandomTarget) -> list[memscan.Regio
     return target_regions(tproc, target)
 
 
-# -- the reference -----------------------------------------------------------------------------
-
-
-class Memory:
-    """The target's regions as read through ``/proc/PID/mem``, and lookups by address."""
-
-    def __init__(self, target: RandomTarget) -> None:
-        self.regions = target.regions
-        self.data = [
-            np.frombuffer(target.read(start, end - start), dtype=np.uint8)
-            for start, end, _ in self.regions
-        ]
-        self.buf = np.concatenate(self.data)
-        self.starts = np.array([r[0] for r in self.regions], dtype=np.uint64)
-        self.offs = np.cumsum([0] + [len(d) for d in self.data[:-1]]).astype(np.int64)
-
-    def gather(self, addrs: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """The values at ``addrs`` (each inside one region)."""
-        size = dtype.itemsize
-        addrs = np.asarray(addrs, dtype=np.uint64)
-        idx = np.searchsorted(self.starts, addrs, side="right") - 1
-        pos = self.offs[idx] + (addrs - self.starts[idx]).astype(np.int64)
-        out = np.empty((len(addrs), size), dtype=np.uint8)
-        for j in range(size):
-            out[:, j] = self.buf[pos + j]
-        return out.view(dtype).reshape(-1)
-
-    def slots(
-        self, spans: Sequence[tuple[int, int, int]], dtype: np.dtype, align: int, span: int = 0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Every slot ``a`` (``a % align == 0``) with ``[a, a+span)`` inside one of ``spans``
-        (``(region index, lo, hi)``), and the ``dtype`` value at each."""
-        size = dtype.itemsize
-        span = max(span, size)
-        addrs, vals = [], []
-        for ri, lo, hi in spans:
-            first = -(-lo // align) * align
-            if first + span > hi:
-                continue
-            n = (hi - span - first) // align + 1
-            start = self.regions[ri][0]
-            region = self.data[ri][first - start :]
-            view = np.lib.stride_tricks.as_strided(
-                region, shape=(n, size), strides=(align, 1), writeable=False
-            )
-            addrs.append(np.uint64(first) + np.arange(n, dtype=np.uint64) * np.uint64(align))
-            vals.append(np.ascontiguousarray(view).view(dtype).reshape(-1))
-        if not addrs:
-            return np.empty(0, np.uint64), np.empty(0, dtype)
-        return np.concatenate(addrs), np.concatenate(vals)
-
-    def where(self, addr: int) -> str:
-        """Where an address lies, for failure messages."""
-        for i, (start, end, w) in enumerate(self.regions):
-            if start <= addr < end:
-                return (
-                    f"r{i}+{addr - start:#x} (end-{end - addr:#x}, {'rw' if w else 'r-'}, "
-                    f"addr%8={addr % 8})"
-                )
-        return "outside every target region"
-
-    def hex_at(self, addr: int, n: int) -> str:
-        for i, (start, end, _) in enumerate(self.regions):
-            if start <= addr < end:
-                return (
-                    self.data[i][addr - start : min(addr - start + n, end - start)].tobytes().hex()
-                )
-        return "?"
-
-
-def spans_of(
-    target: RandomTarget, indices: Sequence[int], address_range: tuple[int, int] | None = None
-) -> list[tuple[int, int, int]]:
-    """The chosen regions as ``(index, lo, hi)``, clipped to ``address_range``."""
-    out = []
-    for i in indices:
-        lo, hi, _ = target.regions[i]
-        if address_range is not None:
-            lo, hi = max(lo, address_range[0]), min(hi, address_range[1])
-        if lo < hi:
-            out.append((i, lo, hi))
-    return out
-
-
-def const_mask(
-    op: str, v: np.ndarray, args: Sequence[Any], tol: float | None, vtype: str
-) -> np.ndarray:
-    """Which values pass a constant comparison (IEEE, NaN never, except eq/ne NaN)."""
-    dt = DTYPES[vtype]
-    with np.errstate(all="ignore"):
-        if op == "any":
-            return np.ones(len(v), dtype=bool)
-        c = np.array(args[0], dtype=dt)
-        if op in ("eq", "ne"):
-            m = np.isnan(v) if is_float(vtype) and np.isnan(c) else v == c
-            return m if op == "eq" else ~m
-        if op == "lt":
-            return v < c
-        if op == "le":
-            return v <= c
-        if op == "gt":
-            return v > c
-        if op == "ge":
-            return v >= c
-        if op == "between":
-            return (v >= c) & (v <= np.array(args[1], dtype=dt))
-        if op == "near":
-            assert tol is not None
-            return np.abs(v.astype(np.float64) - c.astype(np.float64)) <= tol
-    raise AssertionError(op)
-
-
-def exact_diff_is(a: np.ndarray, b: np.ndarray, d: int) -> np.ndarray:
-    """Integers: ``a - b == d`` exactly (no wrapping)."""
-    if a.dtype.itemsize < 8:
-        return a.astype(np.int64) - b.astype(np.int64) == d
-    wrapped = a.view(np.uint64) - b.view(np.uint64)
-    ordered = a >= b if d >= 0 else a < b
-    return ordered & (wrapped == np.uint64(d % 2**64))
-
-
-def pair_mask(op: str, old: np.ndarray, new: np.ndarray, d: Any, vtype: str) -> np.ndarray:
-    """Which candidates pass a relative filter from ``old`` to ``new``."""
-    with np.errstate(all="ignore"):
-        if op == "changed":
-            return bits(old) != bits(new)
-        if op == "unchanged":
-            return bits(old) == bits(new)
-        if op == "increased":
-            return new > old
-        if op == "decreased":
-            return new < old
-        up = op == "increased_by"
-        if is_float(vtype):
-            o, n = old.astype(np.float64), new.astype(np.float64)
-            dd = float(np.array(d, dtype=DTYPES[vtype]))
-            diff = n - o if up else o - n
-            return np.abs(diff - dd) <= FLOAT_EPS[vtype] * max(abs(dd), 1.0)
-        return exact_diff_is(new, old, d) if up else exact_diff_is(old, new, d)
-
-
-def expect_refused(vtype: str, op: str, args: Sequence[Any]) -> bool | None:
-    """True if memscan must refuse the operator with InvalidValue (a NaN constant where no order
-    exists), None if it may (``near`` an i64/u64 constant that has no exact f64: refusing beats
-    comparing with a rounded constant), False if it must not."""
-    if is_float(vtype):
-        return op in NAN_REFUSED and any(isinstance(a, float) and np.isnan(a) for a in args)
-    if op == "near" and size_of(vtype) == 8 and int(float(args[0])) != args[0]:
-        return None
-    return False
-
-
-# -- comparing ---------------------------------------------------------------------------------
-
-
-def _describe_addresses(
-    mem: Memory, got_a: np.ndarray, got_v: np.ndarray, exp_a: np.ndarray, size: int
-) -> str:
-    missing = np.setdiff1d(exp_a, got_a)
-    extra = np.setdiff1d(got_a, exp_a)
-    lines = [
-        f"memscan has {len(got_a)} candidates, the reference {len(exp_a)}: "
-        f"{len(missing)} missing, {len(extra)} extra"
-    ]
-    if len(got_a) > 1 and not (np.diff(got_a.astype(np.int64)) > 0).all():
-        lines.append("memscan's addresses are not strictly ascending (duplicates or disorder)")
-    for a in missing[:6].tolist():
-        lines.append(f"  missing {a:#x} {mem.where(a)} bytes={mem.hex_at(a, size)}")
-    for a in extra[:6].tolist():
-        i = int(np.flatnonzero(got_a == a)[0])
-        lines.append(
-            f"  extra   {a:#x} {mem.where(a)} memscan value={got_v[i]!r} "
-            f"bytes now={mem.hex_at(a, size)}"
-        )
-    return "\n".join(lines)
-
-
-def _describe_values(mem: Memory, got: np.ndarray, exp: np.ndarray, addrs: np.ndarray) -> str:
-    bad = np.flatnonzero(bits(got) != bits(exp))
-    lines = [f"{len(bad)} of {len(addrs)} values differ"]
-    for i in bad[:6].tolist():
-        a = int(addrs[i])
-        lines.append(
-            f"  {a:#x} {mem.where(a)}: memscan {got[i]!r} (bits {int(bits(got[i : i + 1])[0]):#x}),"
-            f" reference {exp[i]!r} (bits {int(bits(exp[i : i + 1])[0]):#x})"
-        )
-    return "\n".join(lines)
-
-
-def check_candidates(
-    s: memscan.Scanner, exp_a: np.ndarray, exp_v: np.ndarray, mem: Memory, what: str
-) -> None:
-    """memscan's candidates equal the reference: addresses, count, dtype, values bitwise."""
-    got_a = np.asarray(s.addresses)
-    got_v = np.asarray(s.values)
-    if got_a.dtype != np.uint64 or got_v.dtype != exp_v.dtype:
-        raise AssertionError(f"{what}: dtypes {got_a.dtype}/{got_v.dtype}, want u64/{exp_v.dtype}")
-    if not np.array_equal(got_a, exp_a):
-        raise AssertionError(
-            f"{what}: addresses differ\n"
-            + _describe_addresses(mem, got_a, got_v, exp_a, exp_v.dtype.itemsize)
-        )
-    if len(s) != len(exp_a):
-        raise AssertionError(f"{what}: len(s) = {len(s)}, {len(exp_a)} addresses")
-    if len(got_v) != len(exp_v) or not np.array_equal(bits(got_v), bits(exp_v)):
-        raise AssertionError(
-            f"{what}: values differ\n" + _describe_values(mem, got_v, exp_v, got_a)
-        )
-
-
-def check_regions(s: memscan.Scanner, spans: Sequence[tuple[int, int, int]], what: str) -> None:
-    """The scanner reads exactly the regions it was given (clipped to its address range)."""
-    got = [(r.start, r.end, r.perms) for r in s.region_list()]
-    want = [(lo, hi) for _, lo, hi in spans]
-    if [(a, b) for a, b, _ in got] != want:
-        raise AssertionError(
-            f"{what}: the scanner reads regions {[(hex(a), hex(b), p) for a, b, p in got]}, "
-            f"was given {[(hex(a), hex(b)) for a, b in want]}"
-        )
-
-
-def compare_refusal(call: Callable[[], Any], refused: bool | None) -> bool:
-    """Runs ``call``, which must raise InvalidValue if ``refused`` is True, may if it is None.
-    Returns True if it ran."""
-    if refused:
-        with pytest.raises(memscan.InvalidValue):
-            call()
-        return False
-    if refused is None:
-        try:
-            call()
-        except memscan.InvalidValue:
-            return False
-        return True
-    call()
-    return True
-
-
-def count_bucket(n: int) -> str:
-    """A coarse size class of a candidate count (for Hypothesis statistics)."""
-    return "0" if n == 0 else "1-9" if n < 10 else "10-9999" if n < 10_000 else ">=10000"
-
-
-# -- strategies --------------------------------------------------------------------------------
-
-FILL_MODES = ["zero", "alphabet", "random"]
-#: Small alphabets: values, NaNs (0x7F 0x80 0xC0 0xFF), 1.0f (3F 80 00 00) and strings repeat.
-ALPHABETS = [
-    (0x00, 0x01),
-    (0x61, 0x62),
-    (0x00, 0xFF),
-    (0x00, 0x7F, 0x80, 0xC0, 0xFF),
-    (0x00, 0x3F, 0x80),
-    (0x61,),
-    tuple(range(0x10, 0x20)),  # 16 values: u8 eq/lt matches stay sparse, and many
-]
-
-
-def float_specials(vtype: str) -> list[float]:
-    f = np.finfo(DTYPES[vtype])
-    return [
-        0.0,
-        -0.0,
-        1.0,
-        -1.0,
-        0.5,
-        float("inf"),
-        float("-inf"),
-        float("nan"),
-        float(f.max),
-        float(-f.max),
-        float(f.tiny),
-        float(f.smallest_subnormal),
-        float(-f.smallest_subnormal),
-    ]
-
-
-def int_specials(vtype: str) -> list[int]:
-    info = np.iinfo(DTYPES[vtype])
-    vals = {0, 1, int(info.max), int(info.min), int(info.max) - 1, int(info.min) + 1}
-    if info.min < 0:
-        vals.add(-1)
-    return sorted(vals)
-
-
-def typed_values(vtype: str, *, finite: bool = False) -> st.SearchStrategy[Any]:
-    """Numbers of ``vtype``, exactly representable, boundaries and specials included."""
-    if is_float(vtype):
-        width = size_of(vtype) * 8
-        specials = [x for x in float_specials(vtype) if not finite or np.isfinite(x)]
-        return st.one_of(
-            st.sampled_from(specials),
-            st.floats(width=width, allow_nan=not finite, allow_infinity=not finite),
-        )
-    info = np.iinfo(DTYPES[vtype])
-    return st.one_of(
-        st.sampled_from(int_specials(vtype)), st.integers(int(info.min), int(info.max))
-    )
-
-
-def nan_patterns(vtype: str) -> list[bytes]:
-    """NaN bit patterns: quiet, signalling, negative, all ones."""
-    if vtype == "f32":
-        words = [0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FBFFFFF, 0xFFFFFFFF]
-        return [np.array(w, np.uint32).tobytes() for w in words]
-    words = [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF]
-    return [np.array(w, np.uint64).tobytes() for w in words]
-
-
-def draw_value_bytes(data: st.DataObject, vtype: str, pool: Sequence[Any] = ()) -> bytes:
-    """Bytes of one value: from ``pool`` (the scan's constants), typed, a NaN pattern, or raw."""
-    choices = (
-        ["typed", "raw"] + (["pool", "pool"] if pool else []) + (["nan"] if is_float(vtype) else [])
-    )
-    kind = data.draw(st.sampled_from(choices))
-    if kind == "pool":
-        return to_bytes(vtype, data.draw(st.sampled_from(list(pool))))
-    if kind == "nan":
-        return data.draw(st.sampled_from(nan_patterns(vtype)))
-    if kind == "raw":
-        return data.draw(st.binary(min_size=size_of(vtype), max_size=size_of(vtype)))
-    return to_bytes(vtype, data.draw(typed_values(vtype)))
-
-
-def draw_address(
-    data: st.DataObject, target: RandomTarget, indices: Sequence[int], size: int, prev: int | None
-) -> int:
-    """A place to write ``size`` bytes: at a region start or end (possibly crossing it into the
-    next region), anywhere, or overlapping the previous write."""
-    kinds = ["start", "end", "anywhere"] + (["overlap"] if prev is not None else [])
-    kind = data.draw(st.sampled_from(kinds))
-    if kind == "overlap" and prev is not None:
-        return prev + data.draw(st.integers(-size + 1, max(size - 1, 1)))
-    start, end, _ = target.regions[data.draw(st.sampled_from(list(indices)))]
-    if kind == "start":
-        return start + data.draw(st.integers(0, 2 * size))
-    if kind == "end":
-        return end - data.draw(st.integers(1, 2 * size))
-    return start + data.draw(st.integers(0, end - start - 1))
-
-
-def draw_regions(data: st.DataObject, target: RandomTarget) -> list[int]:
-    """Which target regions to scan (read-only ones too)."""
-    n = len(target.regions)
-    mode = data.draw(st.sampled_from(["writable", "all", "readonly", "subset"]), label="regions")
-    if mode == "all":
-        out = list(range(n))
-    elif mode == "writable":
-        out = [i for i in range(n) if target.regions[i][2]]
-    elif mode == "readonly":
-        out = [i for i in range(n) if not target.regions[i][2]]
-    else:
-        out = sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1)))
-    shown = [(hex(a), b - a, "rw" if w else "r-") for a, b, w in (target.regions[i] for i in out)]
-    note(f"regions {out}: {shown}")
-    return out
-
-
-def fill_regions(
-    data: st.DataObject,
-    target: RandomTarget,
-    indices: Sequence[int],
-    modes: Sequence[str] = FILL_MODES,
-    alphabets: Sequence[tuple[int, ...]] = ALPHABETS,
-) -> None:
-    """Refills the regions from drawn seeds."""
-    fills = []
-    for i in indices:
-        mode = data.draw(st.sampled_from(list(modes)), label=f"fill r{i}")
-        seed = 0 if mode == "zero" else data.draw(st.integers(0, 2**32 - 1))
-        alphabet = data.draw(st.sampled_from(list(alphabets))) if mode == "alphabet" else ()
-        fills.append((i, mode, seed, alphabet))
-    target.fill(fills)
-
-
-def plant(
-    data: st.DataObject,
-    target: RandomTarget,
-    indices: Sequence[int],
-    make: Callable[[], bytes],
-    max_plants: int = 12,
-) -> None:
-    """Writes a few values (``make()`` each) at drawn places."""
-    writes: list[tuple[int, bytes]] = []
-    prev = None
-    for _ in range(data.draw(st.integers(0, max_plants), label="plants")):
-        value = make()
-        prev = draw_address(data, target, indices, len(value), prev)
-        writes.append((prev, value))
-    if writes:
-        note(f"planted {[(hex(a), b.hex()) for a, b in writes]}")
-    target.write(writes)
-
-
-def sample_memory(
-    data: st.DataObject, mem: Memory, spans: Sequence[tuple[int, int, int]], vtype: str
-) -> Any:
-    """A value of ``vtype`` read at a drawn place of the spans (a constant that matches)."""
-    size = size_of(vtype)
-    usable = [(i, lo, hi) for i, lo, hi in spans if hi - lo >= size]
-    if not usable:
-        return data.draw(typed_values(vtype))
-    _, lo, hi = data.draw(st.sampled_from(usable))
-    addr = data.draw(st.integers(lo, hi - size))
-    return py(mem.gather(np.array([addr], np.uint64), DTYPES[vtype])[0])
-
-
-def draw_const(
-    data: st.DataObject, vtype: str, sampler: Callable[[], Any] | None, *, finite: bool = False
-) -> Any:
-    if sampler is not None and data.draw(st.booleans()):
-        v = sampler()
-        if not (finite and is_float(vtype) and not np.isfinite(v)):
-            return v
-    return data.draw(typed_values(vtype, finite=finite))
-
-
-def draw_const_op(
-    data: st.DataObject, vtype: str, ops: Sequence[str], sampler: Callable[[], Any] | None
-) -> tuple[str, list[Any], float | None]:
-    """A constant comparison: operator, constants, tolerance (near)."""
-    op = data.draw(st.sampled_from(list(ops)), label="op")
-    if op == "any":
-        return op, [], None
-    if op == "between":
-        a, b = draw_const(data, vtype, sampler), draw_const(data, vtype, sampler)
-        if not (is_float(vtype) and (np.isnan(a) or np.isnan(b))):
-            a, b = min(a, b), max(a, b)
-        return op, [a, b], None
-    c = draw_const(data, vtype, sampler)
-    if op == "near":
-        tol = data.draw(
-            st.one_of(
-                st.sampled_from([0.0, 0.5, 1.0, 1e-6, 100.0, 1e300]),
-                st.floats(0, 1e6, allow_nan=False, allow_infinity=False),
-            ),
-            label="tolerance",
-        )
-        return op, [c], tol
-    return op, [c], None
-
-
 def first_scan(s: memscan.Scanner, op: str, args: Sequence[Any], tol: float | None) -> None:
     if op == "near":
         s.first("near", *args, tolerance=tol)
     else:
         s.first(op, *args)
-
-
-# -- first scans -------------------------------------------------------------------------------
 
 
 @examples(250)
@@ -779,48 +262,6 @@ def test_float_eq_semantics(target, tproc, tregions, vtype):
         s.first(op, c)
         m = const_mask(op, v, [c], None, vtype)
         check_candidates(s, addrs[m], v[m], mem, f"first {op} {c}")
-
-
-# -- next scans: random sequences --------------------------------------------------------------
-
-
-class Model:
-    """The reference session: (addresses, values) per step, checkpoints."""
-
-    def __init__(self, addrs: np.ndarray, vals: np.ndarray) -> None:
-        self.steps = [(addrs, vals)]
-        self.checkpoints: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    @property
-    def current(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.steps[-1]
-
-    def reference(self, against: str | None) -> tuple[np.ndarray, np.ndarray]:
-        if against is None:
-            return self.current
-        if against == "first":
-            return self.steps[0]
-        return self.checkpoints[against]
-
-    def next(
-        self,
-        mem: Memory,
-        vtype: str,
-        op: str,
-        args: Sequence[Any],
-        tol: float | None,
-        against: str | None,
-    ) -> None:
-        cur_a, _ = self.current
-        new = mem.gather(cur_a, DTYPES[vtype])
-        if op in CONST_OPS:
-            keep = np.flatnonzero(const_mask(op, new, args, tol, vtype))
-        else:
-            ref_a, ref_v = self.reference(against)
-            _, i_cur, i_ref = np.intersect1d(cur_a, ref_a, assume_unique=True, return_indices=True)
-            m = pair_mask(op, ref_v[i_ref], new[i_cur], args[0] if args else None, vtype)
-            keep = i_cur[m]
-        self.steps.append((cur_a[keep], new[keep]))
 
 
 def run_next(
@@ -1121,9 +562,6 @@ def test_next_scan_of_a_long_sparse_list(target, tproc, tregions, vtype, cut):
         model.steps.pop()
 
 
-# -- overlapping unaligned candidates ----------------------------------------------------------
-
-
 @pytest.mark.parametrize("vtype", ["i16", "u16", "i32", "f32", "i64", "f64"])
 def test_overlapping_unaligned_candidates(target, tproc, tregions, vtype):
     """Alignment 1, candidates at +1, +2 and +(2 size + 1) (for i16: +1, +2, +5): a run of
@@ -1194,30 +632,6 @@ def test_overlapping_candidates_sequences(target, tproc, tregions, data):
         check_candidates(
             s, *model.current, mem, f"step {step}: wrote {new.hex()} at {pos:#x}, {op}"
         )
-
-
-# -- byte patterns and strings -----------------------------------------------------------------
-
-
-def pattern_reference(
-    mem: Memory, spans: Sequence[tuple[int, int, int]], pat: bytes, fixed: Sequence[bool]
-) -> np.ndarray:
-    """Every start address of ``pat`` (``fixed[j]`` False: wildcard) inside one span,
-    overlapping matches included."""
-    out = []
-    L = len(pat)
-    for ri, lo, hi in spans:
-        start = mem.regions[ri][0]
-        arr = mem.data[ri][lo - start : hi - start]
-        n = len(arr) - L + 1
-        if n <= 0:
-            continue
-        ok = np.ones(n, dtype=bool)
-        for j in range(L):
-            if fixed[j]:
-                ok &= arr[j : j + n] == pat[j]
-        out.append(np.flatnonzero(ok).astype(np.uint64) + np.uint64(lo))
-    return np.concatenate(out) if out else np.empty(0, np.uint64)
 
 
 def check_pattern_hits(
@@ -1309,9 +723,6 @@ def test_find_string_overlapping_simple(target, tproc, tregions):
     assert got.tolist() == [start + 100, start + 101, start + 102]
 
 
-# -- group scans -------------------------------------------------------------------------------
-
-
 @examples(100)
 @given(data=st.data())
 def test_group_scan_matches_reference(target, tproc, tregions, data):
@@ -1367,9 +778,6 @@ def test_group_scan_matches_reference(target, tproc, tregions, data):
         v = mem.gather(addrs + np.uint64(off), DTYPES[t])
         ok &= const_mask(op, v, args, None, t)
     check_candidates(s, addrs[ok], vals[ok], mem, f"group {members}")
-
-
-# -- a process that exits ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("reaped", [False, True], ids=["zombie", "reaped"])

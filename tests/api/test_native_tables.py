@@ -90,7 +90,7 @@ def test_the_docs_region_defaults_table_is_the_engines():
     """docs/concepts.md's defaults table says what the engine does."""
     from pathlib import Path
 
-    text = (Path(__file__).parent.parent / "docs" / "concepts.md").read_text()
+    text = (Path(__file__).parents[2] / "docs" / "concepts.md").read_text()
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

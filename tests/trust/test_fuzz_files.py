@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from script_target import ScriptTarget
+from support.script_target import ScriptTarget
 
 import memscan
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_c_target
+from support.processes import build_c_target
 
 import memscan
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import as_nobody
+from support.processes import as_nobody
 
 import memscan
 

@@ -26,6 +26,7 @@ def rows(out: str) -> list[list[str]]:
     return [line.split() for line in lines[start + 1 :] if not line.startswith("...")]
 
 
+@pytest.mark.ptrace
 def test_demo_walks_through_the_scan_loop_and_shows_the_python_calls():
     r = run("demo")
     assert r.returncode == 0, r.stderr

@@ -15,7 +15,7 @@ from packaging.version import Version
 import memscan
 from memscan import _native
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def cargo(path: str) -> dict:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import build_c_target
-from script_target import ScriptTarget
+from support.processes import build_c_target
+from support.script_target import ScriptTarget
 
 import memscan
 
@@ -237,7 +237,7 @@ def test_symbols_are_read_from_the_mapped_file_not_a_rebuilt_one(tmp_path_factor
         image = tmp_path / "before.msimg"
         proc.save_image(image)
         # Rebuilt at the same path while it runs: `score` moves in the new file.
-        source = Path(__file__).parent / "targets" / "stale.c"
+        source = Path(__file__).parents[1] / "targets" / "stale.c"
         subprocess.run(["gcc", "-g", "-O0", "-DSHIFT", "-o", str(binary), str(source)], check=True)
         try:
             found = proc.address("stale!score")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import as_nobody
-from known_values import EXACT_CASES
+from support.known_values import EXACT_CASES
+from support.processes import as_nobody
 
 import memscan
 from memscan import errors

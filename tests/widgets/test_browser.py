@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
-SCREENSHOT_DIR = Path(os.environ.get("MEMSCAN_SCREENSHOTS", Path(__file__).parent / "screenshots"))
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
+TESTS = Path(__file__).parents[1]
+SCREENSHOT_DIR = Path(os.environ.get("MEMSCAN_SCREENSHOTS", TESTS / "screenshots"))
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 ARGS = [
     "--no-sandbox",

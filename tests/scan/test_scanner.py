@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from known_values import EXACT_CASES
+from support.known_values import EXACT_CASES
 
 import memscan
 

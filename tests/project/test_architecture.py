@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-SRC = Path(__file__).parent.parent / "rust" / "memscan-core" / "src"
+SRC = Path(__file__).parents[2] / "rust" / "memscan-core" / "src"
 
 #: Lowest first, as lib.rs documents it.
 LAYERS = [
