@@ -99,6 +99,8 @@ impl Process {
             cmdline: m.cmdline.clone(),
             uid: m.uid,
             exe: m.exe.clone(),
+            ppid: 0,
+            kernel_thread: false,
         };
         Self {
             info,

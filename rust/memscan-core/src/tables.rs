@@ -93,7 +93,7 @@ pub fn modules_batch(modules: &[crate::modules::Module]) -> Result<RecordBatch, 
     ])
 }
 
-/// One row per process: pid, name, uid, exe, cmdline (list of strings).
+/// One row per process: pid, ppid, name, uid, exe, cmdline (list of strings), kernel_thread.
 pub fn processes_batch(procs: &[ProcessInfo]) -> Result<RecordBatch, ArrowError> {
     let mut cmdline = ListBuilder::new(StringBuilder::new());
     for p in procs {
@@ -106,6 +106,10 @@ pub fn processes_batch(procs: &[ProcessInfo]) -> Result<RecordBatch, ArrowError>
         (
             "pid",
             Arc::new(procs.iter().map(|p| p.pid).collect::<Int32Array>()) as ArrayRef,
+        ),
+        (
+            "ppid",
+            Arc::new(procs.iter().map(|p| p.ppid).collect::<Int32Array>()),
         ),
         (
             "name",
@@ -130,6 +134,15 @@ pub fn processes_batch(procs: &[ProcessInfo]) -> Result<RecordBatch, ArrowError>
             ),
         ),
         ("cmdline", Arc::new(cmdline.finish())),
+        (
+            "kernel_thread",
+            Arc::new(
+                procs
+                    .iter()
+                    .map(|p| Some(p.kernel_thread))
+                    .collect::<BooleanArray>(),
+            ),
+        ),
     ])
 }
 

@@ -21,6 +21,10 @@ pub struct ProcessInfo {
     pub uid: u32,
     /// Path of the executable, when it can be read.
     pub exe: Option<String>,
+    /// The parent's pid (0 when it has none or it cannot be read).
+    pub ppid: i32,
+    /// True for kernel threads (Linux), which have no user memory.
+    pub kernel_thread: bool,
 }
 
 /// A region with its memory use.

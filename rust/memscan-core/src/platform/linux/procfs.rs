@@ -56,12 +56,15 @@ pub fn process_info(pid: i32) -> Result<ProcessInfo> {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
+    let kernel_thread = super::process_state(pid).is_ok_and(|s| s.kernel_thread);
     Ok(ProcessInfo {
         pid,
         name,
         cmdline,
         uid: status.ruid,
         exe,
+        ppid: status.ppid,
+        kernel_thread,
     })
 }
 
