@@ -24,12 +24,11 @@ from typing import Any, NoReturn
 
 from . import display, errors
 
-#: The largest pid Linux can hand out (``PID_MAX_LIMIT`` on 64-bit systems).
-PID_MAX = 4_194_304
+#: The largest pid there can be: Linux's ``PID_MAX_LIMIT`` on 64-bit systems; a Windows pid is
+#: any 32-bit number.
+PID_MAX = 2**32 - 1 if sys.platform == "win32" else 4_194_304
 #: Matching processes listed when a name is ambiguous.
 AMBIGUOUS_SHOWN = 20
-#: ``PF_KTHREAD`` in the flags of ``/proc/PID/stat``: a kernel thread.
-PF_KTHREAD = 0x00200000
 #: The fewest characters of a command line ``ps`` shows, however narrow the terminal.
 PS_MIN_COMMAND = 20
 #: Next-scan and first-scan comparisons, as ``--op`` names them.
@@ -146,6 +145,7 @@ class ProcessRow:
     """One process as ``ps`` shows it; ``name`` is the whole ``comm`` (``memfd:x`` included)."""
 
     pid: int
+    ppid: int
     name: str
     uid: int
     exe: str | None
@@ -157,49 +157,36 @@ class ProcessRow:
         return " ".join(self.cmdline)
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(comm, ppid, flags) from ``/proc/PID/stat``, or None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        close = stat.rindex(b")")
-        fields = stat[close + 2 :].split()
-        name = stat[stat.index(b"(") + 1 : close].decode("utf-8", "surrogateescape")
-        return name, int(fields[1]), int(fields[6])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def processes() -> list[ProcessRow]:
-    """Every process, sorted by pid, with its full name and kernel-thread flag."""
+    """Every process, sorted by pid, with its full name and kernel-thread flag (as the engine
+    lists them: ``memscan.list_processes()``)."""
     import memscan
 
-    rows = []
-    table = memscan.list_processes().to_polars()
-    for pid, uid, exe, cmdline in table.select("pid", "uid", "exe", "cmdline").iter_rows():
-        stat = _stat(pid)
-        if stat is not None:
-            name, _, flags = stat
-            rows.append(ProcessRow(pid, name, uid, exe, cmdline or [], bool(flags & PF_KTHREAD)))
-    return rows
+    table = memscan.list_processes().to_polars().sort("pid")
+    columns = ("pid", "ppid", "name", "uid", "exe", "cmdline", "kernel_thread")
+    return [
+        ProcessRow(pid, ppid, name, uid, exe, cmdline or [], bool(kernel_thread))
+        for pid, ppid, name, uid, exe, cmdline, kernel_thread in table.select(columns).iter_rows()
+    ]
 
 
-def _ancestors() -> set[int]:
-    """This process and its ancestors (their command lines hold the name being looked up)."""
+def _ancestors(rows: list[ProcessRow]) -> set[int]:
+    """This process and its ancestors among ``rows`` (their command lines hold the name being
+    looked up)."""
+    parent = {r.pid: r.ppid for r in rows}
     pids, pid = set(), os.getpid()
     while pid > 0 and pid not in pids:
         pids.add(pid)
-        stat = _stat(pid)
-        if stat is None:
+        if pid not in parent:
             break
-        pid = stat[1]
+        pid = parent[pid]
     return pids
 
 
 def _own(rows: list[ProcessRow]) -> set[int]:
     """This memscan process and the ancestors that only launched it (``sudo memscan ...``,
     ``uv run memscan ...``, ``bash -c "memscan ..."``): their command lines name memscan."""
-    mine = _ancestors()
+    mine = _ancestors(rows)
     return {
         r.pid for r in rows if r.pid in mine and (r.pid == os.getpid() or "memscan" in r.command)
     }
@@ -207,9 +194,12 @@ def _own(rows: list[ProcessRow]) -> set[int]:
 
 @functools.cache
 def _user(uid: int) -> str:
-    """The user name of ``uid``, or the number when it has none."""
-    import pwd
-
+    """The user name of ``uid``, or the number when it has none (or the system has no user
+    database by uid: Windows)."""
+    try:
+        import pwd
+    except ImportError:
+        return str(uid)
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -260,14 +250,15 @@ def _resolve_pid(target: str) -> int:
         return pid
     if not target:
         raise UsageError("give a pid or a process name")
-    mine = _ancestors()
+    rows = processes()
+    mine = _ancestors(rows)
 
     def named(r: ProcessRow) -> bool:
-        exe = (r.exe or "").rsplit("/", 1)[-1]
-        arg0 = r.cmdline[0].rsplit("/", 1)[-1] if r.cmdline else ""
+        exe = os.path.basename(r.exe or "")
+        arg0 = os.path.basename(r.cmdline[0]) if r.cmdline else ""
         return target in (r.name, exe, arg0)
 
-    found = [r for r in processes() if not r.kernel_thread and r.pid not in mine and named(r)]
+    found = [r for r in rows if not r.kernel_thread and r.pid not in mine and named(r)]
     if len(found) == 1:
         return found[0].pid
     if not found:
@@ -295,7 +286,7 @@ def _open_target(target: str) -> Any:
     """A live process by pid or name, or a saved image or core file given by its path."""
     import memscan
 
-    if "/" in target or os.path.isfile(target):
+    if any(sep in target for sep in (os.sep, os.altsep) if sep) or os.path.isfile(target):
         return memscan.open_image(target)
     return memscan.Process(_resolve_pid(target))
 

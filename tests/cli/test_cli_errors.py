@@ -126,6 +126,17 @@ def test_names_with_colons_are_shown_and_resolved_whole(spawn, cli):
     assert r.returncode == 0 and "[stack]" in r.stdout
 
 
+def test_names_with_parentheses_and_spaces_are_shown_and_resolved_whole(spawn, cli):
+    name = "ms) (x) 7f3a"  # what a careless reading of /proc/PID/stat cuts
+    child = spawn(name)
+    r = cli("ps", "ms) (x)")
+    assert r.returncode == 0, r.stderr
+    [row] = r.stdout.splitlines()[1:]
+    assert row.split()[0] == str(child.pid) and f"  {name}  " in row
+    r = cli("regions", name)
+    assert r.returncode == 0 and "[stack]" in r.stdout
+
+
 def test_an_ambiguous_name_lists_the_processes_and_asks_for_a_pid(spawn):
     a, b = spawn(ESC_NAME), spawn(ESC_NAME)
     r = run("scan", ESC_NAME, "--value", "1")
