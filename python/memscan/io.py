@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import stat
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -64,25 +65,41 @@ def _host_token() -> str:
     """Names this machine and pid namespace, so that a pid in a temporary name is only ever
     checked where it means something (not on another host sharing the folder, nor in another
     container)."""
-    try:
-        ns = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        ns = ""
+    ns = ""
+    if sys.platform == "linux":  # containers have their own pid namespaces
+        try:
+            ns = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            pass
     return hashlib.sha1(f"{socket.gethostname()}\0{ns}".encode()).hexdigest()[:8]
 
 
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return True  # not a pid we could have written: leave its file alone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    except (OverflowError, OSError):
-        return False
-    return True
+    if os.name == "posix":  # signal 0 only checks; on Windows os.kill terminates the process
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # it exists, under another user
+        except (OverflowError, OSError):
+            return False
+        return True
+    return _listed(pid)
+
+
+def _listed(pid: int) -> bool:
+    """Whether the engine lists a process ``pid`` (how :func:`_alive` asks off POSIX)."""
+    from . import _native
+
+    return pid in pl.DataFrame(_native.list_processes())["pid"].to_list()
+
+
+#: Keeps a descriptor out of child processes: ``O_CLOEXEC`` on POSIX, ``O_NOINHERIT`` on Windows
+#: (which has no ``O_CLOEXEC``).
+_NOINHERIT: int = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOINHERIT", 0)
 
 
 def remove_stale_temporaries(folder: Path, name_matches: Callable[[str], bool]) -> list[Path]:
@@ -162,7 +179,7 @@ def write_atomically(
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, stale or (lambda name: name == path.name))
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{_host_token()}.{uuid.uuid4().hex}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOINHERIT
     fd = os.open(tmp, flags, 0o600 if private else 0o666)
     try:
         os.close(fd)
@@ -170,7 +187,9 @@ def write_atomically(
         if private:
             os.chmod(tmp, 0o600)  # and should one replace it instead, the mode is set again
         if sync:
-            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+            # FlushFileBuffers (Windows' fsync) needs a handle open for writing.
+            mode = os.O_RDONLY if os.name == "posix" else os.O_RDWR
+            fd = os.open(tmp, mode | _NOINHERIT)
             try:
                 os.fsync(fd)
             finally:

@@ -324,6 +324,22 @@ def test_temporaries_of_killed_writers_are_removed(tmp_path):
         live.wait()
 
 
+def test_writers_are_alive_by_signal_0_on_posix_and_by_the_engines_list_elsewhere():
+    # On Windows os.kill(pid, 0) would terminate the writer: there _alive asks the engine.
+    from memscan.io import _alive, _listed
+
+    live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        for pid, running in [(os.getpid(), True), (live.pid, True), (dead.pid, False)]:
+            assert _alive(pid) is running and _listed(pid) is running, pid
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_dataset_parts_clean_killed_temporaries(tmp_path):
     ds = Dataset(tmp_path / "ds")
     first = ds.append(FRAME, session="a")
