@@ -2,8 +2,8 @@
 
 Run by :mod:`memscan.demo`; not imported by memscan itself. It prints one JSON line describing
 its fields (name, type, address, value), then answers JSON-line commands on stdin. It exits
-when stdin closes or its parent dies. With the argument ``native`` (after the tick rate) the
-game is the native one of the extension module (:class:`NativeGame`).
+when stdin closes or (on Linux) its parent dies. With the argument ``native`` (after the tick
+rate) the game is the native one of the extension module (:class:`NativeGame`).
 """
 
 from __future__ import annotations
@@ -231,12 +231,14 @@ DEMO_NAME = b"memscan-demo"
 
 
 def main() -> None:
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        libc.prctl(PR_SET_NAME, DEMO_NAME)  # so that find_process_by_name("memscan-demo") finds it
-    except (OSError, AttributeError):
-        pass
+    # Elsewhere the game ends when its stdin closes, and keeps its interpreter's name.
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            libc.prctl(PR_SET_NAME, DEMO_NAME)  # find_process_by_name("memscan-demo") finds it
+        except (OSError, AttributeError):
+            pass
     tick_hz = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     game: Game | NativeGame
     if sys.argv[2:] == ["native"]:

@@ -9,8 +9,9 @@ own statics (``score``, and the pointer to the world) and heap objects (the worl
 ``health``, ``max_health``, ``gold``, ``level``), and only the extension's code writes it, so
 pointer scans find chains from ``game.module`` and watches report writers inside it.
 
-The child dies with its parent (``PR_SET_PDEATHSIG``) and when its stdin closes, so it never
-outlives the Python process that started it.
+The child dies when its stdin closes, which the end of its parent closes too, and on Linux
+with its parent (``PR_SET_PDEATHSIG``), so it never outlives the Python process that started
+it.
 """
 
 from __future__ import annotations

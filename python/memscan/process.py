@@ -39,7 +39,8 @@ class Process:
     image: ``Process(image=path)`` (see :func:`memscan.open_image`).
 
     Reads and writes are exact in every type (``read_value(addr, "u64")``), and writes are all or
-    nothing. ``force=True`` writes through ``/proc/PID/mem`` to pages without write permission.
+    nothing. ``force=True`` writes to pages without write permission too, as debuggers do (on
+    Linux through ``/proc/PID/mem``).
     The engine's object is ``proc._native`` (composition, as polars' ``DataFrame._df``).
     """
 

@@ -327,7 +327,10 @@ def prompt_lines(shell: Shell, **session: Any) -> Iterator[str]:
 
 
 def _readline_lines(shell: Shell) -> Iterator[str]:
-    import readline  # noqa: F401 (gives input() line editing and history)
+    try:
+        import readline  # noqa: F401 (gives input() line editing and history)
+    except ImportError:  # Windows has none; its console edits lines itself
+        pass
 
     while True:
         try:
