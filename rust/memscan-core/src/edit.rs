@@ -167,6 +167,6 @@ fn failed(addr: u64, len: usize, written: usize) -> Error {
         addr,
         len,
         written,
-        source: std::io::Error::from_raw_os_error(libc::EFAULT),
+        source: Error::unwritable_page(),
     }
 }

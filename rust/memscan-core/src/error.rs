@@ -64,6 +64,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The io error of a write that stopped at a page that cannot be written.
+    pub fn unwritable_page() -> io::Error {
+        io::Error::other("the page there is not mapped or not writable")
+    }
+
     /// Wraps an `io::Error` with a short description of what was being done.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {

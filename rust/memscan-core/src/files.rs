@@ -1,10 +1,12 @@
 //! Files memscan reads and writes. Every file read is hostile until checked: only regular files
 //! are opened (a FIFO, a device or a socket is refused without blocking), and reads are bounded
 //! by the file's size. Files written hold another process's memory, so they are private (0600),
-//! as core dumps are.
+//! as core dumps are; on Windows a new file takes its folder's access list (a user's own folders
+//! are private to the user).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+#[cfg(unix)]
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -18,6 +20,7 @@ fn invalid(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 /// What kind of file `t` is, for an error message.
+#[cfg(unix)]
 fn kind_name(t: std::fs::FileType) -> &'static str {
     if t.is_dir() {
         "a directory"
@@ -34,18 +37,51 @@ fn kind_name(t: std::fs::FileType) -> &'static str {
     }
 }
 
+#[cfg(windows)]
+fn kind_name(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads at `offset` without moving a shared cursor (safe from several threads at once).
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
+    #[cfg(windows)]
+    return std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+}
+
+/// Fills `buf` from `offset`, as [`read_at`].
+pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Opens `path` for reading if it is a regular file, with its size. Opening never blocks (a FIFO
 /// is opened non-blocking, then refused); anything but a regular file is `InvalidFile`.
 pub fn open_regular(path: &Path) -> Result<(File, u64)> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => invalid(path, "no such file"),
-            std::io::ErrorKind::PermissionDenied => invalid(path, format!("cannot open it: {e}")),
-            _ => Error::io(format!("opening {}", path.display()), e),
-        })?;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    let file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => invalid(path, "no such file"),
+        std::io::ErrorKind::PermissionDenied => invalid(path, format!("cannot open it: {e}")),
+        _ => Error::io(format!("opening {}", path.display()), e),
+    })?;
     let meta = file
         .metadata()
         .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?;
@@ -78,21 +114,24 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
 
 /// Creates `path` for writing, private to its owner (mode 0600), replacing what is there.
 pub fn create_private(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let file = options
         .open(path)
         .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     // An existing file keeps its mode through `open`: set it.
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io(format!("making {} private", path.display()), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("making {} private", path.display()), e))?;
+    }
     Ok(file)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

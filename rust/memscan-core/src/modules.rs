@@ -180,6 +180,7 @@ const MAX_MODULE_FILE: u64 = 2 << 30;
 /// build id is the one in memory. A file rebuilt or replaced while the process runs is
 /// `InvalidFile`, never read: its symbols would name the wrong addresses. For an image, only the
 /// build id can tell, so a module without one cannot be read.
+#[cfg(unix)]
 pub fn mapped_file(
     origin: Origin<'_>,
     regions: &[Region],
@@ -244,6 +245,55 @@ pub fn mapped_file(
             "no build id to match the file on disk with the image",
         )),
     }
+}
+
+/// The bytes of the PE file `module` was mapped from, read at its path only when its headers
+/// identity (link timestamp, image size and checksum, which the loader never changes) is the
+/// mapped one's: a file rebuilt or replaced while the process runs is `InvalidFile`, never read.
+#[cfg(windows)]
+pub fn mapped_file(
+    origin: Origin<'_>,
+    _regions: &[Region],
+    module: &ModuleRef,
+) -> crate::Result<Vec<u8>> {
+    let path = &*module.path;
+    let data = crate::files::read_regular(std::path::Path::new(path), MAX_MODULE_FILE)?;
+    let mut header = vec![0u8; HEADER_BYTES];
+    let n = origin.memory.read(module.base, &mut header).unwrap_or(0);
+    match (pe_identity(&header[..n]), pe_identity(&data)) {
+        (Some(m), Some(f)) if m == f => Ok(data),
+        _ => Err(crate::Error::InvalidFile {
+            path: path.to_owned(),
+            reason: format!(
+                "the file at this path is not the one mapped (its PE timestamp, size or checksum \
+                 differ): its symbols cannot be trusted for {}",
+                module.name()
+            ),
+        }),
+    }
+}
+
+/// A PE image's `(TimeDateStamp, SizeOfImage, CheckSum)`, from its headers.
+#[cfg(windows)]
+fn pe_identity(bytes: &[u8]) -> Option<(u32, u32, u32)> {
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    if bytes.get(..2)? != b"MZ" {
+        return None;
+    }
+    let pe = u32_at(0x3c)? as usize;
+    if bytes.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    // COFF header at pe + 4 (TimeDateStamp at +4); optional header at pe + 24, where
+    // SizeOfImage and CheckSum sit at +56 and +64 in both PE32 and PE32+.
+    let optional = pe + 24;
+    Some((
+        u32_at(pe + 8)?,
+        u32_at(optional + 56)?,
+        u32_at(optional + 64)?,
+    ))
 }
 
 /// Attributes regions to modules: file mappings by file, and the anonymous regions that an ELF
@@ -365,6 +415,7 @@ mod tests {
             path: path.into(),
             kind: classify(path, Some("/usr/bin/game")),
             module: None,
+            windows: None,
         }
     }
 

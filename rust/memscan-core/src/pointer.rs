@@ -679,6 +679,7 @@ impl Reader<'_> {
             path,
             kind,
             module,
+            windows: None,
         })
     }
 }

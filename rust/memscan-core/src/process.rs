@@ -48,12 +48,12 @@ pub fn find_processes(name: &str, exact: bool) -> Vec<ProcessInfo> {
             let exe_name = p
                 .exe
                 .as_deref()
-                .and_then(|e| e.rsplit('/').next())
+                .and_then(|e| e.rsplit(['/', '\\']).next())
                 .unwrap_or("");
             let arg0 = p
                 .cmdline
                 .first()
-                .and_then(|a| a.rsplit('/').next())
+                .and_then(|a| a.rsplit(['/', '\\']).next())
                 .unwrap_or("");
             if exact {
                 p.name == name || exe_name == name || arg0 == name
@@ -356,7 +356,7 @@ impl Process {
                 addr,
                 len: data.len(),
                 written,
-                source: std::io::Error::from_raw_os_error(libc::EFAULT),
+                source: Error::unwritable_page(),
             });
         }
         Ok(())

@@ -1,3 +1,4 @@
+#![cfg(target_os = "linux")]
 //! Scans a real child process: a forked copy of this test holding a shared mapping whose values
 //! the test changes from outside, as a game changes its own.
 

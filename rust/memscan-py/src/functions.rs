@@ -57,10 +57,10 @@ impl PySystemInfo {
     fn page_size(&self) -> usize {
         self.inner.page_size
     }
-    /// The allocation granularity: on Linux, the page size.
+    /// The allocation granularity: 64 KiB on Windows, the page size on Linux.
     #[getter]
     fn granularity(&self) -> usize {
-        self.inner.page_size
+        self.inner.allocation_granularity
     }
     #[getter]
     fn cpu_count(&self) -> usize {
@@ -83,7 +83,7 @@ impl PySystemInfo {
         let s = &self.inner;
         let d = PyDict::new(py);
         d.set_item("page_size", s.page_size)?;
-        d.set_item("granularity", s.page_size)?;
+        d.set_item("granularity", s.allocation_granularity)?;
         d.set_item("cpu_count", s.cpu_count)?;
         d.set_item("min_address", s.min_address)?;
         d.set_item("max_address", s.max_address)?;
@@ -105,7 +105,7 @@ impl PySystemInfo {
             self.inner.min_address,
             self.inner.max_address,
             self.inner.page_size,
-            self.inner.page_size
+            self.inner.allocation_granularity
         )
     }
 }

@@ -361,9 +361,13 @@ impl PyRegion {
         self.inner.start
     }
     /// The original bindings' region type: `image` (the executable and libraries), `mapped`
-    /// (other files) or `private` (anonymous memory, heap, stacks, kernel pages).
+    /// (other files) or `private` (anonymous memory, heap, stacks, kernel pages). On Windows,
+    /// `VirtualQueryEx`'s type itself.
     #[getter]
     fn region_type(&self) -> &'static str {
+        if let Some(w) = &self.inner.windows {
+            return w.kind_name();
+        }
         match self.inner.kind {
             RegionKind::Executable | RegionKind::Library => "image",
             RegionKind::File => "mapped",
@@ -372,15 +376,23 @@ impl PyRegion {
             }
         }
     }
-    /// The original bindings' state: every region listed is mapped, so `commit`.
+    /// The original bindings' state: `commit` or `reserve` on Windows; on Linux every region
+    /// listed is mapped, so `commit`.
     #[getter]
     fn state(&self) -> &'static str {
-        "commit"
+        self.inner
+            .windows
+            .as_ref()
+            .map_or("commit", |w| w.state_name())
     }
-    /// The original bindings' protection: the permissions as in `/proc/PID/maps` (`rw-p`).
+    /// The original bindings' protection: Windows' `PAGE_*` flags (`PAGE_READWRITE|PAGE_GUARD`),
+    /// or on Linux the permissions as in `/proc/PID/maps` (`rw-p`).
     #[getter]
     fn protect(&self) -> String {
-        self.inner.perms.to_string()
+        match &self.inner.windows {
+            Some(w) => w.protect_names(),
+            None => self.inner.perms.to_string(),
+        }
     }
     fn __repr__(&self) -> String {
         format!(

@@ -142,6 +142,7 @@ pub fn read(file: &File) -> Result<Parts, String> {
             kind: kind_of(&path, exe.as_deref()),
             path,
             module: None,
+            windows: None,
         });
         // The bytes the core holds, in blocks (bounded by the file's size); past them, nothing.
         let mut at = start;

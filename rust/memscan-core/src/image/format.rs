@@ -13,7 +13,6 @@
 //! hex strings of little-endian u64 words. A page in neither bitmap held zeros.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +135,7 @@ fn region(e: RegionEntry) -> Result<Region, String> {
         path: e.path,
         kind,
         module,
+        windows: None,
     })
 }
 
@@ -168,7 +168,7 @@ pub(super) fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts
         .map_err(|e| format!("cannot read its size: {e}"))?
         .len();
     let mut version = [0u8; 4];
-    file.read_exact_at(&mut version, 8)
+    crate::files::read_exact_at(file, &mut version, 8)
         .map_err(|_| "truncated header".to_string())?;
     let version = u32::from_le_bytes(version);
     if version != VERSION {
@@ -181,7 +181,7 @@ pub(super) fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts
         return Err("truncated: no footer".into());
     }
     let mut footer = [0u8; FOOTER_LEN as usize];
-    file.read_exact_at(&mut footer, size - FOOTER_LEN)
+    crate::files::read_exact_at(file, &mut footer, size - FOOTER_LEN)
         .map_err(|e| format!("cannot read the footer: {e}"))?;
     if &footer[24..32] != END_MAGIC {
         return Err("truncated or corrupted: no MSCNEND footer at the end".into());
@@ -193,7 +193,7 @@ pub(super) fn read(file: &File, head_len: usize, head: &[u8; 8]) -> Result<Parts
         return Err("corrupted footer: the index lies outside the file".into());
     }
     let mut index = vec![0u8; len as usize];
-    file.read_exact_at(&mut index, offset)
+    crate::files::read_exact_at(file, &mut index, offset)
         .map_err(|e| format!("cannot read the index: {e}"))?;
     if crc32fast::hash(&index) != crc {
         return Err("corrupted index (CRC mismatch)".into());

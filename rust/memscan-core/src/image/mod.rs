@@ -15,7 +15,6 @@ pub(crate) mod format;
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,7 +107,7 @@ impl Image {
         };
         let (file, _) = crate::files::open_regular(path)?;
         let mut magic = [0u8; 8];
-        let n = file.read_at(&mut magic, 0).unwrap_or(0);
+        let n = crate::files::read_at(&file, &mut magic, 0).unwrap_or(0);
         let core = n >= 4 && &magic[..4] == b"\x7fELF";
         let (metadata, regions, blocks, page) = if core {
             elf_core::read(&file).map_err(invalid)?
@@ -201,8 +200,7 @@ impl Image {
             Storage::Nothing | Storage::Core { .. } => return Ok(Arc::new(Vec::new())),
         };
         let mut raw = crate::read::zeroed(len as usize)?;
-        self.file
-            .read_exact_at(&mut raw, offset)
+        crate::files::read_exact_at(&self.file, &mut raw, offset)
             .map_err(|e| self.invalid(format!("block at {:#x} is cut short: {e}", b.addr)))?;
         if crc32fast::hash(&raw) != crc {
             return Err(self.invalid(format!(
@@ -286,7 +284,7 @@ impl Source for Image {
             let end = (b.addr + b.len).min(want_end);
             let out = &mut buf[done..done + (end - at) as usize];
             if let Storage::Core { offset } = b.storage {
-                let n = self.file.read_at(out, offset + (at - b.addr)).unwrap_or(0);
+                let n = crate::files::read_at(&self.file, out, offset + (at - b.addr)).unwrap_or(0);
                 if n < out.len() {
                     return Ok(done + n);
                 }

@@ -1,13 +1,24 @@
 //! The operating-system layer: everything that talks to the kernel lives below this module.
-//! Only Linux is implemented; another OS adds a sibling module exporting the same functions.
+//! Linux and Windows are siblings exporting the same functions and types; nothing above this
+//! module names an OS.
+
+mod breakpoint_types;
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("memscan-core supports Linux only for now");
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
+
+#[cfg(not(any(target_os = "linux", windows)))]
+compile_error!("memscan-core supports Linux and Windows");
+
+/// The OS this build talks to, as error messages name it.
+pub const OS_NAME: &str = if cfg!(windows) { "Windows" } else { "Linux" };
 
 /// A process as listed by the OS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +28,7 @@ pub struct ProcessInfo {
     pub name: String,
     /// Command line arguments; empty for kernel threads.
     pub cmdline: Vec<String>,
-    /// Real user id.
+    /// Real user id (Linux); 0 on Windows, whose users are SIDs, not numbers.
     pub uid: u32,
     /// Path of the executable, when it can be read.
     pub exe: Option<String>,
@@ -43,8 +54,11 @@ pub struct RegionUsage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemInfo {
     pub page_size: usize,
+    /// Granularity of allocations' start addresses: 64 KiB on Windows, the page size on Linux.
+    pub allocation_granularity: usize,
     pub cpu_count: usize,
-    /// Lowest address a process may map (`vm.mmap_min_addr`).
+    /// Lowest address a process may map (`vm.mmap_min_addr`; Windows' minimum application
+    /// address).
     pub min_address: u64,
     /// Highest user-space address on this architecture.
     pub max_address: u64,
@@ -52,6 +66,7 @@ pub struct SystemInfo {
     pub total_memory: u64,
     /// The ptrace policy of Yama (`kernel.yama.ptrace_scope`), when the kernel has it.
     pub ptrace_scope: Option<u32>,
-    /// True if this process holds CAP_SYS_PTRACE.
+    /// True if this process may read any process of any user: CAP_SYS_PTRACE on Linux, an
+    /// enabled SeDebugPrivilege on Windows.
     pub has_cap_sys_ptrace: bool,
 }

@@ -213,6 +213,7 @@ mod tests {
             inode: 0,
             path: String::new(),
             module: None,
+            windows: None,
             kind: classify("", None),
         }
     }

@@ -110,6 +110,94 @@ pub struct Region {
     /// The loaded object (executable, library, mapped file, vdso) the region belongs to,
     /// including the zero-filled `.bss` tail after an ELF object's file mappings.
     pub module: Option<ModuleRef>,
+    /// What Windows says of the region, exactly; `None` on Linux and in images.
+    pub windows: Option<WindowsRegion>,
+}
+
+/// A region as Windows' `VirtualQueryEx` describes it, kept for what the portable fields cannot
+/// say: reserved memory, guard pages, write-copy and caching flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowsRegion {
+    /// `MEM_COMMIT` or `MEM_RESERVE` (free memory is not a region).
+    pub state: u32,
+    /// `MEM_IMAGE`, `MEM_MAPPED` or `MEM_PRIVATE`.
+    pub kind: u32,
+    /// The `PAGE_*` protection of its pages now (0 for reserved memory).
+    pub protect: u32,
+    /// The start of the allocation the region is part of (`AllocationBase`).
+    pub allocation_base: u64,
+}
+
+impl WindowsRegion {
+    pub const MEM_COMMIT: u32 = 0x1000;
+    pub const MEM_RESERVE: u32 = 0x2000;
+    pub const MEM_PRIVATE: u32 = 0x2_0000;
+    pub const MEM_MAPPED: u32 = 0x4_0000;
+    pub const MEM_IMAGE: u32 = 0x100_0000;
+    pub const PAGE_GUARD: u32 = 0x100;
+    const PROTECTIONS: [(u32, &'static str); 11] = [
+        (0x01, "PAGE_NOACCESS"),
+        (0x02, "PAGE_READONLY"),
+        (0x04, "PAGE_READWRITE"),
+        (0x08, "PAGE_WRITECOPY"),
+        (0x10, "PAGE_EXECUTE"),
+        (0x20, "PAGE_EXECUTE_READ"),
+        (0x40, "PAGE_EXECUTE_READWRITE"),
+        (0x80, "PAGE_EXECUTE_WRITECOPY"),
+        (0x100, "PAGE_GUARD"),
+        (0x200, "PAGE_NOCACHE"),
+        (0x400, "PAGE_WRITECOMBINE"),
+    ];
+
+    /// `commit` or `reserve`.
+    pub fn state_name(&self) -> &'static str {
+        if self.state == Self::MEM_RESERVE {
+            "reserve"
+        } else {
+            "commit"
+        }
+    }
+
+    /// `image`, `mapped` or `private`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Self::MEM_IMAGE => "image",
+            Self::MEM_MAPPED => "mapped",
+            _ => "private",
+        }
+    }
+
+    /// The protection flags by name, `|`-joined (`PAGE_READWRITE|PAGE_GUARD`); empty for
+    /// reserved memory.
+    pub fn protect_names(&self) -> String {
+        let names: Vec<&str> = Self::PROTECTIONS
+            .iter()
+            .filter(|(bit, _)| self.protect & bit != 0)
+            .map(|(_, name)| *name)
+            .collect();
+        names.join("|")
+    }
+
+    /// The portable permissions: guard pages and `PAGE_NOACCESS` read as nothing (a read would
+    /// consume the guard, so guard pages are never read); write-copy is private and writable.
+    pub fn perms(&self) -> Perms {
+        let p = self.protect;
+        if self.state != Self::MEM_COMMIT || p & (Self::PAGE_GUARD | 0x01) != 0 {
+            return Perms {
+                shared: self.kind == Self::MEM_MAPPED,
+                ..Perms::default()
+            };
+        }
+        let base = p & 0xff;
+        let write = base & (0x04 | 0x08 | 0x40 | 0x80) != 0;
+        let copy = base & (0x08 | 0x80) != 0;
+        Perms {
+            read: base & !0x01 & !0x10 != 0,
+            write,
+            exec: base & (0x10 | 0x20 | 0x40 | 0x80) != 0,
+            shared: self.kind == Self::MEM_MAPPED && write && !copy,
+        }
+    }
 }
 
 /// The module a region belongs to: its path and load base (the lowest address mapped from it,
@@ -123,7 +211,7 @@ pub struct ModuleRef {
 impl ModuleRef {
     /// The file name (`libc.so.6`), or the pseudo-path (`[vdso]`).
     pub fn name(&self) -> &str {
-        self.path.rsplit('/').next().unwrap_or(&self.path)
+        self.path.rsplit(['/', '\\']).next().unwrap_or(&self.path)
     }
 
     /// `addr`'s offset from the load base.
@@ -158,7 +246,7 @@ impl Region {
 
     /// The file name of the backing path (`libc.so.6`), or the path itself for pseudo-paths.
     pub fn module_name(&self) -> &str {
-        self.path.rsplit('/').next().unwrap_or(&self.path)
+        self.path.rsplit(['/', '\\']).next().unwrap_or(&self.path)
     }
 }
 

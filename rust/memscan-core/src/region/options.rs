@@ -232,6 +232,7 @@ mod tests {
             inode: 0,
             path: path.into(),
             module: None,
+            windows: None,
             kind: classify(path, None),
         }
     }

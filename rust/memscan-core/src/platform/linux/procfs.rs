@@ -123,6 +123,7 @@ fn parse_maps(
                 path,
                 kind,
                 module: None,
+                windows: None,
             };
             (region, m.extension.map)
         })

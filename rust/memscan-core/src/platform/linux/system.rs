@@ -16,6 +16,7 @@ pub fn system_info() -> SystemInfo {
     let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) }.max(0) as u64;
     SystemInfo {
         page_size,
+        allocation_granularity: page_size,
         cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()),
         min_address: read_u64("/proc/sys/vm/mmap_min_addr").unwrap_or(0x1000),
         max_address: max_user_address(),

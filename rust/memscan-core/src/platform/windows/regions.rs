@@ -1,0 +1,221 @@
+//! Regions from `VirtualQueryEx`, with modules from `EnumProcessModulesEx` and thread stacks
+//! from each thread's TEB.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::sync::Arc;
+
+use windows_sys::Wdk::System::Threading::{NtQueryInformationThread, ThreadBasicInformation};
+use windows_sys::Win32::Foundation::HMODULE;
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+};
+use windows_sys::Win32::System::ProcessStatus::{
+    EnumProcessModulesEx, GetMappedFileNameW, GetModuleFileNameExW, LIST_MODULES_ALL,
+};
+use windows_sys::Win32::System::Threading::{OpenThread, THREAD_QUERY_INFORMATION};
+
+use super::handle::{ProcessHandle, Rights};
+use super::memory::{query, read_range};
+use super::processes::{snapshot, wide_to_string};
+use crate::error::{Error, Result};
+use crate::platform::RegionUsage;
+use crate::region::{ModuleRef, Region, RegionKind, WindowsRegion};
+
+/// Every committed or reserved region of `pid`, in address order. Image regions belong to their
+/// module (the executable when its path is `exe`, else a library), mapped views name their file.
+pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
+    let handle = ProcessHandle::open(pid, Rights::Read, 0)?;
+    let modules = module_paths(&handle);
+    let max = super::system_info().max_address;
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    while at < max {
+        let Some((detail, start, end)) = query(&handle, at) else {
+            break;
+        };
+        if end <= at {
+            break;
+        }
+        at = end;
+        if detail.state != WindowsRegion::MEM_COMMIT && detail.state != WindowsRegion::MEM_RESERVE {
+            continue; // free
+        }
+        let (path, module) = match detail.kind {
+            WindowsRegion::MEM_IMAGE => {
+                let path = modules
+                    .get(&detail.allocation_base)
+                    .cloned()
+                    .or_else(|| mapped_file_name(&handle, start))
+                    .unwrap_or_default();
+                let module = (!path.is_empty()).then(|| ModuleRef {
+                    path: Arc::from(path.as_str()),
+                    base: detail.allocation_base,
+                });
+                (path, module)
+            }
+            WindowsRegion::MEM_MAPPED => {
+                (mapped_file_name(&handle, start).unwrap_or_default(), None)
+            }
+            _ => (String::new(), None),
+        };
+        let kind = match detail.kind {
+            WindowsRegion::MEM_IMAGE if exe.is_some_and(|e| e.eq_ignore_ascii_case(&path)) => {
+                RegionKind::Executable
+            }
+            WindowsRegion::MEM_IMAGE => RegionKind::Library,
+            WindowsRegion::MEM_MAPPED if !path.is_empty() => RegionKind::File,
+            _ => RegionKind::Anonymous,
+        };
+        out.push(Region {
+            start,
+            end,
+            perms: detail.perms(),
+            offset: start - detail.allocation_base,
+            dev: (0, 0),
+            inode: 0,
+            path,
+            kind,
+            module,
+            windows: Some(detail),
+        });
+    }
+    if out.is_empty() {
+        // An exited process has no address space left to query.
+        return Err(Error::exited(pid));
+    }
+    Ok(out)
+}
+
+/// Load base → full path of every module (`EnumProcessModulesEx`).
+fn module_paths(handle: &ProcessHandle) -> HashMap<u64, String> {
+    let mut mods: Vec<HMODULE> = vec![std::ptr::null_mut(); 1024];
+    loop {
+        let mut needed = 0u32;
+        let bytes = (mods.len() * std::mem::size_of::<HMODULE>()) as u32;
+        // SAFETY: `mods` holds `bytes` bytes of module handles to fill.
+        let ok = unsafe {
+            EnumProcessModulesEx(
+                handle.raw(),
+                mods.as_mut_ptr(),
+                bytes,
+                &mut needed,
+                LIST_MODULES_ALL,
+            )
+        };
+        if ok == 0 {
+            return HashMap::new();
+        }
+        if needed <= bytes {
+            mods.truncate(needed as usize / std::mem::size_of::<HMODULE>());
+            break;
+        }
+        mods.resize(
+            needed as usize / std::mem::size_of::<HMODULE>(),
+            std::ptr::null_mut(),
+        );
+    }
+    mods.into_iter()
+        .filter_map(|m| {
+            let mut buf = vec![0u16; 32 * 1024];
+            // SAFETY: `buf` holds the length passed, in UTF-16 units.
+            let n = unsafe {
+                GetModuleFileNameExW(handle.raw(), m, buf.as_mut_ptr(), buf.len() as u32)
+            };
+            (n > 0).then(|| (m as u64, String::from_utf16_lossy(&buf[..n as usize])))
+        })
+        .collect()
+}
+
+/// The file a mapped view or image at `addr` was mapped from, as Windows names it (a
+/// `\Device\...` path).
+fn mapped_file_name(handle: &ProcessHandle, addr: u64) -> Option<String> {
+    let mut buf = vec![0u16; 32 * 1024];
+    // SAFETY: `buf` holds the length passed, in UTF-16 units.
+    let n = unsafe {
+        GetMappedFileNameW(
+            handle.raw(),
+            addr as usize as *const c_void,
+            buf.as_mut_ptr(),
+            buf.len() as u32,
+        )
+    };
+    (n > 0).then(|| wide_to_string(&buf[..n as usize]))
+}
+
+/// Resident and swapped bytes per region are not read on Windows yet.
+pub fn read_region_usage(_pid: i32, _exe: Option<&str>) -> Result<Vec<RegionUsage>> {
+    Err(Error::Unsupported(
+        "region usage (resident, private dirty and swapped bytes) is not read on Windows yet"
+            .into(),
+    ))
+}
+
+/// `THREAD_BASIC_INFORMATION`, as `NtQueryInformationThread` fills it.
+#[repr(C)]
+struct ThreadBasicInfo {
+    exit_status: i32,
+    teb: *mut c_void,
+    client_id: [usize; 2],
+    affinity_mask: usize,
+    priority: i32,
+    base_priority: i32,
+}
+
+/// An address at the top of each thread's stack: `(tid, StackBase - 8)` from the thread's TEB,
+/// so that the region holding it is marked as that thread's stack.
+pub fn thread_stack_pointers(pid: i32) -> Vec<(i32, u64)> {
+    let Ok(process) = ProcessHandle::open(pid, Rights::Read, 0) else {
+        return Vec::new();
+    };
+    let Ok(snap) = snapshot(TH32CS_SNAPTHREAD, 0) else {
+        return Vec::new();
+    };
+    // SAFETY: THREADENTRY32 is plain data with its size set, as the calls require.
+    let mut entry: THREADENTRY32 = unsafe { std::mem::zeroed() };
+    entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
+    let mut out = Vec::new();
+    // SAFETY: a valid snapshot handle and entry.
+    let mut more = unsafe { Thread32First(snap.as_raw_handle(), &mut entry) } != 0;
+    while more {
+        if entry.th32OwnerProcessID == pid as u32 {
+            if let Some(base) = stack_base(&process, entry.th32ThreadID) {
+                out.push((entry.th32ThreadID as i32, base - 8));
+            }
+        }
+        // SAFETY: as above.
+        more = unsafe { Thread32Next(snap.as_raw_handle(), &mut entry) } != 0;
+    }
+    out
+}
+
+/// `NT_TIB.StackBase` (TEB + 8) of thread `tid`.
+fn stack_base(process: &ProcessHandle, tid: u32) -> Option<u64> {
+    // SAFETY: OpenThread returns a new handle or null; it is closed by OwnedHandle.
+    let raw = unsafe { OpenThread(THREAD_QUERY_INFORMATION, 0, tid) };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null handle from OpenThread is ours to close.
+    let thread = unsafe { OwnedHandle::from_raw_handle(raw) };
+    // SAFETY: plain data that the call fills.
+    let mut info: ThreadBasicInfo = unsafe { std::mem::zeroed() };
+    // SAFETY: the buffer is the size passed.
+    let status = unsafe {
+        NtQueryInformationThread(
+            thread.as_raw_handle(),
+            ThreadBasicInformation,
+            (&mut info as *mut ThreadBasicInfo).cast(),
+            std::mem::size_of::<ThreadBasicInfo>() as u32,
+            std::ptr::null_mut(),
+        )
+    };
+    if status != 0 || info.teb.is_null() {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    (read_range(process, info.teb as u64 + 8, &mut b) == 8)
+        .then(|| u64::from_le_bytes(b))
+        .filter(|&base| base > 8)
+}
