@@ -153,6 +153,30 @@ impl Drop for Temporary {
     }
 }
 
+/// The readable regions widened to whole pages, in address order and without overlap: an
+/// image holds whole pages, and a region clipped to an address range may start or end inside
+/// one (its mapping covers the whole page).
+fn whole_pages(regions: &[Region], page: u64) -> Vec<Region> {
+    let mut sorted: Vec<Region> = regions.iter().filter(|r| r.perms.read).cloned().collect();
+    sorted.sort_by_key(|r| r.start);
+    let mut out: Vec<Region> = Vec::with_capacity(sorted.len());
+    for mut r in sorted {
+        let rounded = r.start / page * page;
+        let start = out.last().map_or(rounded, |prev| rounded.max(prev.end));
+        r.offset = if start >= r.start {
+            r.offset + (start - r.start)
+        } else {
+            r.offset.saturating_sub(r.start - start)
+        };
+        r.start = start;
+        r.end = r.end.div_ceil(page).saturating_mul(page);
+        if r.start < r.end {
+            out.push(r);
+        }
+    }
+    out
+}
+
 /// Saves `regions` of `process` to `path` (replaced atomically once complete).
 pub fn save(
     process: &Process,
@@ -162,7 +186,7 @@ pub fn save(
 ) -> Result<SaveSummary> {
     process.check()?;
     let page = crate::platform::page_size();
-    let regions: Vec<Region> = regions.iter().filter(|r| r.perms.read).cloned().collect();
+    let regions = whole_pages(regions, page as u64);
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid_argument(format!("{} is not a file path", path.display())))?;

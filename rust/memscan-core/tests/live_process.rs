@@ -336,3 +336,28 @@ fn a_write_stopped_part_way_is_rolled_back() {
         libc::waitpid(pid, std::ptr::null_mut(), 0);
     }
 }
+
+/// An image of regions clipped to an unaligned address range holds their whole pages and opens.
+#[test]
+fn images_of_clipped_regions_hold_whole_pages() {
+    let child = Child::spawn();
+    child.mem[100] = 0x5157_1234;
+    let p = Process::open(child.pid).unwrap();
+    let regions = regions_in(&p, child.addr(3), child.addr(5000));
+    assert_eq!(regions[0].start, child.addr(3));
+    let path = std::env::temp_dir().join(format!("memscan-clipped-{}.msimg", child.pid));
+    memscan_core::save_image::save(&p, &regions, &path, &NoProgress).unwrap();
+    let image = memscan_core::image::Image::open(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let saved = image.regions();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        (saved[0].start, saved[0].end),
+        (child.addr(0), child.addr(0) + 5 * 4096)
+    );
+    let offline = Process::from_image(image);
+    assert_eq!(
+        offline.read_value(child.addr(100), ValueType::I32).unwrap(),
+        Value::I32(0x5157_1234)
+    );
+}

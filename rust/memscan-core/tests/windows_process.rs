@@ -184,7 +184,8 @@ impl Target {
         let at = loop {
             let mut line = String::new();
             assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the target ended");
-            if let Some(rest) = line.strip_prefix("memscan-target ") {
+            // libtest prints `test target ... ` before the line, without a newline.
+            if let Some((_, rest)) = line.split_once("memscan-target ") {
                 let v: Vec<u64> = rest
                     .split_whitespace()
                     .map(|w| u64::from_str_radix(w, 16).unwrap())
@@ -486,6 +487,7 @@ fn snapshot_image_keeps_the_values_of_its_moment() {
         addrs(&set),
         KNOWN.iter().map(|&i| t.slot(i)).collect::<Vec<_>>()
     );
+    drop(s); // Windows deletes no file that is open
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -7,8 +7,8 @@ use windows_sys::Win32::Foundation::{
     GetLastError, ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, HANDLE,
 };
 use windows_sys::Win32::System::Threading::{
-    OpenProcess, PROCESS_ACCESS_RIGHTS, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_VM_OPERATION,
-    PROCESS_VM_READ, PROCESS_VM_WRITE,
+    OpenProcess, PROCESS_ACCESS_RIGHTS, PROCESS_QUERY_INFORMATION,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_VM_OPERATION, PROCESS_VM_READ, PROCESS_VM_WRITE,
 };
 
 use crate::error::{Error, Result};
@@ -26,11 +26,12 @@ pub enum Rights {
 
 impl Rights {
     fn mask(self) -> PROCESS_ACCESS_RIGHTS {
-        let query = PROCESS_QUERY_LIMITED_INFORMATION;
+        // VirtualQueryEx, which every read and write consults first, needs
+        // PROCESS_QUERY_INFORMATION before Windows 8.1 and under Wine; the limited right
+        // suffices for names, times and exit codes.
+        let query = PROCESS_QUERY_INFORMATION;
         match self {
-            Rights::Query => query,
-            // VirtualQueryEx needs PROCESS_QUERY_INFORMATION on older Windows; the limited
-            // right suffices since Windows 8.1.
+            Rights::Query => PROCESS_QUERY_LIMITED_INFORMATION,
             Rights::Read => query | PROCESS_VM_READ,
             Rights::Write => query | PROCESS_VM_READ | PROCESS_VM_WRITE | PROCESS_VM_OPERATION,
         }
@@ -39,8 +40,8 @@ impl Rights {
     fn describe(self) -> &'static str {
         match self {
             Rights::Query => "PROCESS_QUERY_LIMITED_INFORMATION",
-            Rights::Read => "PROCESS_VM_READ",
-            Rights::Write => "PROCESS_VM_WRITE and PROCESS_VM_OPERATION",
+            Rights::Read => "PROCESS_VM_READ and PROCESS_QUERY_INFORMATION",
+            Rights::Write => "PROCESS_VM_WRITE, PROCESS_VM_OPERATION and PROCESS_QUERY_INFORMATION",
         }
     }
 }

@@ -7,7 +7,7 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::sync::Arc;
 
 use windows_sys::Wdk::System::Threading::{NtQueryInformationThread, ThreadBasicInformation};
-use windows_sys::Win32::Foundation::HMODULE;
+use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, HMODULE};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
@@ -16,7 +16,7 @@ use windows_sys::Win32::System::ProcessStatus::{
 };
 use windows_sys::Win32::System::Threading::{OpenThread, THREAD_QUERY_INFORMATION};
 
-use super::handle::{ProcessHandle, Rights};
+use super::handle::{denial_reason, last_error, os_error, ProcessHandle, Rights};
 use super::memory::{query, read_range};
 use super::processes::{snapshot, wide_to_string};
 use crate::error::{Error, Result};
@@ -28,12 +28,17 @@ use crate::region::{ModuleRef, Region, RegionKind, WindowsRegion};
 pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
     let handle = ProcessHandle::open(pid, Rights::Read, 0)?;
     let modules = module_paths(&handle);
-    let max = super::system_info().max_address;
+    let system = super::system_info();
+    let max = system.max_address;
     let mut out = Vec::new();
-    let mut at = 0u64;
+    // Below the minimum application address nothing is mapped (and Wine refuses to query it).
+    let mut at = system.min_address;
     while at < max {
         let Some((detail, start, end)) = query(&handle, at) else {
-            break;
+            if out.is_empty() {
+                return Err(query_error(pid, last_error()));
+            }
+            break; // past the last region Windows will describe
         };
         if end <= at {
             break;
@@ -81,11 +86,22 @@ pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
             windows: Some(detail),
         });
     }
-    if out.is_empty() {
-        // An exited process has no address space left to query.
-        return Err(Error::exited(pid));
-    }
     Ok(out)
+}
+
+/// Why the first `VirtualQueryEx` failed: a process that has exited has no address space left.
+fn query_error(pid: i32, code: u32) -> Error {
+    if super::process_state(pid).is_ok_and(|s| !s.exited()) {
+        match code {
+            ERROR_ACCESS_DENIED => Error::AccessDenied {
+                pid,
+                reason: denial_reason(Rights::Read),
+            },
+            _ => os_error("VirtualQueryEx".into(), code),
+        }
+    } else {
+        Error::exited(pid)
+    }
 }
 
 /// Load base → full path of every module (`EnumProcessModulesEx`).
