@@ -1,4 +1,4 @@
-"""memscan: scan and edit the memory of live Linux processes, with zero-copy NumPy/Arrow results.
+"""memscan: scan and edit the memory of live processes on Linux and Windows from Python.
 
 The objects: :class:`Process` (``proc.scan(...)``, ``proc.find_bytes(...)``, ...),
 :class:`Scanner`, :class:`AddressList`, snapshots, recordings, watches and images. The explicit

@@ -550,7 +550,7 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
 
     parser = _Parser(
         prog="memscan",
-        description="Scan and edit the memory of live Linux processes.",
+        description="Scan and edit the memory of live processes on Linux and Windows.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -50,4 +50,4 @@ def test_ci_runs_the_demo_from_the_wheel_without_rust():
     # Only the venv and a directory of shell tools are on PATH (never /usr/bin, where Debian's
     # cargo may live), and the check refuses to go on when Rust is found there.
     assert 'PATH="$venv/bin:$tools"' in ci and "memscan demo" in ci
-    assert 'command -v cargo || command -v rustc' in ci
+    assert "command -v cargo || command -v rustc" in ci

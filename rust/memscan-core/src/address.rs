@@ -78,16 +78,12 @@ impl Address {
     /// Resolves the expression in `process` now: modules by their current load base, pointers
     /// read from memory (8 bytes, 4 in a 32-bit process).
     pub fn resolve(&self, process: &Process) -> Result<u64> {
-        let modules = process.modules()?;
-        let exe_is_32 = modules
-            .iter()
-            .find(|m| m.kind == crate::RegionKind::Executable)
-            .and_then(|m| process.read(m.module.base, 5).ok())
-            .is_some_and(|h| h[4] == 1);
+        let regions = process.regions()?;
+        let modules = crate::modules::modules(&regions);
         let ctx = Resolver {
             process,
             modules: &modules,
-            pointer: if exe_is_32 { 4 } else { 8 },
+            pointer: crate::modules::pointer_width(process.memory(), &regions),
             text: &self.text,
         };
         ctx.eval(&self.expr).map(|(a, _)| a)

@@ -158,17 +158,46 @@ pub struct Origin<'a> {
     pub live: bool,
 }
 
-/// The pointer width of the process (4 or 8 bytes), from its executable's ELF class (8 when
-/// it cannot be told).
+/// The pointer width of the process (4 or 8 bytes), from its executable's header: the ELF
+/// class, or a PE's optional-header magic (a 32-bit program under WOW64 has 4-byte pointers).
+/// 8 when it cannot be told.
 pub fn pointer_width(memory: &dyn Source, regions: &[Region]) -> usize {
     let exe = regions.iter().find(|r| {
         r.kind == RegionKind::Executable && r.module.as_ref().is_some_and(|m| m.base == r.start)
     });
-    let mut header = [0u8; 5];
-    match exe.map(|r| memory.read(r.start, &mut header)) {
-        Some(Ok(5)) if header[4] == 1 => 4,
-        _ => 8,
+    let mut header = vec![0u8; HEADER_BYTES];
+    exe.and_then(|r| memory.read(r.start, &mut header).ok())
+        .and_then(|n| header_pointer_width(&header[..n]))
+        .unwrap_or(8)
+}
+
+/// The pointer width an ELF or PE header declares.
+pub fn header_pointer_width(header: &[u8]) -> Option<usize> {
+    const ELFCLASS32: u8 = 1;
+    const PE32_MAGIC: u16 = 0x10b;
+    const PE32_PLUS_MAGIC: u16 = 0x20b;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(header.get(at..at + 2)?.try_into().ok()?));
+    if header.starts_with(b"\x7fELF") {
+        let width = if header.get(4) == Some(&ELFCLASS32) {
+            4
+        } else {
+            8
+        };
+        return Some(width);
     }
+    if header.starts_with(b"MZ") {
+        let pe = u32::from_le_bytes(header.get(0x3c..0x40)?.try_into().ok()?) as usize;
+        if header.get(pe..pe.checked_add(4)?)? != b"PE\0\0" {
+            return None;
+        }
+        // The optional header follows the 4-byte signature and the 20-byte file header.
+        return match u16_at(pe.checked_add(24)?)? {
+            PE32_MAGIC => Some(4),
+            PE32_PLUS_MAGIC => Some(8),
+            _ => None,
+        };
+    }
+    None
 }
 
 /// Largest module file whose symbols are read.
@@ -398,6 +427,26 @@ fn is_anonymous(r: &Region) -> bool {
 mod tests {
     use super::*;
     use crate::region::{classify, Perms};
+
+    #[test]
+    fn pointer_width_from_elf_and_pe_headers() {
+        let mut elf = b"\x7fELF\x02".to_vec();
+        assert_eq!(header_pointer_width(&elf), Some(8));
+        elf[4] = 1;
+        assert_eq!(header_pointer_width(&elf), Some(4));
+        let mut pe = vec![0u8; 0x200];
+        pe[..2].copy_from_slice(b"MZ");
+        pe[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+        pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+        for (magic, width) in [(0x10bu16, Some(4)), (0x20b, Some(8)), (0x107, None)] {
+            pe[0x98..0x9a].copy_from_slice(&magic.to_le_bytes());
+            assert_eq!(header_pointer_width(&pe), width);
+        }
+        pe[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes()); // e_lfanew past the end
+        assert_eq!(header_pointer_width(&pe), None);
+        assert_eq!(header_pointer_width(b"MZ"), None);
+        assert_eq!(header_pointer_width(b"garbage"), None);
+    }
 
     fn region(start: u64, end: u64, path: &str, inode: u64, offset: u64) -> Region {
         Region {
