@@ -588,3 +588,30 @@ fn system_info_speaks_windows() {
     assert!(regions.iter().any(|r| r.kind == RegionKind::Library));
     assert!(regions.iter().any(|r| r.kind == RegionKind::Stack));
 }
+
+/// On demand (`-- --ignored --nocapture read_block_sizes`): `ReadProcessMemory` throughput by
+/// block size, reading the target's slots over and over (256 MiB per size).
+#[test]
+#[ignore = "a measurement, not a check: run on demand"]
+fn read_block_sizes() {
+    let t = Target::spawn();
+    let total = SLOTS * 4;
+    let mut buf = vec![0u8; total];
+    for block in [4usize << 10, 64 << 10, 256 << 10, 1 << 20] {
+        let rounds = (256 << 20) / total;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            for (i, piece) in buf.chunks_mut(block).enumerate() {
+                let at = t.slot(0) + (i * block) as u64;
+                let n = memscan_core::platform::read_memory(t.pid(), at, piece).unwrap();
+                assert_eq!(n, piece.len());
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "block {:>5} KiB: {:>7.0} MB/s",
+            block >> 10,
+            (rounds * total) as f64 / secs / 1e6
+        );
+    }
+}
