@@ -125,10 +125,12 @@ def test_pointer_scans_stop_on_ctrl_c(target):
     time.sleep(1.5)
     sent = time.monotonic()
     scanner.send_signal(signal.SIGINT)
-    out, _ = scanner.communicate(timeout=60)
+    line = scanner.stdout.readline()  # the scan has stopped: what follows is the exit
     stopped_after = time.monotonic() - sent
-    assert out.split()[0] == "interrupted", out
-    assert stopped_after < 3, stopped_after
+    out, _ = scanner.communicate(timeout=60)
+    assert line.split()[0] == "interrupted", line + out
+    # Polled every 50 ms, checked every few thousand steps of a walk: well under a second.
+    assert stopped_after < 1, stopped_after
 
 
 def test_pointer_scans_keep_to_the_memory_budget(target):

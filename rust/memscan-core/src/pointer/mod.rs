@@ -15,6 +15,9 @@ use crate::read::ProgressSink;
 use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::{ModuleRef, Region};
 
+mod targets;
+use targets::Targets;
+
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
 pub const MAX_DEPTH: usize = 16;
 
@@ -109,21 +112,12 @@ impl PointerMap {
             .filter(|r| r.kind != crate::RegionKind::Special)
             .cloned()
             .collect();
-        let targets: Vec<(u64, u64)> = all
-            .iter()
-            .filter(|r| r.perms.read)
-            .map(|r| (r.start, r.end))
-            .collect();
-        let (lo, hi) = (
-            targets.first().map_or(0, |t| t.0),
-            targets.last().map_or(0, |t| t.1),
+        let targets = Targets::new(
+            all.iter()
+                .filter(|r| r.perms.read)
+                .map(|r| (r.start, r.end))
+                .collect(),
         );
-        let points_into = |v: u64| {
-            v >= lo && v < hi && {
-                let i = targets.partition_point(|t| t.1 <= v);
-                targets.get(i).is_some_and(|t| t.0 <= v)
-            }
-        };
         // Zero points nowhere: only memory in use can hold pointers.
         let chunks = plan_used_chunks(process.memory(), &homes, width, width, CHUNK_BYTES)?;
         let page = crate::platform::page_size();
@@ -132,12 +126,15 @@ impl PointerMap {
             with_chunk(process.memory(), c, page, |buf, holes| {
                 let mut found = Vec::new();
                 let mut cur = 0;
-                for k in 0..c.slots {
+                let words = buf[..c.slots * width].chunks_exact(width);
+                for (k, word) in words.enumerate() {
+                    let v = match *word {
+                        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                        [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as u64,
+                        _ => unreachable!("pointers are 4 or 8 bytes"),
+                    };
                     let off = k * width;
-                    let mut word = [0u8; 8];
-                    word[..width].copy_from_slice(&buf[off..off + width]);
-                    let v = u64::from_le_bytes(word);
-                    if points_into(v)
+                    if targets.contains(v)
                         && (holes.is_empty() || clear_of_holes(holes, &mut cur, off, width))
                     {
                         found.push((v, c.start + off as u64));
@@ -423,7 +420,7 @@ impl<'a> Search<'a> {
                     n < cap
                 },
             );
-            if n >= cap {
+            if n >= cap || self.cancelled.load(Ordering::Relaxed) {
                 break;
             }
         }
@@ -445,6 +442,10 @@ impl<'a> Search<'a> {
         *steps = steps.wrapping_add(1);
         if *steps % STEPS_PER_CHECK == 0 && self.progress.cancelled() {
             self.cancelled.store(true, Ordering::Relaxed);
+        }
+        // Read every step (a line no thread writes until the end): once set, every walk of every
+        // base returns at once, not after its next check.
+        if self.cancelled.load(Ordering::Relaxed) {
             return false;
         }
         let v = self.map.values[i as usize];
