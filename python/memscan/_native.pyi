@@ -151,7 +151,10 @@ class PointerMap:
     ) -> _ArrowTable: ...
 
 def resolve_chains(
-    process: Process, modules: list[str], base_offsets: list[int], offsets: list[list[int]]
+    source: Process | PointerMap,
+    modules: list[str],
+    base_offsets: list[int],
+    offsets: list[list[int]],
 ) -> list[int | None]: ...
 
 @final

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _native
+from . import _native, value_types
 from ._convert import native_process
 from ._lazy import pl
+from .errors import InvalidAddress, InvalidArgument, ProcessExited
 from .table import Table
 
 if TYPE_CHECKING:
@@ -56,20 +57,66 @@ class PointerChains:
         """Every chain as an address expression, shortest first."""
         return self.frame["expression"].to_list()
 
-    def resolve(self, process: Process | _native.Process) -> polars.DataFrame:
-        """Every chain with the address it reaches in ``process`` now (null where a pointer on
-        the way is unreadable or its module is not loaded)."""
+    def resolve(self, source: Process | _native.Process | PointerMap) -> polars.DataFrame:
+        """Every chain with the address it reaches (column ``address``): in a process now, or in
+        a pointer map as its process was at the capture (a saved map answers for an earlier
+        run). Null where a pointer on the way is unreadable (in a map: held no pointer) or its
+        module is not loaded."""
         f = self.frame
+        native = source if isinstance(source, _native.PointerMap) else native_process(source)
         reached = _native.resolve_chains(
-            native_process(process),
+            native,
             f["module"].to_list(),
             f["base_offset"].to_list(),
             f["offsets"].to_list(),
         )
         return f.with_columns(pl.Series("address", reached, dtype=pl.UInt64))
 
-    def rescan(self, process: Process | _native.Process, address: int) -> PointerChains:
-        """The chains that reach ``address`` in ``process`` (e.g. after a restart, with the value
-        found again); chains through unreadable pointers are dropped, not errors."""
-        kept = self.resolve(process).filter(pl.col("address") == address).drop("address")
+    def rescan(
+        self,
+        process: Process | _native.Process,
+        address: int | None = None,
+        *,
+        value: int | float | None = None,
+        value_type: str | None = None,
+    ) -> PointerChains:
+        """The chains that still work in ``process``: those reaching ``address`` (e.g. after a
+        restart, with the value found again), or those whose end holds ``value`` of
+        ``value_type`` now (no scan for the value needed). Chains through unreadable pointers
+        are dropped, not errors."""
+        if (address is None) == (value is None):
+            raise InvalidArgument("rescan takes either an address or a value")
+        if address is not None:
+            kept = self.resolve(process).filter(pl.col("address") == address)
+            return PointerChains(kept.drop("address"))
+        if value_type is None:
+            raise InvalidArgument("rescan by value needs its value_type (e.g. 'i32')")
+        value_type = value_types.value_type(value_type).name
+        reached = self.resolve(process)
+        ends = reached["address"].to_list()
+        live = native_process(process)
+        holds = [a is not None and _holds(live, a, value_type, value) for a in ends]
+        kept = reached.filter(pl.Series(holds, dtype=pl.Boolean)).drop("address")
         return PointerChains(kept)
+
+    def valid_in(self, pointer_map: PointerMap, target: int) -> PointerChains:
+        """The chains that reached ``target`` in the run ``pointer_map`` was captured from."""
+        kept = self.resolve(pointer_map).filter(pl.col("address") == target)
+        return PointerChains(kept.drop("address"))
+
+    def intersect(self, *runs: tuple[PointerMap, int]) -> PointerChains:
+        """The chains valid in every run, each run given as ``(pointer_map, target)``: its map
+        (captured then, or saved and loaded) and where the value was in it. Cheat Engine's
+        pointer-map compare: chains that held across restarts are the ones to keep."""
+        kept = self
+        for pointer_map, target in runs:
+            kept = kept.valid_in(pointer_map, target)
+        return kept
+
+
+def _holds(process: _native.Process, address: int, value_type: str, value: int | float) -> bool:
+    """True if ``address`` holds ``value`` of ``value_type`` (False where it cannot be read)."""
+    try:
+        return process.read_value(address, value_type) == value
+    except (InvalidAddress, ProcessExited):
+        return False

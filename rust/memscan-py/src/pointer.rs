@@ -90,12 +90,21 @@ impl PyPointerMap {
     }
 }
 
-/// Resolves chains given as columns (module names, base offsets, offset lists) in `process`:
-/// the address each reaches now, `None` where a pointer is unreadable or a module is missing.
+/// Where chains are followed: a live process (its memory now) or a pointer map (its process at
+/// the moment of the capture).
+#[derive(FromPyObject)]
+pub enum ChainSource<'py> {
+    Process(PyRef<'py, PyProcess>),
+    Map(PyRef<'py, PyPointerMap>),
+}
+
+/// Resolves chains given as columns (module names, base offsets, offset lists) in `source`: the
+/// address each reaches, `None` where a pointer is unreadable (in a map: no pointer was there)
+/// or a module is missing.
 #[pyfunction]
 pub fn resolve_chains(
     py: Python<'_>,
-    process: &PyProcess,
+    source: ChainSource<'_>,
     modules: Vec<String>,
     base_offsets: Vec<u64>,
     offsets: Vec<Vec<i64>>,
@@ -118,7 +127,16 @@ pub fn resolve_chains(
             offsets: o,
         })
         .collect();
-    detached(py, || pointer::resolve(&process.inner, &chains))
+    match source {
+        ChainSource::Process(process) => {
+            let process = process.inner.clone();
+            detached(py, || pointer::resolve(&process, &chains))
+        }
+        ChainSource::Map(map) => {
+            let map = map.inner.clone();
+            detached(py, || Ok(map.resolve(&chains)))
+        }
+    }
 }
 
 fn chains_batch(chains: &[Chain]) -> Result<RecordBatch, arrow_schema::ArrowError> {

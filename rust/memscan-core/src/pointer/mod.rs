@@ -144,18 +144,34 @@ impl PointerMap {
             })
         })?;
         process.check()?;
-        let mut pairs: Vec<(u64, u64)> = parts.concat();
-        pairs.par_sort_unstable();
-        let (values, addresses) = pairs.into_iter().unzip();
-        let map = Self {
+        // Chunks come in address order, so the pairs are sorted by address already: one sort by
+        // value gives both orders (the searches' second index is its inverse permutation).
+        let mut by_address: Vec<(u64, u64)> = parts.concat();
+        if !by_address.windows(2).all(|w| w[0].1 < w[1].1) {
+            by_address.par_sort_unstable_by_key(|p| p.1);
+        }
+        let n = u32::try_from(by_address.len()).map_err(|_| {
+            Error::Unsupported(format!(
+                "a pointer map of {} pointers: at most 2^32 are indexed",
+                by_address.len()
+            ))
+        })?;
+        let mut order: Vec<(u64, u32)> = (0..n).map(|i| (by_address[i as usize].0, i)).collect();
+        order.par_sort_unstable();
+        let values = order.iter().map(|o| o.0).collect();
+        let addresses = order.iter().map(|o| by_address[o.1 as usize].1).collect();
+        drop(by_address);
+        let mut rank = vec![0u32; n as usize];
+        for (k, o) in order.iter().enumerate() {
+            rank[o.1 as usize] = k as u32;
+        }
+        Ok(Self {
             values,
             addresses,
             regions: all,
             width,
-            by_address: OnceLock::new(),
-        };
-        map.by_address(); // the searches' second index, built while the capture is paid for
-        Ok(map)
+            by_address: OnceLock::from(rank),
+        })
     }
 
     /// Number of pointers.
@@ -281,6 +297,38 @@ impl PointerMap {
         }
         out.sort_by_key(|c| c.offsets.len());
         Ok(out)
+    }
+
+    /// The pointer stored at `addr` when the map was captured (`None` where no word there
+    /// pointed into readable memory).
+    pub fn value_at(&self, addr: u64) -> Option<u64> {
+        let order = self.by_address();
+        let k = order.partition_point(|&i| self.addresses[i as usize] < addr);
+        let i = *order.get(k)? as usize;
+        (self.addresses[i] == addr).then(|| self.values[i])
+    }
+
+    /// The address each chain reached in the process at the moment of the capture, read from
+    /// the map alone (a saved map of an earlier run answers for that run): `None` where its
+    /// module was not loaded or a word on the way held no pointer.
+    pub fn resolve(&self, chains: &[Chain]) -> Vec<Option<u64>> {
+        let modules = crate::modules::modules(&self.regions);
+        let base_of = |name: &str| {
+            modules
+                .iter()
+                .find(|m| m.module.name() == name)
+                .map(|m| m.module.base)
+        };
+        chains
+            .par_iter()
+            .map(|c| {
+                let mut at = base_of(c.module.name())?.checked_add(c.base_offset)?;
+                for &o in &c.offsets {
+                    at = self.value_at(at)?.checked_add_signed(o)?;
+                }
+                Some(at)
+            })
+            .collect()
     }
 
     /// The module of `at` if it is a static base allowed by the options.
@@ -714,4 +762,86 @@ pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> 
         .collect();
     process.check()?;
     Ok(out)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::read::NoProgress;
+
+    /// The map of this very process: both orders are exact, and a pointer planted on the heap is
+    /// in it with the address it is stored at.
+    #[test]
+    fn capture_sorts_by_value_and_indexes_by_address() {
+        let target = Box::new(0u64);
+        let planted = Box::new(&*target as *const u64 as u64);
+        let p = Process::open(std::process::id() as i32).unwrap();
+        let map = PointerMap::capture(&p, &NoProgress).unwrap();
+        assert!(map.values.windows(2).all(|w| w[0] <= w[1]));
+        let order = map.by_address();
+        assert_eq!(order.len(), map.len());
+        assert!(order
+            .windows(2)
+            .all(|w| map.addresses[w[0] as usize] < map.addresses[w[1] as usize]));
+        let mut seen = vec![false; map.len()];
+        order.iter().for_each(|&i| seen[i as usize] = true);
+        assert!(seen.iter().all(|&s| s));
+        let at = &*planted as *const u64 as u64;
+        let i = map.values.partition_point(|&v| v < *planted);
+        let found = (i..map.len())
+            .take_while(|&k| map.values[k] == *planted)
+            .any(|k| map.addresses[k] == at);
+        assert!(found, "the planted pointer at {at:#x} is missing");
+        assert_eq!(map.value_at(at), Some(*planted));
+        assert_eq!(map.value_at(at + 1), None);
+        std::hint::black_box((&target, &planted));
+    }
+
+    /// Chains resolved through a map follow the pointers it holds, and break where a word on
+    /// the way holds none or the module is missing.
+    #[test]
+    fn chains_resolve_through_the_map_and_break_off_it() {
+        let p = Process::open(std::process::id() as i32).unwrap();
+        let map = PointerMap::capture(&p, &NoProgress).unwrap();
+        let exe = crate::modules::modules(&map.regions)
+            .into_iter()
+            .find(|m| m.kind == crate::RegionKind::Executable)
+            .unwrap();
+        // Statics of the executable that held a pointer (heap, libraries): one hop each.
+        let statics: Vec<u64> = map
+            .addresses
+            .iter()
+            .copied()
+            .filter(|&a| a >= exe.module.base && a < exe.end)
+            .take(50)
+            .collect();
+        assert!(!statics.is_empty());
+        let chains: Vec<Chain> = statics
+            .iter()
+            .map(|&a| Chain {
+                module: exe.module.clone(),
+                base_offset: a - exe.module.base,
+                offsets: vec![8],
+            })
+            .chain(std::iter::once(Chain {
+                module: exe.module.clone(),
+                base_offset: 1, // an odd address holds no aligned pointer
+                offsets: vec![0],
+            }))
+            .collect();
+        let through_map = map.resolve(&chains);
+        assert_eq!(through_map.last(), Some(&None));
+        for (a, got) in statics.iter().zip(&through_map) {
+            assert_eq!(*got, Some(map.value_at(*a).unwrap() + 8));
+        }
+        let missing = Chain {
+            module: ModuleRef {
+                path: "/no/such/module.so".into(),
+                base: 0,
+            },
+            base_offset: 0,
+            offsets: vec![0],
+        };
+        assert_eq!(map.resolve(&[missing]), vec![None]);
+    }
 }
