@@ -584,6 +584,15 @@ fn system_info_speaks_windows() {
     let w = heap.windows.unwrap();
     assert_eq!((w.state_name(), w.kind_name()), ("commit", "private"));
     assert!(regions.iter().any(|r| r.kind == RegionKind::Library));
+    // The player is a small allocation of the process heap (Rust's allocator is HeapAlloc).
+    let player = regions
+        .iter()
+        .find(|r| r.start <= t.at.health && t.at.health < r.end)
+        .unwrap();
+    assert_eq!(
+        (player.kind, player.path.as_str()),
+        (RegionKind::Heap, "[heap]")
+    );
     assert!(regions.iter().any(|r| r.kind == RegionKind::Stack));
 }
 

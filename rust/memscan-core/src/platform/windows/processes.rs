@@ -110,9 +110,8 @@ pub(super) fn image_path(handle: &ProcessHandle) -> Option<String> {
     (ok != 0).then(|| String::from_utf16_lossy(&buf[..len as usize]))
 }
 
-/// The command line from the process's PEB (`ProcessParameters->CommandLine`), split as
-/// `CommandLineToArgvW` splits it. 64-bit targets only.
-fn command_line(handle: &ProcessHandle) -> Option<Vec<String>> {
+/// The address of the process's (64-bit) PEB.
+pub(super) fn peb_address(handle: &ProcessHandle) -> Option<u64> {
     // SAFETY: PROCESS_BASIC_INFORMATION is plain data that the call fills.
     let mut basic: PROCESS_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
     let mut len = 0u32;
@@ -126,16 +125,22 @@ fn command_line(handle: &ProcessHandle) -> Option<Vec<String>> {
             &mut len,
         )
     };
-    if status != 0 || basic.PebBaseAddress.is_null() {
-        return None;
-    }
-    let read_u64 = |addr: u64| -> Option<u64> {
-        let mut b = [0u8; 8];
-        (super::memory::read_range(handle, addr, &mut b) == 8).then(|| u64::from_le_bytes(b))
-    };
+    (status == 0 && !basic.PebBaseAddress.is_null()).then_some(basic.PebBaseAddress as u64)
+}
+
+/// Reads a little-endian u64 of the process (`None` where it cannot be read).
+pub(super) fn read_u64(handle: &ProcessHandle, addr: u64) -> Option<u64> {
+    let mut b = [0u8; 8];
+    (super::memory::read_range(handle, addr, &mut b) == 8).then(|| u64::from_le_bytes(b))
+}
+
+/// The command line from the process's PEB (`ProcessParameters->CommandLine`), split as
+/// `CommandLineToArgvW` splits it. 64-bit targets only.
+fn command_line(handle: &ProcessHandle) -> Option<Vec<String>> {
+    let read_u64 = |addr: u64| read_u64(handle, addr);
     // PEB.ProcessParameters at 0x20; RTL_USER_PROCESS_PARAMETERS.CommandLine at 0x70
     // (a UNICODE_STRING: u16 length in bytes, then the buffer's address at 0x78).
-    let params = read_u64(basic.PebBaseAddress as u64 + 0x20)?;
+    let params = read_u64(peb_address(handle)? + 0x20)?;
     let length = read_u64(params + 0x70)? & 0xffff;
     let buffer = read_u64(params + 0x78)?;
     let mut raw = vec![0u8; length as usize];

@@ -18,7 +18,7 @@ use windows_sys::Win32::System::Threading::{OpenThread, THREAD_QUERY_INFORMATION
 
 use super::handle::{denial_reason, last_error, os_error, ProcessHandle, Rights};
 use super::memory::{query, read_range};
-use super::processes::{snapshot, wide_to_string};
+use super::processes::{peb_address, read_u64, snapshot, wide_to_string};
 use crate::error::{Error, Result};
 use crate::platform::RegionUsage;
 use crate::region::{ModuleRef, Region, RegionKind, WindowsRegion};
@@ -28,6 +28,7 @@ use crate::region::{ModuleRef, Region, RegionKind, WindowsRegion};
 pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
     let handle = ProcessHandle::open(pid, Rights::Read, 0)?;
     let modules = module_paths(&handle);
+    let heaps = heap_bases(&handle);
     let system = super::system_info();
     let max = system.max_address;
     let mut out = Vec::new();
@@ -63,6 +64,9 @@ pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
             WindowsRegion::MEM_MAPPED => {
                 (mapped_file_name(&handle, start).unwrap_or_default(), None)
             }
+            _ if heaps.binary_search(&detail.allocation_base).is_ok() => {
+                ("[heap]".to_owned(), None)
+            }
             _ => (String::new(), None),
         };
         let kind = match detail.kind {
@@ -71,6 +75,7 @@ pub fn read_regions(pid: i32, exe: Option<&str>) -> Result<Vec<Region>> {
             }
             WindowsRegion::MEM_IMAGE => RegionKind::Library,
             WindowsRegion::MEM_MAPPED if !path.is_empty() => RegionKind::File,
+            WindowsRegion::MEM_PRIVATE if !path.is_empty() => RegionKind::Heap,
             _ => RegionKind::Anonymous,
         };
         out.push(Region {
@@ -102,6 +107,28 @@ fn query_error(pid: i32, code: u32) -> Error {
     } else {
         Error::exited(pid)
     }
+}
+
+/// Most heaps read from a PEB: far more than any process makes.
+const MAX_HEAPS: u64 = 4096;
+
+/// The process's heaps, by the allocation that starts each (a heap's handle is the address of
+/// its first segment): `PEB.ProcessHeaps[..NumberOfHeaps]` (x64 offsets 0xf0 and 0xe8) and
+/// `PEB.ProcessHeap` (0x30). Large blocks a heap allocates separately, and further segments,
+/// are not found this way: they stay anonymous.
+fn heap_bases(handle: &ProcessHandle) -> Vec<u64> {
+    let Some(peb) = peb_address(handle) else {
+        return Vec::new();
+    };
+    let mut heaps: Vec<u64> = read_u64(handle, peb + 0x30).into_iter().collect();
+    let count = read_u64(handle, peb + 0xe8).map_or(0, |v| v & 0xffff_ffff);
+    if let Some(array) = read_u64(handle, peb + 0xf0).filter(|&a| a != 0) {
+        heaps.extend((0..count.min(MAX_HEAPS)).filter_map(|i| read_u64(handle, array + 8 * i)));
+    }
+    heaps.retain(|&h| h != 0);
+    heaps.sort_unstable();
+    heaps.dedup();
+    heaps
 }
 
 /// Load base → full path of every module (`EnumProcessModulesEx`).
