@@ -86,7 +86,7 @@ class PointerChains:
         are dropped, not errors."""
         if (address is None) == (value is None):
             raise InvalidArgument("rescan takes either an address or a value")
-        if address is not None:
+        if value is None:
             kept = self.resolve(process).filter(pl.col("address") == address)
             return PointerChains(kept.drop("address"))
         if value_type is None:
