@@ -38,6 +38,27 @@ pub struct ProcessInfo {
     pub kernel_thread: bool,
 }
 
+/// The state of a process, as both OS layers report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessState {
+    /// `R`, `S`, `D`, `T`, `Z` (zombie), `X` (dead), ... as `/proc/PID/stat` says; Windows
+    /// reports `R` while the process runs and `X` once it has exited.
+    pub state: char,
+    /// When the process started, in the OS's units (clock ticks after boot on Linux, 100 ns
+    /// since 1601 on Windows): compared, never converted.
+    pub start_time: u64,
+    /// True for kernel threads (Linux) and the System processes (Windows pids 0 and 4), which
+    /// have no user memory.
+    pub kernel_thread: bool,
+}
+
+impl ProcessState {
+    /// True once the process has exited (a zombie is exited: its memory is gone).
+    pub fn exited(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
 /// A region with its memory use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionUsage {

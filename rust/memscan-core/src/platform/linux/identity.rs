@@ -9,27 +9,10 @@ use procfs_core::process::Stat;
 use procfs_core::FromRead;
 
 use crate::error::{Error, Result};
+use crate::platform::ProcessState;
 
 /// `PF_KTHREAD` in `/proc/PID/stat`'s flags: a kernel thread, without user memory.
 const PF_KTHREAD: u32 = 0x0020_0000;
-
-/// The state of a process as `/proc/PID/stat` gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessState {
-    /// `R`, `S`, `D`, `T`, `Z` (zombie), `X` (dead), ...
-    pub state: char,
-    /// Clock ticks after boot when the process started.
-    pub start_time: u64,
-    /// True for kernel threads.
-    pub kernel_thread: bool,
-}
-
-impl ProcessState {
-    /// True once the process has exited (a zombie is exited: its memory is gone).
-    pub fn exited(&self) -> bool {
-        matches!(self.state, 'Z' | 'X' | 'x')
-    }
-}
 
 /// Reads `/proc/PID/stat`. A missing process is `ProcessNotFound`.
 pub fn process_state(pid: i32) -> Result<ProcessState> {

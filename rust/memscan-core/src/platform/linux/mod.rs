@@ -11,7 +11,7 @@ mod procfs;
 mod system;
 
 pub use access::check_access;
-pub use identity::{process_state, Identity, ProcessState};
+pub use identity::{process_state, Identity};
 pub use memory::{
     pages_in_use, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
 };

@@ -9,23 +9,7 @@ use windows_sys::Win32::System::Threading::{
 
 use super::handle::{ProcessHandle, Rights};
 use crate::error::{Error, Result};
-
-/// The state of a process, in the terms the Linux layer uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessState {
-    /// `R` while it runs, `X` once it has exited.
-    pub state: char,
-    /// Creation time, in 100 ns units since 1601.
-    pub start_time: u64,
-    /// True for the System Idle Process and System (pids 0 and 4), which have no user memory.
-    pub kernel_thread: bool,
-}
-
-impl ProcessState {
-    pub fn exited(&self) -> bool {
-        self.state == 'X'
-    }
-}
+use crate::platform::ProcessState;
 
 /// The state of `pid`. A missing process is `ProcessNotFound`.
 pub fn process_state(pid: i32) -> Result<ProcessState> {

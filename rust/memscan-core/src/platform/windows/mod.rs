@@ -10,7 +10,7 @@ mod processes;
 mod regions;
 mod system;
 
-pub use identity::{process_state, Identity, ProcessState};
+pub use identity::{process_state, Identity};
 pub use memory::{
     pages_in_use, read_memory, read_vectored, used_runs, write_memory, write_memory_forced,
     write_vectored,
