@@ -20,6 +20,7 @@ from .address import Address
 from .address_list import AddressList
 from .errors import (
     AccessDenied,
+    Busy,
     InternalError,
     InvalidAddress,
     InvalidArgument,
@@ -75,6 +76,7 @@ __all__ = [
     "AccessDenied",
     "Address",
     "AddressList",
+    "Busy",
     "ChangeMap",
     "Dataset",
     "History",

@@ -2,7 +2,7 @@
 
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Self, TypedDict, Unpack, final
 
 import numpy as np
@@ -32,15 +32,22 @@ __all__ = [
     "_panic_in_worker",
     "demo_game",
     "demo_game_set",
+    "disassemble",
     "find_process_by_name",
     "find_processes",
     "get_process_module_regions",
     "hex_pattern_bytes",
     "list_processes",
     "parse_hex_pattern",
+    "patch_bytes",
+    "patch_nop",
+    "patch_restore",
     "query_system_info",
     "read_process_memory",
+    "references",
     "resolve_chains",
+    "signature",
+    "signature_across",
     "write_process_memory",
 ]
 
@@ -404,6 +411,35 @@ class MemorySnapshot:
     def region_bytes(self, index: int) -> npt.NDArray[np.uint8]: ...
     def diff_from(self, before: MemorySnapshot, *, gap: int = 8) -> _ArrowTable: ...
 
+def disassemble(process: Process, address: int, count: int) -> _ArrowTable: ...
+def references(
+    process: Process,
+    target: int,
+    size: int,
+    regions: Sequence[Region],
+    *,
+    progress: _ProgressCallback | None = None,
+) -> _ArrowTable: ...
+def signature(
+    process: Process, address: int, *, max_bytes: int = 64, max_before: int = 64
+) -> dict[str, Any]: ...
+def signature_across(
+    builds: Sequence[tuple[Process, str] | str | os.PathLike[str]],
+    address: int,
+    *,
+    max_bytes: int = 64,
+    max_before: int = 64,
+) -> dict[str, Any]: ...
+def patch_bytes(process: Process, address: int, data: bytes, *, wait: float = 2.0) -> bytes: ...
+def patch_nop(process: Process, address: int, *, wait: float = 2.0) -> tuple[bytes, bytes]: ...
+def patch_restore(
+    process: Process,
+    address: int,
+    original: bytes,
+    patched: bytes,
+    *,
+    wait: float = 2.0,
+) -> None: ...
 def _error_classes() -> list[str]: ...
 def _panic_in_worker() -> None: ...
 def find_process_by_name(name: str) -> int | None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDenied",
+    "Busy",
     "InternalError",
     "InvalidAddress",
     "InvalidArgument",
@@ -62,6 +63,11 @@ class InvalidFile(MemscanError, ValueError):
 class Unsupported(MemscanError, OSError):
     """The kernel or CPU cannot do this here: no free debug register, no hardware breakpoints,
     a length or alignment the CPU does not support; the message names the reason."""
+
+
+class Busy(MemscanError, TimeoutError):
+    """The target kept using what was to be changed (a thread executing inside the bytes of a
+    patch) for longer than the call waits; nothing was changed."""
 
 
 class InternalError(MemscanError):

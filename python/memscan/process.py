@@ -15,6 +15,7 @@ from . import _native
 from ._convert import addresses_array, region_list
 from ._lazy import pl
 from ._progress import ProgressArg, progress_callback
+from .code import Patch, Signature, applied_patches
 from .display import card, count, esc, human_bytes, mono
 from .errors import InvalidArgument, MemscanError
 from .history import Recorder
@@ -98,7 +99,8 @@ class Process:
 
     def address(self, expression: str) -> int:
         """The address an expression names now: ``"game+4140"``, ``"[[game+4140]+10]+8"``,
-        ``"libc.so.6!malloc"``, ``"0x7f00..."``."""
+        ``"libc.so.6!malloc"``, ``"0x7f00..."``, and signatures ``"sig:game:89 58 10+3"`` (the
+        one place in ``game`` where the pattern matches, plus 3)."""
         return self._native.address(expression)
 
     def read(self, address: int, size: int) -> bytes:
@@ -238,6 +240,83 @@ class Process:
         cb = progress_callback(progress, "string")
         opts = self._options(regions)
         return self._native.find_pattern(text=text, encoding=encoding, progress=cb, **opts)
+
+    # -- code -------------------------------------------------------------------------------
+
+    def disassemble(self, address: int | str, count: int = 20) -> Table:
+        """``count`` instructions from ``address`` (an address or expression): address, module,
+        module_offset, location (``module!symbol+off``), bytes, instruction (Intel syntax),
+        branch_target/branch_location, memory_target/memory_location (RIP-relative or absolute
+        operands), memory_size."""
+        return Table(_native.disassemble(self._native, self._at(address), count))
+
+    def find_code(
+        self, pattern: str | bytes, *, module: str | None = None, progress: ProgressArg = "auto"
+    ) -> np.ndarray:
+        """Addresses of a byte pattern (hex with ``??`` and nibble ``4?`` wildcards, or bytes)
+        in executable memory, of ``module`` only when given."""
+        regions = [
+            r
+            for r in self.region_list()
+            if r.executable and r.readable and (module is None or module in (r.module, r.path))
+        ]
+        if module is not None and not regions:
+            raise InvalidArgument(f"no executable region belongs to module {module!r}")
+        return self.find_bytes(pattern, progress, regions=regions)
+
+    def references(
+        self,
+        target: int | str,
+        size: int = 1,
+        *,
+        module: str | None = None,
+        progress: ProgressArg = "auto",
+    ) -> Table:
+        """Instructions that name an address in ``[target, target + size)``: calls and jumps to
+        it, RIP-relative or absolute memory operands at it, immediates holding it (address,
+        location, kind, target, instruction). Sweeps the executable regions of ``module``, or of
+        every module."""
+        regions = [
+            r
+            for r in self.region_list()
+            if r.executable
+            and r.readable
+            and r.module is not None
+            and (module is None or module in (r.module, r.path))
+        ]
+        if module is not None and not regions:
+            raise InvalidArgument(f"no executable region belongs to module {module!r}")
+        cb = progress_callback(progress, "references")
+        return Table(_native.references(self._native, self._at(target), size, regions, progress=cb))
+
+    def signature(
+        self, address: int | str, *, max_bytes: int = 64, max_before: int = 64
+    ) -> Signature:
+        """The shortest byte signature of the instruction (or bytes) at ``address`` unique in its
+        module, with address-encoding bytes wildcarded; ``.expression`` (``sig:game:...+off``)
+        finds it again after an update (``proc.address``, address lists)."""
+        return Signature._from(
+            _native.signature(
+                self._native, self._at(address), max_bytes=max_bytes, max_before=max_before
+            )
+        )
+
+    def patch(self, address: int | str, data: bytes, *, wait: float = 2.0) -> Patch:
+        """Writes ``data`` over code at ``address`` with every thread stopped and none inside the
+        bytes (waiting up to ``wait`` seconds, else :class:`memscan.Busy`), verified by reading
+        back; the :class:`memscan.code.Patch` returned restores the original bytes."""
+        return Patch.write(self, self._at(address), data, wait=wait)
+
+    def nop(self, address: int | str, *, wait: float = 2.0) -> Patch:
+        """Replaces the instruction at ``address`` with NOPs, as :meth:`patch` writes."""
+        return Patch.nop(self, self._at(address), wait=wait)
+
+    def patches(self) -> list[Patch]:
+        """The patches applied to this process from this interpreter and not restored."""
+        return applied_patches(self.pid)
+
+    def _at(self, address: int | str) -> int:
+        return self.address(address) if isinstance(address, str) else address
 
     def region_usage(self) -> Table:
         """Every region with its resident (rss), private dirty and swapped bytes."""

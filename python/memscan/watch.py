@@ -68,8 +68,9 @@ class WatchHits:
 
     def to_polars(self) -> polars.DataFrame:
         """One row per hit: time, tid, watch, address, ip, instruction_address, module,
-        module_offset, symbol, location, bytes, disassembly, value, stored_value, and label
-        (the last ``mark()`` at or before the hit)."""
+        module_offset, symbol, location, bytes, disassembly, value, stored_value,
+        accessed_address and access_size (execute watches: the memory the instruction
+        touched), and label (the last ``mark()`` at or before the hit)."""
         df = self.table.to_polars()
         labels = pl.DataFrame(
             {
@@ -99,6 +100,25 @@ class WatchHits:
                 pl.col("value").last().alias("last_value"),
             )
             .sort("hits", "first", descending=[True, False])
+        )
+
+    def accessed(self) -> polars.DataFrame:
+        """For an ``on="execute"`` watch of an instruction: every address it touched, Cheat
+        Engine's "find out what addresses this instruction accesses". One row per instruction
+        and address (computed from the registers sampled before the instruction ran): hits,
+        access_size, threads, first and last time; most hit first. Empty for data watches or
+        without registers."""
+        return (
+            self.to_polars()
+            .filter(pl.col("accessed_address").is_not_null())
+            .group_by("instruction_address", "disassembly", "accessed_address", "access_size")
+            .agg(
+                pl.len().alias("hits"),
+                pl.col("tid").n_unique().alias("threads"),
+                pl.col("time").min().alias("first"),
+                pl.col("time").max().alias("last"),
+            )
+            .sort(["hits", "accessed_address"], descending=[True, False])
         )
 
     def labelled(self, history: History) -> polars.DataFrame:

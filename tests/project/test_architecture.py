@@ -18,7 +18,8 @@ LAYERS = [
     {"modules"},
     {"image"},
     {"process"},
-    {"scan", "pointer", "analysis", "save_image", "watch", "edit", "freeze", "address"},
+    {"scan", "pointer", "analysis", "save_image", "edit", "freeze", "code"},
+    {"watch", "address"},
     {"tables"},
 ]
 

@@ -1,7 +1,9 @@
 //! Address expressions, one grammar for every API that takes an address: absolute (`0x7f12ab`),
 //! module-relative (`game+0x4140`, `libc.so.6+1d2000`, `"libstdc++.so.6"+0x10`), and pointer
 //! paths in Cheat Engine's bracket form (`[[game+0x4140]+0x10]+0x8`: read a pointer, add an
-//! offset, repeat), and symbols (`libc.so.6!environ`, from `.symtab` or `.dynsym`). Numbers are
+//! offset, repeat), symbols (`libc.so.6!environ`, from `.symtab` or `.dynsym`), and signatures
+//! that find code again after an update (`sig:game:48 8B 05 ?? ?? ?? ?? 89 58 10+7`: the one
+//! place in module `game` where the byte pattern matches). Numbers are
 //! hexadecimal, with or without `0x`, as in Cheat Engine; a module
 //! whose name reads as a hex number is quoted.
 //!
@@ -12,6 +14,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::pattern::BytePattern;
 use crate::process::Process;
 
 /// The longest expression accepted, in characters (Cheat Engine's longest real pointer paths are
@@ -36,6 +39,8 @@ enum Expr {
     Module(String),
     /// `module!symbol`.
     Symbol(String, String),
+    /// `sig:module:pattern`: where the pattern matches, once, in the module.
+    Signature(String, BytePattern),
     /// The pointer stored at the inner address.
     Deref(Box<Expr>),
     /// The first term, then each further term added (`false`) or subtracted (`true`).
@@ -93,7 +98,7 @@ impl Address {
     pub fn depth(&self) -> usize {
         fn depth(e: &Expr) -> usize {
             match e {
-                Expr::Number(_) | Expr::Module(_) | Expr::Symbol(..) => 0,
+                Expr::Number(_) | Expr::Module(_) | Expr::Symbol(..) | Expr::Signature(..) => 0,
                 Expr::Deref(inner) => 1 + depth(inner),
                 Expr::Sum(first, rest) => rest
                     .iter()
@@ -154,6 +159,49 @@ impl Parser<'_> {
         }
     }
 
+    fn at_signature(&self) -> bool {
+        let rest: String = self.chars[self.at..].iter().take(4).map(|c| c.1).collect();
+        rest.eq_ignore_ascii_case("sig:")
+    }
+
+    /// `sig:module:pattern` (the module may be quoted); the pattern runs to a `+`, `-`, `]` or
+    /// the end.
+    fn signature(&mut self) -> Result<Expr> {
+        self.at += 4;
+        let module = if self.peek() == Some('"') {
+            match self.term()? {
+                Expr::Module(name) => name,
+                _ => unreachable!("a quoted term is a module"),
+            }
+        } else {
+            let start = self.at;
+            while self
+                .peek()
+                .is_some_and(|c| c != ':' && !"+-[]\"".contains(c))
+            {
+                self.at += 1;
+            }
+            self.chars[start..self.at]
+                .iter()
+                .map(|c| c.1)
+                .collect::<String>()
+        };
+        if module.trim().is_empty() || self.peek() != Some(':') {
+            return Err(self.error("sig:module:pattern (a module name, then ':')"));
+        }
+        self.at += 1;
+        let start = self.at;
+        while self.peek().is_some_and(|c| !"+-]".contains(c)) {
+            self.at += 1;
+        }
+        let hex: String = self.chars[start..self.at].iter().map(|c| c.1).collect();
+        let pattern = BytePattern::parse_hex(&hex).map_err(|e| {
+            self.at = start;
+            self.error(&format!("a byte pattern ({e})"))
+        })?;
+        Ok(Expr::Signature(module.trim().to_owned(), pattern))
+    }
+
     fn term(&mut self) -> Result<Expr> {
         self.skip_spaces();
         match self.peek() {
@@ -190,6 +238,7 @@ impl Parser<'_> {
                 }
                 Ok(Expr::Module(name))
             }
+            _ if self.at_signature() => self.signature(),
             _ => {
                 let start = self.at;
                 while self
@@ -254,6 +303,18 @@ impl Resolver<'_> {
                         ))
                     })?;
                 Ok((m.module.base + offset, 0))
+            }
+            Expr::Signature(module, pattern) => {
+                let m = self.module(module)?;
+                let found = crate::code::find_signature(self.process, &m.module.path, pattern)?;
+                match found[..] {
+                    [one] => Ok((one, 0)),
+                    _ => Err(Error::invalid_argument(format!(
+                        "signature {pattern} matches {} places in {module}, not one (in {})",
+                        found.len(),
+                        shown(self.text)
+                    ))),
+                }
             }
             Expr::Sum(first, rest) => {
                 let (mut x, mut level) = self.eval(first)?;

@@ -55,6 +55,10 @@ pub enum Error {
     /// the message names the reason.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The target kept using what was to be changed (a thread executing inside the bytes of a
+    /// patch) for longer than the caller waits; nothing was changed.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A bug in memscan: a worker panicked. Carries the panic message and location.
     #[error("internal error (please report): {0}")]
     Internal(String),

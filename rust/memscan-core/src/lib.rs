@@ -15,12 +15,13 @@
 //! 6. `modules` (ELF objects, symbols, build ids)
 //! 7. `image` (the image and core file formats, read as a [`read::Source`])
 //! 8. `process` (live or image, one API)
-//! 9. the features: `scan`, `pointer`, `analysis`, `save_image`, `watch`, `edit`, `freeze`,
-//!    `address`
-//! 10. `tables` (results as Arrow)
+//! 9. the features: `scan`, `pointer`, `analysis`, `save_image`, `edit`, `freeze`, `code`
+//! 10. features built on `code`: `watch` (instructions behind hits), `address` (`sig:` terms)
+//! 11. `tables` (results as Arrow)
 
 pub mod address;
 pub mod analysis;
+pub mod code;
 pub mod edit;
 pub mod error;
 mod files;

@@ -201,7 +201,7 @@ pub fn header_pointer_width(header: &[u8]) -> Option<usize> {
 }
 
 /// Largest module file whose symbols are read.
-const MAX_MODULE_FILE: u64 = 2 << 30;
+pub const MAX_MODULE_FILE: u64 = 2 << 30;
 
 /// The bytes of the file `module` was mapped from, read only when it is provably that file:
 /// through `/proc/PID/map_files` (the mapped file itself, where permitted), else at its path

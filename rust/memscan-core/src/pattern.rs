@@ -1,51 +1,71 @@
-//! Byte patterns with `??` wildcards ("array of bytes"), and a fast search for them.
+//! Byte patterns with wildcards ("array of bytes", AOB): `??` matches any byte, `4?` and `?8`
+//! match one nibble (a register field in a ModRM byte), and a fast search for them.
+
+use std::fmt;
 
 use memchr::memmem;
 
 use crate::error::{Error, Result};
 
-/// A byte pattern where some positions match any byte.
+/// A byte pattern where some bits match anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BytePattern {
+    /// The pattern bytes, zero where the mask is zero.
     bytes: Vec<u8>,
-    /// `true` where the byte must match; `false` for a wildcard.
-    fixed: Vec<bool>,
+    /// Per byte, the bits that must match: `0xFF` a fixed byte, `0x00` a wildcard, `0xF0` or
+    /// `0x0F` a nibble.
+    mask: Vec<u8>,
     /// The longest run of fixed bytes: searched with memmem, then the rest is verified.
     anchor: (usize, usize),
 }
 
 impl BytePattern {
-    /// Builds a pattern from bytes and a per-byte "must match" mask.
-    pub fn new(bytes: Vec<u8>, fixed: Vec<bool>) -> Result<Self> {
+    /// Builds a pattern from bytes and a per-byte "must match" mask (`0xFF` fixed, `0` wildcard,
+    /// `0xF0`/`0x0F` one nibble).
+    pub fn with_mask(bytes: Vec<u8>, mask: Vec<u8>) -> Result<Self> {
         if bytes.is_empty() {
             return Err(Error::invalid_argument("empty byte pattern"));
         }
-        if bytes.len() != fixed.len() {
+        if bytes.len() != mask.len() {
             return Err(Error::invalid_argument(
                 "pattern bytes and mask differ in length",
             ));
         }
-        let anchor = longest_fixed_run(&fixed)
-            .ok_or_else(|| Error::invalid_argument("byte pattern has only wildcards"))?;
+        if let Some(m) = mask.iter().find(|m| ![0, 0x0f, 0xf0, 0xff].contains(*m)) {
+            return Err(Error::invalid_argument(format!(
+                "pattern mask byte {m:#04x}: each byte is fixed (0xff), a wildcard (0) or one \
+                 nibble (0xf0, 0x0f)"
+            )));
+        }
+        let anchor = longest_fixed_run(&mask)
+            .ok_or_else(|| Error::invalid_argument("byte pattern has no fixed byte"))?;
+        let bytes = bytes.iter().zip(&mask).map(|(b, m)| b & m).collect();
         Ok(Self {
             bytes,
-            fixed,
+            mask,
             anchor,
         })
     }
 
-    /// A pattern with every byte fixed (a plain byte string).
-    pub fn exact(bytes: &[u8]) -> Result<Self> {
-        Self::new(bytes.to_vec(), vec![true; bytes.len()])
+    /// Builds a pattern from bytes and a per-byte "must match" flag.
+    pub fn new(bytes: Vec<u8>, fixed: Vec<bool>) -> Result<Self> {
+        let mask = fixed.iter().map(|&f| if f { 0xff } else { 0 }).collect();
+        Self::with_mask(bytes, mask)
     }
 
-    /// Parses hex such as `"DE AD ?? EF"`, `"dead??ef"` or `"0xDE,0xAD"`: tokens separated by
-    /// whitespace or commas, each an optional `0x` and then pairs of hex digits or `??`
-    /// (a wildcard byte). Anything else (a lone digit, a lone `?`, a sign) is an error.
+    /// A pattern with every byte fixed (a plain byte string).
+    pub fn exact(bytes: &[u8]) -> Result<Self> {
+        Self::with_mask(bytes.to_vec(), vec![0xff; bytes.len()])
+    }
+
+    /// Parses hex such as `"DE AD ?? EF"`, `"dead??ef"`, `"0xDE,0xAD"` or `"48 8B 4? 10"`:
+    /// tokens separated by whitespace or commas, each an optional `0x` and then pairs of hex
+    /// digits, `??` (a wildcard byte), or a digit and `?` (one nibble fixed). Anything else (a
+    /// lone digit, a lone `?`, a sign) is an error.
     pub fn parse_hex(text: &str) -> Result<Self> {
         let bad = |why: &str| Error::invalid_argument(format!("bad hex pattern {text:?}: {why}"));
         let mut bytes = Vec::new();
-        let mut fixed = Vec::new();
+        let mut mask = Vec::new();
         for token in text
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|t| !t.is_empty())
@@ -57,25 +77,22 @@ impl BytePattern {
                 .as_bytes();
             if digits.is_empty() || digits.len() % 2 != 0 {
                 return Err(bad(&format!(
-                    "{token:?} is not a whole number of bytes (two hex digits or ?? each)"
+                    "{token:?} is not a whole number of bytes (two hex digits or ? each)"
                 )));
             }
             for pair in digits.chunks(2) {
-                if pair == b"??" {
-                    bytes.push(0);
-                    fixed.push(false);
-                } else {
-                    let byte = std::str::from_utf8(pair)
-                        .ok()
-                        .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
-                        .and_then(|p| u8::from_str_radix(p, 16).ok())
-                        .ok_or_else(|| bad(&format!("{token:?} holds a non-hex digit")))?;
-                    bytes.push(byte);
-                    fixed.push(true);
-                }
+                let nibble = |c: u8| match c {
+                    b'?' => Some((0, 0)),
+                    _ => (c as char).to_digit(16).map(|d| (d as u8, 0x0f)),
+                };
+                let ((hi, hi_mask), (lo, lo_mask)) = nibble(pair[0])
+                    .zip(nibble(pair[1]))
+                    .ok_or_else(|| bad(&format!("{token:?} holds a non-hex digit")))?;
+                bytes.push(hi << 4 | lo);
+                mask.push(hi_mask << 4 | lo_mask);
             }
         }
-        Self::new(bytes, fixed)
+        Self::with_mask(bytes, mask)
     }
 
     /// Pattern length in bytes.
@@ -88,14 +105,19 @@ impl BytePattern {
         self.bytes.is_empty()
     }
 
-    /// The pattern bytes (wildcard positions hold 0).
+    /// The pattern bytes (bits outside the mask hold 0).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
-    /// The "must match" mask.
-    pub fn fixed(&self) -> &[bool] {
-        &self.fixed
+    /// Per byte, the bits that must match.
+    pub fn mask(&self) -> &[u8] {
+        &self.mask
+    }
+
+    /// True if every byte the pattern can match is zero (it matches untouched memory).
+    pub fn matches_zeros(&self) -> bool {
+        self.bytes.iter().all(|&b| b == 0)
     }
 
     /// True if `window` (at least `len()` bytes) matches at its start.
@@ -104,9 +126,9 @@ impl BytePattern {
             && self
                 .bytes
                 .iter()
-                .zip(&self.fixed)
+                .zip(&self.mask)
                 .zip(window)
-                .all(|((p, f), w)| !f || p == w)
+                .all(|((p, m), w)| w & m == *p)
     }
 
     /// Offsets in `hay` where the pattern starts, limited to starts below `start_limit`;
@@ -130,13 +152,33 @@ impl BytePattern {
     }
 }
 
-fn longest_fixed_run(fixed: &[bool]) -> Option<(usize, usize)> {
+/// The canonical form: upper-case hex bytes separated by spaces, `?` for each free nibble
+/// (`48 8B 4? ?? 10`); [`BytePattern::parse_hex`] reads it back.
+impl fmt::Display for BytePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (&b, &m)) in self.bytes.iter().zip(&self.mask).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            for (shift, nibble_mask) in [(4, 0xf0), (0, 0x0f)] {
+                if m & nibble_mask == 0 {
+                    f.write_str("?")?;
+                } else {
+                    write!(f, "{:X}", (b >> shift) & 0x0f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn longest_fixed_run(mask: &[u8]) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
     let mut i = 0;
-    while i < fixed.len() {
-        if fixed[i] {
+    while i < mask.len() {
+        if mask[i] == 0xff {
             let s = i;
-            while i < fixed.len() && fixed[i] {
+            while i < mask.len() && mask[i] == 0xff {
                 i += 1;
             }
             if best.is_none_or(|(b0, b1)| i - s > b1 - b0) {
@@ -159,7 +201,7 @@ mod tests {
         let b = BytePattern::parse_hex("dead??ef").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.bytes(), &[0xde, 0xad, 0, 0xef]);
-        assert_eq!(a.fixed(), &[true, true, false, true]);
+        assert_eq!(a.mask(), &[0xff, 0xff, 0, 0xff]);
     }
 
     #[test]
@@ -169,7 +211,7 @@ mod tests {
         assert!(BytePattern::parse_hex("GG").is_err());
         assert!(BytePattern::parse_hex("ABC").is_err());
         assert!(BytePattern::parse_hex("12 345").is_err());
-        for bad in ["4D 5", "0x0x4D 53", "+4", "4D ?", "-1", "4G"] {
+        for bad in ["4D 5", "0x0x4D 53", "+4", "4D ?", "-1", "4G", "G?"] {
             assert!(BytePattern::parse_hex(bad).is_err(), "{bad:?} was accepted");
         }
         let p = BytePattern::parse_hex("0x4D,0x5A 9000").unwrap();
@@ -195,5 +237,20 @@ mod tests {
         let mut hits = vec![];
         p.find_all(&hay, hay.len(), |i| hits.push(i));
         assert_eq!(hits, vec![1, 5]);
+    }
+
+    #[test]
+    fn nibbles_match_half_a_byte_and_print_back() {
+        let p = BytePattern::parse_hex("48 8B 4? ?3 ??").unwrap();
+        assert_eq!(p.mask(), &[0xff, 0xff, 0xf0, 0x0f, 0]);
+        assert_eq!(p.to_string(), "48 8B 4? ?3 ??");
+        assert_eq!(BytePattern::parse_hex(&p.to_string()).unwrap(), p);
+        assert!(p.matches_at(&[0x48, 0x8b, 0x4d, 0xa3, 0x77]));
+        assert!(!p.matches_at(&[0x48, 0x8b, 0x5d, 0xa3, 0x77]));
+        assert!(!p.matches_at(&[0x48, 0x8b, 0x4d, 0xa4, 0x77]));
+        assert!(
+            BytePattern::parse_hex("?? ?3").is_err(),
+            "no whole fixed byte to anchor on"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder};
 use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray, RecordBatch, StringArray,
@@ -293,5 +293,89 @@ pub fn change_map_batch(
         ("end", u64s(&|c| c.end)),
         ("length", u64s(&|c| c.end - c.start)),
         ("changed_bytes", u64s(&|c| c.changed)),
+    ])
+}
+
+/// One row per instruction: address, module, module_offset, location (`module!symbol+off`),
+/// bytes, instruction (Intel text), branch_target and its location, memory_target (a
+/// RIP-relative or absolute operand) and its location, memory_size.
+pub fn disassembly_batch(
+    lines: &[crate::code::Line],
+    places: &mut crate::code::Places<'_>,
+) -> Result<RecordBatch, ArrowError> {
+    let mut module = StringBuilder::new();
+    let mut module_offset = Vec::with_capacity(lines.len());
+    let mut location = StringBuilder::new();
+    let mut bytes = BinaryBuilder::new();
+    let mut text = StringBuilder::new();
+    let mut branch_location = StringBuilder::new();
+    let mut memory_location = StringBuilder::new();
+    for line in lines {
+        let place = places.place(line.address);
+        module.append_option(place.module.as_deref());
+        module_offset.push(place.module_offset);
+        location.append_value(place.location(line.address));
+        bytes.append_value(&line.bytes);
+        text.append_value(&line.text);
+        branch_location.append_option(line.branch_target.map(|t| places.place(t).location(t)));
+        memory_location.append_option(line.memory_target.map(|t| places.place(t).location(t)));
+    }
+    let u64s = |f: fn(&crate::code::Line) -> Option<u64>| {
+        Arc::new(lines.iter().map(f).collect::<UInt64Array>()) as ArrayRef
+    };
+    RecordBatch::try_from_iter([
+        ("address", u64s(|l| Some(l.address))),
+        ("module", Arc::new(module.finish()) as ArrayRef),
+        ("module_offset", Arc::new(UInt64Array::from(module_offset))),
+        ("location", Arc::new(location.finish())),
+        ("bytes", Arc::new(bytes.finish())),
+        ("instruction", Arc::new(text.finish())),
+        ("branch_target", u64s(|l| l.branch_target)),
+        ("branch_location", Arc::new(branch_location.finish())),
+        ("memory_target", u64s(|l| l.memory_target)),
+        ("memory_location", Arc::new(memory_location.finish())),
+        (
+            "memory_size",
+            Arc::new(lines.iter().map(|l| l.memory_size).collect::<UInt32Array>()),
+        ),
+    ])
+}
+
+/// One row per referencing instruction: address, location, kind (branch, memory, immediate),
+/// target, and the instruction's text.
+pub fn references_batch(
+    refs: &[crate::code::Reference],
+    places: &mut crate::code::Places<'_>,
+) -> Result<RecordBatch, ArrowError> {
+    let mut location = StringBuilder::new();
+    for r in refs {
+        location.append_value(places.place(r.address).location(r.address));
+    }
+    RecordBatch::try_from_iter([
+        (
+            "address",
+            Arc::new(refs.iter().map(|r| r.address).collect::<UInt64Array>()) as ArrayRef,
+        ),
+        ("location", Arc::new(location.finish())),
+        (
+            "kind",
+            Arc::new(
+                refs.iter()
+                    .map(|r| Some(r.kind.name()))
+                    .collect::<StringArray>(),
+            ),
+        ),
+        (
+            "target",
+            Arc::new(refs.iter().map(|r| r.target).collect::<UInt64Array>()),
+        ),
+        (
+            "instruction",
+            Arc::new(
+                refs.iter()
+                    .map(|r| Some(r.text.as_str()))
+                    .collect::<StringArray>(),
+            ),
+        ),
     ])
 }

@@ -40,6 +40,7 @@ fn class_name(e: &Error) -> Option<&'static str> {
         Error::Internal(_) => "InternalError",
         Error::InvalidFile { .. } => "InvalidFile",
         Error::Unsupported(_) => "Unsupported",
+        Error::Busy(_) => "Busy",
         Error::Io { .. } => "MemscanError",
     })
 }
@@ -95,6 +96,7 @@ pub fn _error_classes() -> Vec<&'static str> {
             reason: String::new(),
         },
         Error::Unsupported(String::new()),
+        Error::Busy(String::new()),
         Error::io("x", io()),
     ]
     .iter()

@@ -132,26 +132,27 @@ pub fn get_process_module_regions(py: Python<'_>, process: &PyProcess) -> PyResu
 #[pyfunction]
 pub fn parse_hex_pattern(pattern: &str) -> PyResult<Vec<Option<u8>>> {
     let p = BytePattern::parse_hex(pattern).py()?;
+    if p.mask().iter().any(|&m| m != 0 && m != 0xff) {
+        return Err(crate::errors::invalid_argument(
+            "parse_hex_pattern gives whole bytes: use hex_pattern_bytes for nibble wildcards",
+        ));
+    }
     Ok(p.bytes()
         .iter()
-        .zip(p.fixed())
-        .map(|(&b, &f)| f.then_some(b))
+        .zip(p.mask())
+        .map(|(&b, &m)| (m != 0).then_some(b))
         .collect())
 }
 
-/// Parses hex with `??` wildcards into `(bytes, mask)`; mask is 0xFF where the byte must match.
+/// Parses hex with `??` wildcards into `(bytes, mask)`; per byte the mask holds the bits that
+/// must match (0xFF fixed, 0 wildcard, 0xF0/0x0F a nibble).
 #[pyfunction]
 pub fn hex_pattern_bytes<'py>(
     py: Python<'py>,
     pattern: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let p = BytePattern::parse_hex(pattern).py()?;
-    let mask: Vec<u8> = p
-        .fixed()
-        .iter()
-        .map(|&f| if f { 0xff } else { 0 })
-        .collect();
-    Ok((PyBytes::new(py, p.bytes()), PyBytes::new(py, &mask)))
+    Ok((PyBytes::new(py, p.bytes()), PyBytes::new(py, p.mask())))
 }
 
 /// Reads exactly `size` bytes at `address`.

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod arrays;
+mod code;
 mod demo_game;
 mod errors;
 mod freezer;
@@ -23,6 +24,10 @@ mod _native {
     use crate::analysis::{PyHistory, PyRecorder, PySnapshot};
     #[pymodule_export]
     use crate::arrays::BufferOwner;
+    #[pymodule_export]
+    use crate::code::{
+        disassemble, patch_bytes, patch_nop, patch_restore, references, signature, signature_across,
+    };
     #[pymodule_export]
     use crate::errors::_error_classes;
     #[pymodule_export]

@@ -22,12 +22,7 @@ pub fn find_pattern(
     progress: &dyn ProgressSink,
 ) -> Result<Vec<u64>> {
     // A pattern with a fixed byte other than zero is looked for only in memory in use.
-    let zero_matches = pattern
-        .bytes()
-        .iter()
-        .zip(pattern.fixed())
-        .all(|(&b, &fixed)| b == 0 || !fixed);
-    let chunks = if zero_matches {
+    let chunks = if pattern.matches_zeros() {
         plan_chunks(regions, pattern.len(), 1, CHUNK_BYTES)?
     } else {
         plan_used_chunks(process.memory(), regions, pattern.len(), 1, CHUNK_BYTES)?

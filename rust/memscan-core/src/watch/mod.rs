@@ -3,7 +3,6 @@
 //! buffers into columns, and disarms them when stopped or dropped (the kernel also disarms them
 //! if this process dies).
 
-mod instruction;
 mod report;
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use instruction::{decode_at, decode_before, Decoded, Source};
 pub use report::hits_batch;
 
 use crate::error::{Error, Result};

@@ -11,51 +11,26 @@ use arrow_array::{
 };
 use arrow_schema::ArrowError;
 
-use super::instruction::{decode_at, decode_before, Decoded, MAX_LEN};
 use super::{BreakpointKind, BreakpointSpec, Hits};
-use crate::modules::Symbols;
+use crate::code::{decode_at, decode_before, effective_address, Decoded, Place, Places, MAX_LEN};
 use crate::process::Process;
 use crate::region::Region;
 use crate::value::{dispatch, Scalar, ValueType};
 
-/// Where an instruction lives: module, offset from its load base, symbol.
-#[derive(Debug, Clone, Default)]
-struct Place {
-    module: Option<String>,
-    module_offset: Option<u64>,
-    symbol: Option<String>,
-}
-
-impl Place {
-    /// `libc.so.6!memcpy+0x1a`, `game+0x1234`, or `0x7f...`.
-    fn location(&self, address: u64) -> String {
-        match (&self.module, self.module_offset, &self.symbol) {
-            (Some(m), _, Some(s)) => format!("{m}!{s}"),
-            (Some(m), Some(o), None) => format!("{m}+{o:#x}"),
-            _ => format!("{address:#x}"),
-        }
-    }
-}
-
-/// Resolves instructions and places for the hits of one watch, caching per address.
+/// Resolves instructions and places for the hits of one watch.
 struct Report<'a> {
-    process: &'a Process,
-    regions: Vec<Region>,
-    symbols: HashMap<Arc<str>, Symbols>,
+    places: Places<'a>,
 }
 
 impl<'a> Report<'a> {
     fn new(process: &'a Process) -> Self {
         Self {
-            process,
-            regions: process.regions().unwrap_or_default(),
-            symbols: HashMap::new(),
+            places: Places::new(process),
         }
     }
 
     fn region(&self, addr: u64) -> Option<&Region> {
-        let i = self.regions.partition_point(|r| r.end <= addr);
-        self.regions.get(i).filter(|r| r.start <= addr)
+        self.places.region(addr)
     }
 
     /// The instruction behind a hit at `ip` on `spec`.
@@ -67,40 +42,23 @@ impl<'a> Report<'a> {
     ) -> Option<Decoded> {
         if spec.kind == BreakpointKind::Execute {
             let end = self.region(ip)?.end.min(ip + MAX_LEN as u64);
-            let code = self.process.read(ip, (end - ip) as usize).ok()?;
+            let code = self.places.process().read(ip, (end - ip) as usize).ok()?;
             return decode_at(&code, ip, ip);
         }
         let start = self
             .region(ip.checked_sub(1)?)?
             .start
             .max(ip.saturating_sub(MAX_LEN as u64));
-        let code = self.process.read(start, (ip - start) as usize).ok()?;
+        let code = self
+            .places
+            .process()
+            .read(start, (ip - start) as usize)
+            .ok()?;
         decode_before(&code, start, ip, (spec.address, spec.len), registers)
     }
 
     fn place(&mut self, addr: u64) -> Place {
-        let Some(module) = self.region(addr).and_then(|r| r.module.clone()) else {
-            return Place::default();
-        };
-        let offset = module.offset(addr);
-        let (process, regions) = (self.process, &self.regions);
-        let symbols = self.symbols.entry(module.path.clone()).or_insert_with(|| {
-            process
-                .module_file(regions, &module)
-                .map(|f| Symbols::parse(&f))
-                .unwrap_or_default()
-        });
-        Place {
-            module: Some(module.name().to_owned()),
-            module_offset: Some(offset),
-            symbol: symbols.name(offset).map(|(name, off)| {
-                if off == 0 {
-                    name.to_owned()
-                } else {
-                    format!("{name}+{off:#x}")
-                }
-            }),
-        }
+        self.places.place(addr)
     }
 }
 
@@ -121,7 +79,10 @@ fn values_array(values: &[Option<u64>], ty: Option<ValueType>, len: u64) -> Arra
 /// One row per hit: time, tid, watch (index), address (watched), ip, instruction_address,
 /// module, module_offset, symbol, location, bytes, disassembly, value (read as the hit was
 /// processed), stored_value (a `mov` store's source, from the sampled registers). Values are
-/// `value_type` when it is given and as long as the watchpoints, else u64.
+/// `value_type` when it is given and as long as the watchpoints, else u64; and for execute
+/// watches accessed_address and access_size: the memory the instruction was about to touch,
+/// from the registers sampled before it ran (Cheat Engine's "what addresses this instruction
+/// accesses").
 pub fn hits_batch(
     process: &Process,
     specs: &[BreakpointSpec],
@@ -149,6 +110,9 @@ pub fn hits_batch(
     let mut text = StringBuilder::new();
     let mut stored = Vec::with_capacity(n);
     let mut value = Vec::with_capacity(n);
+    let mut accessed = Vec::with_capacity(n);
+    let mut access_size = Vec::with_capacity(n);
+    let mut decoder_cache: HashMap<u64, Option<iced_x86::Instruction>> = HashMap::new();
     for i in 0..n {
         let spec = &specs[hits.watch[i] as usize];
         let (ins, place) = &resolved[&(hits.watch[i], hits.ip[i])];
@@ -177,6 +141,16 @@ pub fn hits_batch(
                 .and_then(|s| s.value(hits.registers[i].as_ref()))
                 .map(|v| v & mask),
         );
+        let access = (spec.kind == BreakpointKind::Execute)
+            .then(|| {
+                let ins = decoder_cache
+                    .entry(hits.ip[i])
+                    .or_insert_with(|| ins.as_ref().and_then(|d| d.instruction(hits.ip[i])));
+                effective_address(ins.as_ref()?, hits.registers[i].as_ref()?)
+            })
+            .flatten();
+        accessed.push(access.map(|a| a.0));
+        access_size.push(access.map(|a| a.1));
         // An execute watch has no data value (the bytes there are code).
         value.push(
             hits.value[i]
@@ -211,5 +185,7 @@ pub fn hits_batch(
         ("disassembly", Arc::new(text.finish())),
         ("value", values_array(&value, value_type, len)),
         ("stored_value", values_array(&stored, value_type, len)),
+        ("accessed_address", Arc::new(UInt64Array::from(accessed))),
+        ("access_size", Arc::new(UInt32Array::from(access_size))),
     ])
 }

@@ -9,6 +9,7 @@ mod page_runs;
 mod pages;
 mod procfs;
 mod system;
+mod threads;
 
 pub use access::check_access;
 pub use identity::{process_state, Identity};
@@ -21,3 +22,4 @@ pub use procfs::{
     list_processes, process_info, read_region_usage, read_regions, thread_stack_pointers,
 };
 pub use system::{available_memory, page_size, system_info};
+pub use threads::StoppedThreads;

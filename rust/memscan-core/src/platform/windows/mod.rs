@@ -9,6 +9,7 @@ mod pages;
 mod processes;
 mod regions;
 mod system;
+mod threads;
 
 pub use identity::{process_state, Identity};
 pub use memory::{
@@ -19,3 +20,4 @@ pub use pages::Pages;
 pub use processes::{check_access, list_processes, process_info};
 pub use regions::{read_region_usage, read_regions, thread_stack_pointers};
 pub use system::{available_memory, page_size, system_info};
+pub use threads::StoppedThreads;

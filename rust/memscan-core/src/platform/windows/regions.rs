@@ -8,9 +8,6 @@ use std::sync::Arc;
 
 use windows_sys::Wdk::System::Threading::{NtQueryInformationThread, ThreadBasicInformation};
 use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, HMODULE};
-use windows_sys::Win32::System::Diagnostics::ToolHelp::{
-    Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
-};
 use windows_sys::Win32::System::ProcessStatus::{
     EnumProcessModulesEx, GetMappedFileNameW, GetModuleFileNameExW, LIST_MODULES_ALL,
 };
@@ -212,25 +209,10 @@ pub fn thread_stack_pointers(pid: i32) -> Vec<(i32, u64)> {
     let Ok(process) = ProcessHandle::open(pid, Rights::Read, 0) else {
         return Vec::new();
     };
-    let Ok(snap) = snapshot(TH32CS_SNAPTHREAD, 0) else {
-        return Vec::new();
-    };
-    // SAFETY: THREADENTRY32 is plain data with its size set, as the calls require.
-    let mut entry: THREADENTRY32 = unsafe { std::mem::zeroed() };
-    entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
-    let mut out = Vec::new();
-    // SAFETY: a valid snapshot handle and entry.
-    let mut more = unsafe { Thread32First(snap.as_raw_handle(), &mut entry) } != 0;
-    while more {
-        if entry.th32OwnerProcessID == pid as u32 {
-            if let Some(base) = stack_base(&process, entry.th32ThreadID) {
-                out.push((entry.th32ThreadID as i32, base - 8));
-            }
-        }
-        // SAFETY: as above.
-        more = unsafe { Thread32Next(snap.as_raw_handle(), &mut entry) } != 0;
-    }
-    out
+    super::threads::thread_ids_of(pid)
+        .into_iter()
+        .filter_map(|tid| Some((tid as i32, stack_base(&process, tid)? - 8)))
+        .collect()
 }
 
 /// `NT_TIB.StackBase` (TEB + 8) of thread `tid`.

@@ -1,7 +1,8 @@
-//! Naming the instruction behind a hit. A data breakpoint traps after the access, so the sampled
-//! instruction pointer is the *next* instruction: the accessing one is found by decoding
-//! backwards and keeping the decoding whose memory operand, computed from the sampled
-//! registers, covers the watched bytes.
+//! x86 instructions: decoding and Intel-syntax text, effective addresses from sampled
+//! registers, and naming the instruction behind a watch hit. A data breakpoint traps after the
+//! access, so the sampled instruction pointer is the *next* instruction: the accessing one is
+//! found by decoding backwards and keeping the decoding whose memory operand, computed from the
+//! sampled registers, covers the watched bytes.
 
 use iced_x86::{
     Decoder, DecoderOptions, Formatter, Instruction, InstructionInfoFactory, IntelFormatter,
@@ -22,6 +23,14 @@ pub struct Decoded {
     pub text: String,
     /// Where a `mov` to memory takes its value from.
     pub source: Option<Source>,
+}
+
+impl Decoded {
+    /// The instruction again, decoded from its bytes at `ip` (its address).
+    pub fn instruction(&self, ip: u64) -> Option<Instruction> {
+        let ins = Decoder::with_ip(bitness(), &self.bytes, ip, DecoderOptions::NONE).decode();
+        (!ins.is_invalid()).then_some(ins)
+    }
 }
 
 /// The source operand of a store.
@@ -78,8 +87,8 @@ fn register_slot(reg: Register) -> Option<(usize, u32)> {
     (index < REGISTERS).then_some((index, shift))
 }
 
-fn describe(ins: &Instruction, code: &[u8]) -> Decoded {
-    let mut text = String::new();
+/// Intel syntax as memscan prints it: `mov dword ptr [rbx+0x10], eax`.
+pub fn intel_formatter() -> IntelFormatter {
     let mut formatter = IntelFormatter::new();
     let options = formatter.options_mut();
     options.set_hex_prefix("0x");
@@ -87,7 +96,26 @@ fn describe(ins: &Instruction, code: &[u8]) -> Decoded {
     options.set_uppercase_hex(false);
     options.set_space_after_operand_separator(true);
     options.set_memory_size_options(MemorySizeOptions::Always);
-    formatter.format(ins, &mut text);
+    formatter
+}
+
+/// The memory `ins` accesses (address, size in bytes), computed from registers sampled before it
+/// ran (an execute watch samples there); `None` without a memory operand or when it needs a
+/// register that is not sampled (segment bases of `fs:`/`gs:`).
+pub fn effective_address(ins: &Instruction, registers: &[u64; REGISTERS]) -> Option<(u64, u32)> {
+    let mut info = InstructionInfoFactory::new();
+    let used = info.info(ins).used_memory().first().copied()?;
+    let ea = used.virtual_address(0, |reg, _, _| match reg {
+        Register::None => Some(0),
+        Register::ES | Register::CS | Register::SS | Register::DS => Some(0),
+        _ => register_slot(reg).map(|(i, s)| registers[i] >> s),
+    })?;
+    Some((ea, used.memory_size().size() as u32))
+}
+
+fn describe(ins: &Instruction, code: &[u8]) -> Decoded {
+    let mut text = String::new();
+    intel_formatter().format(ins, &mut text);
     let source = (ins.mnemonic() == Mnemonic::Mov
         && ins.op_count() == 2
         && ins.op0_kind() == OpKind::Memory)
@@ -125,7 +153,8 @@ fn describe(ins: &Instruction, code: &[u8]) -> Decoded {
     }
 }
 
-fn bitness() -> u32 {
+/// The host's code size in bits (64 on x86-64).
+pub fn bitness() -> u32 {
     if cfg!(target_pointer_width = "64") {
         64
     } else {

@@ -1,0 +1,181 @@
+//! Reversible patches of code. Code pages are read-only, so bytes are written through
+//! `/proc/PID/mem`; and a thread must never execute half-old, half-new bytes, so every thread is
+//! stopped first and the write waits until none is inside the bytes (or about to restart a
+//! system call there). The write is read back before the threads run again.
+
+use std::time::{Duration, Instant};
+
+use iced_x86::{Decoder, DecoderOptions};
+
+use super::instruction::MAX_LEN;
+use crate::error::{Error, Result};
+use crate::platform::{self, StoppedThreads};
+use crate::process::Process;
+
+/// How a patch is written.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchOptions {
+    /// How long to keep trying while a thread executes inside the bytes.
+    pub wait: Duration,
+}
+
+impl Default for PatchOptions {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The longest patch, in bytes.
+pub const MAX_PATCH: usize = 4096;
+
+/// Bytes written over code, with the bytes they replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patch {
+    pub address: u64,
+    /// What was there before.
+    pub original: Vec<u8>,
+    /// What the patch wrote.
+    pub patched: Vec<u8>,
+}
+
+impl Patch {
+    /// Writes `bytes` at `address` with every thread of `process` stopped and none inside them.
+    pub fn apply(
+        process: &Process,
+        address: u64,
+        bytes: &[u8],
+        options: PatchOptions,
+    ) -> Result<Self> {
+        if bytes.is_empty() || bytes.len() > MAX_PATCH {
+            return Err(Error::invalid_argument(format!(
+                "a patch of {} bytes: patch 1 to {MAX_PATCH} bytes",
+                bytes.len()
+            )));
+        }
+        let original = write_stopped(process, address, None, bytes, options)?;
+        Ok(Self {
+            address,
+            original,
+            patched: bytes.to_vec(),
+        })
+    }
+
+    /// Replaces the instruction at `address` with one-byte NOPs.
+    pub fn nop(process: &Process, address: u64, options: PatchOptions) -> Result<Self> {
+        let len = instruction_length(process, address)?;
+        Self::apply(process, address, &vec![0x90; len], options)
+    }
+
+    /// Puts the original bytes back, refusing if the bytes there are no longer the patch's
+    /// (the program rewrote them, or another patch overlaps).
+    pub fn restore(&self, process: &Process, options: PatchOptions) -> Result<()> {
+        write_stopped(
+            process,
+            self.address,
+            Some(&self.patched),
+            &self.original,
+            options,
+        )
+        .map(|_| ())
+    }
+
+    /// True if the process holds the patched bytes now.
+    pub fn is_applied(&self, process: &Process) -> Result<bool> {
+        Ok(process.read(self.address, self.patched.len())? == self.patched)
+    }
+}
+
+/// The length of the instruction at `address`.
+pub fn instruction_length(process: &Process, address: u64) -> Result<usize> {
+    let (code, report) = process.read_partial(address, MAX_LEN)?;
+    let readable = report
+        .unreadable
+        .first()
+        .map_or(code.len(), |&(a, _)| (a - address) as usize);
+    let regions = process.regions()?;
+    let bitness = 8 * crate::modules::pointer_width(process.memory(), &regions) as u32;
+    let ins = Decoder::with_ip(bitness, &code[..readable], address, DecoderOptions::NONE).decode();
+    if ins.is_invalid() {
+        return Err(Error::invalid_argument(format!(
+            "no instruction decodes at {address:#x}"
+        )));
+    }
+    Ok(ins.len())
+}
+
+/// Writes `bytes` at `address` while every thread is stopped outside them; with `expect`, only
+/// if the bytes there are `expect`. Returns the bytes replaced.
+fn write_stopped(
+    process: &Process,
+    address: u64,
+    expect: Option<&[u8]>,
+    bytes: &[u8],
+    options: PatchOptions,
+) -> Result<Vec<u8>> {
+    process.require_live("patching code")?;
+    let regions = process.regions()?;
+    process.check_writable(&regions, address, bytes.len(), true)?;
+    let end = address + bytes.len() as u64;
+    let deadline = Instant::now() + options.wait;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        process.check()?;
+        let stopped = StoppedThreads::stop(process.pid())?;
+        // A thread at `address` runs the new bytes from their start; one inside them, or just
+        // past them in a system call that restarts two bytes back, could run half of each.
+        let inside: Vec<(i32, u64)> = stopped
+            .instruction_pointers()?
+            .into_iter()
+            .filter(|&(_, ip)| address < ip && ip < end + 2)
+            .collect();
+        if inside.is_empty() {
+            return write_checked(process, &stopped, address, expect, bytes);
+        }
+        drop(stopped);
+        if Instant::now() >= deadline {
+            let (tid, ip) = inside[0];
+            return Err(Error::Busy(format!(
+                "thread {tid} kept executing inside {address:#x}..{end:#x} (at {ip:#x}) for \
+                 {:?}; nothing was written",
+                options.wait
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// The write itself, threads stopped: compare, write, read back, undo on a mismatch.
+fn write_checked(
+    process: &Process,
+    stopped: &StoppedThreads,
+    address: u64,
+    expect: Option<&[u8]>,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
+    debug_assert_eq!(stopped.pid(), process.pid());
+    let before = process.read(address, bytes.len())?;
+    if let Some(expect) = expect {
+        if before != expect {
+            return Err(Error::invalid_value(format!(
+                "the {} bytes at {address:#x} are no longer the patch's (something rewrote \
+                 them); nothing was restored",
+                bytes.len()
+            )));
+        }
+    }
+    let written = platform::write_memory_forced(process.pid(), address, bytes)?;
+    let back = process.read(address, bytes.len())?;
+    if written < bytes.len() || back != bytes {
+        let _ = platform::write_memory_forced(process.pid(), address, &before);
+        return Err(Error::WriteFailed {
+            addr: address,
+            len: bytes.len(),
+            written,
+            source: std::io::Error::other("the bytes read back differ from those written"),
+        });
+    }
+    Ok(before)
+}
