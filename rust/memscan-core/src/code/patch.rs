@@ -9,7 +9,7 @@ use iced_x86::{Decoder, DecoderOptions};
 
 use super::instruction::MAX_LEN;
 use crate::error::{Error, Result};
-use crate::platform::{self, StoppedThreads};
+use crate::platform::{self, StoppedThreads, ThreadPosition};
 use crate::process::Process;
 
 /// How a patch is written.
@@ -123,23 +123,24 @@ fn write_stopped(
     loop {
         process.check()?;
         let stopped = StoppedThreads::stop(process.pid())?;
-        // A thread at `address` runs the new bytes from their start; one inside them, or just
-        // past them in a system call that restarts two bytes back, could run half of each.
-        let inside: Vec<(i32, u64)> = stopped
-            .instruction_pointers()?
+        // A thread at `address` runs the new bytes from their start; one inside them (or that
+        // resumes inside them when its system call restarts) could run half of each.
+        let inside_bytes = |ip: u64| address < ip && ip < end;
+        let inside: Vec<ThreadPosition> = stopped
+            .positions()?
             .into_iter()
-            .filter(|&(_, ip)| address < ip && ip < end + 2)
+            .filter(|t| inside_bytes(t.ip) || t.restart_ip.is_some_and(inside_bytes))
             .collect();
         if inside.is_empty() {
             return write_checked(process, &stopped, address, expect, bytes);
         }
         drop(stopped);
         if Instant::now() >= deadline {
-            let (tid, ip) = inside[0];
+            let t = inside[0];
             return Err(Error::Busy(format!(
-                "thread {tid} kept executing inside {address:#x}..{end:#x} (at {ip:#x}) for \
-                 {:?}; nothing was written",
-                options.wait
+                "thread {} kept executing inside {address:#x}..{end:#x} (at {:#x}) for {:?}; \
+                 nothing was written",
+                t.tid, t.ip, options.wait
             )));
         }
         std::thread::sleep(pause);

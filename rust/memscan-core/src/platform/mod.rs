@@ -59,6 +59,17 @@ impl ProcessState {
     }
 }
 
+/// Where a stopped thread runs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadPosition {
+    pub tid: i32,
+    /// Its instruction pointer.
+    pub ip: u64,
+    /// Where it resumes instead if it was stopped in a system call that the kernel restarts
+    /// (Linux backs the instruction pointer up over the 2-byte `syscall`).
+    pub restart_ip: Option<u64>,
+}
+
 /// A region with its memory use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionUsage {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::breakpoint::thread_ids;
 use crate::error::{Error, Result};
+use crate::platform::ThreadPosition;
 
 /// How long a thread may take to stop (one in an uninterruptible sleep waits for its I/O).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,8 +87,8 @@ impl StoppedThreads {
         Ok(stopped)
     }
 
-    /// The instruction pointer of each stopped thread.
-    pub fn instruction_pointers(&self) -> Result<Vec<(i32, u64)>> {
+    /// Where each stopped thread runs next.
+    pub fn positions(&self) -> Result<Vec<ThreadPosition>> {
         let mut out = Vec::with_capacity(self.threads.len());
         for &(tid, _) in &self.threads {
             // SAFETY: `regs` is a user_regs_struct the kernel fills for PTRACE_GETREGS.
@@ -103,7 +104,13 @@ impl StoppedThreads {
             if r != 0 {
                 continue; // killed while stopped: it runs no code
             }
-            out.push((tid, regs.rip));
+            // `orig_rax` holds the system call number while one is in progress, else -1.
+            let in_syscall = regs.orig_rax as i64 >= 0;
+            out.push(ThreadPosition {
+                tid,
+                ip: regs.rip,
+                restart_ip: in_syscall.then(|| regs.rip.wrapping_sub(2)),
+            });
         }
         Ok(out)
     }

@@ -16,6 +16,7 @@ use windows_sys::Win32::System::Threading::{
 use super::handle::{ProcessHandle, Rights};
 use super::processes::snapshot;
 use crate::error::{Error, Result};
+use crate::platform::ThreadPosition;
 
 /// `CONTEXT_AMD64 | CONTEXT_CONTROL`: the instruction and stack pointers.
 const CONTEXT_CONTROL: u32 = 0x0010_0001;
@@ -100,9 +101,9 @@ impl StoppedThreads {
         Ok(stopped)
     }
 
-    /// The instruction pointer of each stopped thread (`GetThreadContext` also waits until a
-    /// suspension has taken effect).
-    pub fn instruction_pointers(&self) -> Result<Vec<(i32, u64)>> {
+    /// Where each stopped thread runs next (`GetThreadContext` also waits until a suspension
+    /// has taken effect).
+    pub fn positions(&self) -> Result<Vec<ThreadPosition>> {
         let mut out = Vec::with_capacity(self.threads.len());
         for (tid, thread) in &self.threads {
             // SAFETY: CONTEXT is plain data (16-byte aligned by its type); ContextFlags asks for
@@ -111,7 +112,11 @@ impl StoppedThreads {
             context.ContextFlags = CONTEXT_CONTROL;
             // SAFETY: a suspended thread's handle with THREAD_GET_CONTEXT.
             if unsafe { GetThreadContext(thread.as_raw_handle(), &mut context) } != 0 {
-                out.push((*tid as i32, context.Rip));
+                out.push(ThreadPosition {
+                    tid: *tid as i32,
+                    ip: context.Rip,
+                    restart_ip: None,
+                });
             }
         }
         Ok(out)
