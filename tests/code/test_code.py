@@ -22,9 +22,7 @@ def builds(tmp_path_factory) -> dict[str, Path]:
     with other optimisation; all named code_target, as a program's updates are."""
     return {
         "v1": build_c_target(tmp_path_factory, "code_target.c", NAME, "-O1", "-pthread"),
-        "v2": build_c_target(
-            tmp_path_factory, "code_target.c", NAME, "-O1", "-DMOVED", "-pthread"
-        ),
+        "v2": build_c_target(tmp_path_factory, "code_target.c", NAME, "-O1", "-DMOVED", "-pthread"),
         "O2": build_c_target(tmp_path_factory, "code_target.c", NAME, "-O2", "-pthread"),
     }
 
@@ -95,7 +93,8 @@ def test_disassembly_names_places_and_targets(target):
     df = target.proc.disassemble(fn, 3).to_polars()
     first = df.row(0, named=True)
     assert first["address"] == fn and first["location"] == f"{NAME}!take_damage"
-    assert first["module"] == NAME and first["module_offset"] == symbol(target.binary, "take_damage")
+    assert first["module"] == NAME
+    assert first["module_offset"] == symbol(target.binary, "take_damage")
     assert first["memory_target"] == target.health
     assert first["memory_location"] == f"{NAME}!health"
     assert first["instruction"].startswith("sub dword ptr")
@@ -149,9 +148,10 @@ def test_signatures_across_builds_say_where_each_lands(builds, target):
     offset = at - target.proc.address(NAME)
     files = [builds["v1"], builds["v2"], builds["O2"]]
     sig = memscan.code.signature_across([builds["v1"], builds["v2"]], offset)
-    assert sig.found == [offset, offset + symbol(builds["v2"], "take_damage") - symbol(
-        builds["v1"], "take_damage"
-    )]
+    assert sig.found == [
+        offset,
+        offset + symbol(builds["v2"], "take_damage") - symbol(builds["v1"], "take_damage"),
+    ]
     # With a build where the code differs, the answer is right or an error: never a wrong place.
     try:
         sig = memscan.code.signature_across(files, offset)
