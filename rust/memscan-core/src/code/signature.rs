@@ -95,7 +95,7 @@ pub fn signature_across(
         let budget = options
             .max_bytes
             .min(best.as_ref().map_or(usize::MAX, |b| b.pattern.len()));
-        match shortest_from(builds, start, budget) {
+        match shortest_from(builds, start, address, budget) {
             Ok((pattern, instructions, found)) => {
                 let offset = address - start;
                 let better = best
@@ -221,13 +221,24 @@ fn masked_code(
 }
 
 /// The shortest pattern from `start` unique in every build, with its instruction count and
-/// where it starts in each build; or the match counts of the longest pattern tried.
+/// where it starts in each build; or the match counts of the longest pattern tried. A pattern
+/// starting before `address` covers the instruction there too: bytes between the pattern's
+/// end and the address would be unchecked, and could differ in another build.
 fn shortest_from(
     builds: &[CodeSegments],
     start: u64,
+    address: u64,
     max_bytes: usize,
 ) -> std::result::Result<(BytePattern, usize, Vec<u64>), Vec<usize>> {
     let (bytes, mask, ends) = masked_code(&builds[0], start, max_bytes);
+    let before = (address - start) as usize;
+    let min_len = match before {
+        0 => 1,
+        _ => match ends.iter().find(|&&e| e > before) {
+            Some(&end) => end,
+            None => return Err(vec![0; builds.len()]),
+        },
+    };
     let pattern = |len: usize| BytePattern::with_mask(bytes[..len].to_vec(), mask[..len].to_vec());
     let Some(&first_end) = ends.first() else {
         return Err(vec![0; builds.len()]);
@@ -240,9 +251,9 @@ fn shortest_from(
     for (n, &end) in ends.iter().enumerate() {
         let Ok(p) = pattern(end) else { continue };
         let narrowed: Vec<Vec<u64>> = narrow(builds, &candidates, &p);
-        if narrowed.iter().all(|c| c.len() == 1) {
+        if end >= min_len && narrowed.iter().all(|c| c.len() == 1) {
             // Unique at this instruction: cut bytes off its end while it stays unique.
-            let from = if n == 0 { 1 } else { ends[n - 1] + 1 };
+            let from = if n == 0 { 1 } else { ends[n - 1] + 1 }.max(min_len);
             let mut best = (p, narrowed);
             for len in (from..end).rev() {
                 if mask[len - 1] == 0 {
@@ -381,6 +392,27 @@ mod tests {
         .unwrap();
         assert_eq!(sig.pattern.to_string(), "89 58 10");
         assert_eq!(b.find(&sig.pattern), vec![0x40_0107]);
+    }
+
+    #[test]
+    fn a_pattern_starting_before_the_address_covers_it() {
+        // The address's own bytes repeat; the instruction before them is unique, so the pattern
+        // starts there, and must still reach through the address.
+        let bytes = [0x48, 0x8b, 0x05, 1, 2, 3, 4, 0x89, 0x58, 0x10];
+        let mut b = build(0x40_0000, 0x100, &bytes, 0xcc);
+        b.segments[0].1[0x800..0x803].copy_from_slice(&[0x89, 0x58, 0x10]);
+        let options = SignatureOptions {
+            max_bytes: 12,
+            max_before: 64,
+        };
+        let sig = signature_across(std::slice::from_ref(&b), 0x40_0107, options).unwrap();
+        assert!(sig.offset > 0, "{sig:?}");
+        assert!(sig.pattern.len() as u64 >= sig.offset + 3, "{sig:?}");
+        // A build where other bytes lie between: the signature does not land there.
+        let other = [0x48, 0x8b, 0x05, 1, 2, 3, 4, 0x90, 0x89, 0x58, 0x10];
+        let o = build(0x40_0000, 0x200, &other, 0xcc);
+        let across = signature_across(&[b, o], 0x40_0107, options);
+        assert!(across.is_err(), "{across:?}");
     }
 
     #[test]
