@@ -171,14 +171,12 @@ impl Parser<'_> {
         let module = if self.peek() == Some('"') {
             match self.term()? {
                 Expr::Module(name) => name,
-                _ => unreachable!("a quoted term is a module"),
+                _ => return Err(self.error("a quoted module name")),
             }
         } else {
+            // Up to the ':' (names such as `libstdc++.so.6` or `libfoo-1.2.so` hold + and -).
             let start = self.at;
-            while self
-                .peek()
-                .is_some_and(|c| c != ':' && !"+-[]\"".contains(c))
-            {
+            while self.peek().is_some_and(|c| c != ':' && !"[]\"".contains(c)) {
                 self.at += 1;
             }
             self.chars[start..self.at]
@@ -411,6 +409,31 @@ mod tests {
                 vec![(true, Expr::Number(1))]
             )
         );
+    }
+
+    #[test]
+    fn signatures_parse_with_any_module_name() {
+        let a = Address::parse("sig:libfoo-1.2++.so:48 8B 4? ?? 10+7").unwrap();
+        let Expr::Sum(first, rest) = &a.expr else {
+            panic!("{a:?}")
+        };
+        let Expr::Signature(module, pattern) = &**first else {
+            panic!("{a:?}")
+        };
+        assert_eq!(module, "libfoo-1.2++.so");
+        assert_eq!(pattern.to_string(), "48 8B 4? ?? 10");
+        assert_eq!(rest, &vec![(false, Expr::Number(7))]);
+        let b = Address::parse("[sig:\"a:b\":C3]-1").unwrap();
+        assert_eq!(b.depth(), 1);
+        for bad in [
+            "sig:game",
+            "sig::C3",
+            "sig:game:",
+            "sig:game:XY",
+            "sig:game:?? ??",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use windows_sys::Win32::System::Threading::{OpenThread, THREAD_QUERY_INFORMATION
 
 use super::handle::{denial_reason, last_error, os_error, ProcessHandle, Rights};
 use super::memory::{query, read_range};
-use super::processes::{peb_address, read_u64, snapshot, wide_to_string};
+use super::processes::{peb_address, read_u64, wide_to_string};
 use crate::error::{Error, Result};
 use crate::platform::RegionUsage;
 use crate::region::{ModuleRef, Region, RegionKind, WindowsRegion};
