@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from . import compat, demo, errors
+from . import code, compat, demo, errors
 from . import images as images
 from ._native import DEBUG_BUILD, SystemInfo, __version__, hex_pattern_bytes
 from ._native import find_processes as _find_processes
@@ -108,6 +108,7 @@ __all__ = [
     "WatchHits",
     "WriteFailed",
     "__version__",
+    "code",
     "compat",
     "demo",
     "errors",

@@ -266,3 +266,21 @@ def test_bad_input_is_a_typed_error(target):
     with pytest.raises(memscan.ProcessExited):
         proc.nop(at)
     assert patch.original and patch.address == at
+
+
+def test_an_address_list_keeps_a_signature_entry_across_versions(builds, target, tmp_path):
+    at = store_instruction(target)
+    sig = target.proc.signature(at)
+    table = memscan.AddressList()
+    table.add("damage code", sig.expression, "u8")
+    table.attach(target.proc)
+    assert table.value("damage code") == target.proc.read(at, 1)[0]
+    path = table.save(tmp_path / "table.json")
+    v2 = Target(builds["v2"])
+    try:
+        loaded = memscan.AddressList.load(path).attach(v2.proc)
+        truth = store_instruction(v2)
+        assert loaded.value("damage code") == v2.proc.read(truth, 1)[0]
+        assert loaded.entries[0].expression == sig.expression
+    finally:
+        v2.close()

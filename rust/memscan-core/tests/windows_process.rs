@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use memscan_core::address::Address;
+use memscan_core::code::{self, Patch, PatchOptions, SignatureOptions};
 use memscan_core::edit::{apply, WriteOp};
 use memscan_core::image::Image;
 use memscan_core::pointer::{ChainOptions, PointerMap};
@@ -107,6 +108,7 @@ fn target() {
                 unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*player).health)) }.to_string()
             }
             ["guard"] => guard_is_set(guarded + PAGE).to_string(),
+            ["score"] => STATIC_SCORE.load(Ordering::SeqCst).to_string(),
             ["exit"] => return,
             _ => "?".into(),
         };
@@ -422,6 +424,49 @@ fn module_data_and_address_expressions() {
         p.read_value(t.at.health, ValueType::I32).unwrap(),
         Value::I32(HEALTH)
     );
+}
+
+#[test]
+fn patches_suspend_threads_and_signatures_resolve() {
+    let mut t = Target::spawn();
+    let p = t.open();
+    let new = 0x0123_4567_89ab_cdefu64;
+    let patch = Patch::apply(&p, t.at.score, &new.to_le_bytes(), PatchOptions::default()).unwrap();
+    assert_eq!(patch.original, STATIC_VALUE.to_le_bytes());
+    assert_eq!(t.ask("score"), new.to_string());
+    assert!(patch.is_applied(&p).unwrap());
+    patch.restore(&p, PatchOptions::default()).unwrap();
+    assert_eq!(t.ask("score"), STATIC_VALUE.to_string());
+    // A restore over bytes someone else changed refuses.
+    let patch = Patch::apply(&p, t.at.score, &[7], PatchOptions::default()).unwrap();
+    p.write(t.at.score, &[8], true).unwrap();
+    assert!(matches!(
+        patch.restore(&p, PatchOptions::default()),
+        Err(Error::InvalidValue(_))
+    ));
+    p.write(t.at.score, &patch.original, true).unwrap();
+    assert_eq!(t.ask("score"), STATIC_VALUE.to_string());
+
+    // A signature of code in the EXE resolves back to it (or is refused as not unique).
+    let (_, base) = exe_module(&p);
+    let code = p
+        .regions()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.perms.exec && r.module.as_ref().is_some_and(|m| m.base == base))
+        .unwrap();
+    let lines = code::disassemble(&p, code.start + 0x400, 8).unwrap();
+    let at = lines[4].address;
+    match code::signature(&p, at, SignatureOptions::default()) {
+        Ok(sig) => assert_eq!(
+            Address::parse(&sig.expression())
+                .unwrap()
+                .resolve(&p)
+                .unwrap(),
+            at
+        ),
+        Err(e) => assert!(matches!(e, Error::InvalidArgument(_)), "{e}"),
+    }
 }
 
 #[test]
