@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "_error_classes",
     "_panic_in_worker",
+    "assemble",
     "demo_game",
     "demo_game_set",
     "disassemble",
@@ -39,6 +40,7 @@ __all__ = [
     "hex_pattern_bytes",
     "list_processes",
     "parse_hex_pattern",
+    "patch_assemble",
     "patch_bytes",
     "patch_nop",
     "patch_restore",
@@ -431,6 +433,10 @@ def signature_across(
     max_before: int = 64,
 ) -> dict[str, Any]: ...
 def patch_bytes(process: Process, address: int, data: bytes, *, wait: float = 2.0) -> bytes: ...
+def patch_assemble(
+    process: Process, address: int, text: str, *, wait: float = 2.0
+) -> tuple[bytes, bytes]: ...
+def assemble(text: str, *, address: int = 0, bitness: int = 64) -> bytes: ...
 def patch_nop(process: Process, address: int, *, wait: float = 2.0) -> tuple[bytes, bytes]: ...
 def patch_restore(
     process: Process,

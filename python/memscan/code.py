@@ -22,7 +22,14 @@ from .errors import InvalidArgument
 if TYPE_CHECKING:
     from .process import Process
 
-__all__ = ["Patch", "Signature", "applied_patches", "signature_across"]
+__all__ = ["Patch", "Signature", "applied_patches", "assemble", "signature_across"]
+
+
+def assemble(text: str, *, address: int = 0, bitness: int = 64) -> bytes:
+    """The bytes of one instruction in Intel syntax (``"mov dword ptr [rbx+0x10], 999"``),
+    encoded to run at ``address`` (branch targets are absolute): the shortest encoding, checked
+    by decoding it again. Raises InvalidArgument for text it cannot encode."""
+    return bytes(_native.assemble(text, address=address, bitness=bitness))
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,12 @@ class Patch:
     def nop(cls, process: Process, address: int, *, wait: float = 2.0) -> Patch:
         """Replaces the instruction at ``address`` with NOPs."""
         original, patched = _native.patch_nop(process._native, address, wait=wait)
+        return cls(process, address, bytes(original), bytes(patched))
+
+    @classmethod
+    def assemble(cls, process: Process, address: int, text: str, *, wait: float = 2.0) -> Patch:
+        """Assembles ``text`` over the instruction at ``address``, padded with NOPs."""
+        original, patched = _native.patch_assemble(process._native, address, text, wait=wait)
         return cls(process, address, bytes(original), bytes(patched))
 
     def __len__(self) -> int:

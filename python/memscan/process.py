@@ -311,6 +311,12 @@ class Process:
         """Replaces the instruction at ``address`` with NOPs, as :meth:`patch` writes."""
         return Patch.nop(self, self._at(address), wait=wait)
 
+    def assemble(self, address: int | str, text: str, *, wait: float = 2.0) -> Patch:
+        """Assembles one instruction (Intel syntax, e.g. ``"mov dword ptr [rbx+0x10], 999"``)
+        over the instruction at ``address``, padded with NOPs to its end (a longer encoding is
+        refused), written as :meth:`patch` writes."""
+        return Patch.assemble(self, self._at(address), text, wait=wait)
+
     def patches(self) -> list[Patch]:
         """The patches applied to this process from this interpreter and not restored."""
         return applied_patches(self.pid)

@@ -284,3 +284,24 @@ def test_an_address_list_keeps_a_signature_entry_across_versions(builds, target,
         assert loaded.entries[0].expression == sig.expression
     finally:
         v2.close()
+
+
+def test_assemble_round_trips_and_patches_an_instruction(target):
+    at = store_instruction(target)
+    row = target.proc.disassemble(at, 1).to_polars().row(0, named=True)
+    # The disassembler's text assembles back to the same bytes.
+    assert memscan.code.assemble(row["instruction"], address=at) == bytes(row["bytes"])
+    before = target.health_now()
+    # Damage heals: `sub [health], edi` becomes `add [health], edi` (same length).
+    with target.proc.assemble(at, f"add dword ptr [{target.health:#x}], edi") as patch:
+        assert len(patch) == len(row["bytes"])
+        target.command("d")
+        assert target.health_now() == before + 1
+    target.command("d")
+    assert target.health_now() == before
+    # Longer than the instruction it replaces: refused, nothing written.
+    with pytest.raises(memscan.InvalidArgument, match="more than the"):
+        target.proc.assemble(at, f"add dword ptr [{target.health:#x}], 0x12345")
+    with pytest.raises(memscan.InvalidArgument, match="unknown mnemonic"):
+        memscan.code.assemble("frobnicate eax")
+    assert target.proc.read(at, len(row["bytes"])) == bytes(row["bytes"])

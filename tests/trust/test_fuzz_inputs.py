@@ -447,8 +447,9 @@ HEX = set("0123456789abcdefABCDEF")
 
 def reference_pattern(text: str) -> tuple[bytes, bytes] | None:
     """The grammar over ASCII separators: (bytes, mask), or None when refused. Tokens are split
-    at whitespace and commas; each is an optional 0x and then whole bytes (pairs of hex digits
-    or ??)."""
+    at whitespace and commas; each is an optional 0x and then whole bytes: pairs of hex digits
+    or ``?`` (a free nibble: ``??`` any byte, ``4?`` and ``?8`` half a byte). At least one byte is
+    wholly fixed."""
     tokens = [t for t in re.split(r"[\t\n\x0b\x0c\r ,]+", text) if t]
     if not tokens:
         return None
@@ -460,14 +461,13 @@ def reference_pattern(text: str) -> tuple[bytes, bytes] | None:
         pairs += [run[i : i + 2] for i in range(0, len(run), 2)]
     out, mask = bytearray(), bytearray()
     for p in pairs:
-        if p == "??":
-            out.append(0)
-            mask.append(0)
-        elif set(p) <= HEX:
-            out.append(int(p, 16))
-            mask.append(0xFF)
-        else:
+        if not set(p) <= HEX | {"?"}:
             return None
+        hi, lo = ((0, 0) if c == "?" else (int(c, 16), 0xF) for c in p)
+        out.append(hi[0] << 4 | lo[0])
+        mask.append(hi[1] << 4 | lo[1])
+    if 0xFF not in mask:
+        return None
     return bytes(out), bytes(mask)
 
 
@@ -545,8 +545,8 @@ def test_any_text_as_a_hex_pattern(demo, dproc, text):
         got = None
     else:
         assert len(data) == len(mask) > 0
-        assert set(mask) <= {0, 0xFF}
-        assert all(d == 0 for d, k in zip(data, mask, strict=True) if not k)
+        assert set(mask) <= {0, 0x0F, 0xF0, 0xFF}
+        assert all(d & ~k == 0 for d, k in zip(data, mask, strict=True))
         dproc.find_bytes(text, **span)
         got = (data, mask)
     if text.isascii():

@@ -188,3 +188,30 @@ pub fn patch_restore(
     };
     detached(py, || patch.restore(&process, options))
 }
+
+/// Assembles `text` at `address` over the instruction there (padded with NOPs); returns
+/// `(original, patched)`.
+#[pyfunction]
+#[pyo3(signature = (process, address, text, *, wait=2.0))]
+pub fn patch_assemble(
+    py: Python<'_>,
+    process: PyRef<'_, PyProcess>,
+    address: u64,
+    text: &str,
+    wait: f64,
+) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    let (process, options) = (process.inner.clone(), options(wait)?);
+    detached(py, || {
+        Patch::assemble(&process, address, text, options).map(|p| (p.original, p.patched))
+    })
+}
+
+/// The bytes of one instruction in Intel syntax, encoded to run at `address`.
+#[pyfunction]
+#[pyo3(signature = (text, *, address=0, bitness=64))]
+pub fn assemble(text: &str, address: u64, bitness: u32) -> PyResult<Vec<u8>> {
+    if bitness != 64 && bitness != 32 {
+        return Err(invalid_argument(format!("bitness={bitness}: 64 or 32")));
+    }
+    code::assemble(text, address, bitness).py()
+}

@@ -26,7 +26,8 @@ mod _native {
     use crate::arrays::BufferOwner;
     #[pymodule_export]
     use crate::code::{
-        disassemble, patch_bytes, patch_nop, patch_restore, references, signature, signature_across,
+        assemble, disassemble, patch_assemble, patch_bytes, patch_nop, patch_restore, references,
+        signature, signature_across,
     };
     #[pymodule_export]
     use crate::errors::_error_classes;

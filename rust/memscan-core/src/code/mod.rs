@@ -2,6 +2,7 @@
 //! instruction again in another build, and reversible patches written with every thread
 //! stopped.
 
+mod assemble;
 mod disassembly;
 mod instruction;
 mod patch;
@@ -10,6 +11,7 @@ mod references;
 mod segments;
 mod signature;
 
+pub use assemble::assemble;
 pub use disassembly::{disassemble, Line};
 pub use instruction::{
     bitness, decode_at, decode_before, effective_address, intel_formatter, Decoded, Source, MAX_LEN,

@@ -64,8 +64,30 @@ impl Patch {
 
     /// Replaces the instruction at `address` with one-byte NOPs.
     pub fn nop(process: &Process, address: u64, options: PatchOptions) -> Result<Self> {
-        let len = instruction_length(process, address)?;
+        let (len, _) = instruction_at(process, address)?;
         Self::apply(process, address, &vec![0x90; len], options)
+    }
+
+    /// Assembles `text` (one instruction, Intel syntax) for `address` and writes it over the
+    /// instruction there, padded with NOPs to that instruction's end. An encoding longer than
+    /// the instruction it replaces is refused: it would cut the next one in half.
+    pub fn assemble(
+        process: &Process,
+        address: u64,
+        text: &str,
+        options: PatchOptions,
+    ) -> Result<Self> {
+        let (len, bitness) = instruction_at(process, address)?;
+        let mut bytes = super::assemble::assemble(text, address, bitness)?;
+        if bytes.len() > len {
+            return Err(Error::invalid_argument(format!(
+                "{text:?} takes {} bytes, more than the {len}-byte instruction at {address:#x}: \
+                 write over several instructions with a byte patch",
+                bytes.len()
+            )));
+        }
+        bytes.resize(len, 0x90);
+        Self::apply(process, address, &bytes, options)
     }
 
     /// Puts the original bytes back, refusing if the bytes there are no longer the patch's
@@ -87,8 +109,8 @@ impl Patch {
     }
 }
 
-/// The length of the instruction at `address`.
-pub fn instruction_length(process: &Process, address: u64) -> Result<usize> {
+/// The length of the instruction at `address`, and the process's code size in bits.
+fn instruction_at(process: &Process, address: u64) -> Result<(usize, u32)> {
     let (code, report) = process.read_partial(address, MAX_LEN)?;
     let readable = report
         .unreadable
@@ -102,7 +124,7 @@ pub fn instruction_length(process: &Process, address: u64) -> Result<usize> {
             "no instruction decodes at {address:#x}"
         )));
     }
-    Ok(ins.len())
+    Ok((ins.len(), bitness))
 }
 
 /// Writes `bytes` at `address` while every thread is stopped outside them; with `expect`, only
