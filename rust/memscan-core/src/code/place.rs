@@ -27,6 +27,22 @@ impl Place {
     }
 }
 
+/// A symbol as its source language writes it: Rust (`_native::demo_game::damage`, without
+/// the hash) or C++ (`game::Player::hit(int)`); other names as they are.
+pub fn demangle(name: &str) -> String {
+    if let Ok(rust) = rustc_demangle::try_demangle(name) {
+        return format!("{rust:#}");
+    }
+    if name.starts_with("_Z") {
+        if let Ok(cpp) = cpp_demangle::Symbol::new(name) {
+            if let Ok(text) = cpp.demangle() {
+                return text;
+            }
+        }
+    }
+    name.to_owned()
+}
+
 /// Resolves places in one process against one region list, caching symbols per module.
 pub struct Places<'a> {
     process: &'a Process,
@@ -77,12 +93,29 @@ impl<'a> Places<'a> {
             module: Some(module.name().to_owned()),
             module_offset: Some(offset),
             symbol: symbols.name(offset).map(|(name, off)| {
+                let name = demangle(name);
                 if off == 0 {
-                    name.to_owned()
+                    name
                 } else {
                     format!("{name}+{off:#x}")
                 }
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demangle;
+
+    #[test]
+    fn rust_and_cpp_names_read_as_written() {
+        assert_eq!(
+            demangle("_ZN7_native9demo_game6damage17h0123456789abcdefE"),
+            "_native::demo_game::damage"
+        );
+        assert_eq!(demangle("_ZN4game6Player3hitEi"), "game::Player::hit(int)");
+        assert_eq!(demangle("take_damage"), "take_damage");
+        assert_eq!(demangle("_Zbroken"), "_Zbroken");
     }
 }
