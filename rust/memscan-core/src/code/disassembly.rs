@@ -3,7 +3,7 @@
 
 use iced_x86::{Decoder, DecoderOptions, FlowControl, Formatter, Instruction, OpKind};
 
-use super::instruction::{intel_formatter, MAX_LEN};
+use super::instruction::{intel_formatter, process_bitness, MAX_LEN};
 use crate::error::{Error, Result};
 use crate::process::Process;
 
@@ -34,7 +34,7 @@ pub fn disassemble(process: &Process, address: u64, count: usize) -> Result<Vec<
         )));
     }
     let regions = process.regions()?;
-    let bitness = 8 * crate::modules::pointer_width(process.memory(), &regions) as u32;
+    let bitness = process_bitness(process, &regions);
     let (code, report) = process.read_partial(address, count * MAX_LEN)?;
     let readable = report
         .unreadable

@@ -153,6 +153,15 @@ fn describe(ins: &Instruction, code: &[u8]) -> Decoded {
     }
 }
 
+/// The code size of a process in bits (64, or 32 for a 32-bit program), from the pointer width
+/// its executable's header declares.
+pub fn process_bitness(
+    process: &crate::process::Process,
+    regions: &[crate::region::Region],
+) -> u32 {
+    8 * crate::modules::pointer_width(process.memory(), regions) as u32
+}
+
 /// The host's code size in bits (64 on x86-64).
 pub fn bitness() -> u32 {
     if cfg!(target_pointer_width = "64") {

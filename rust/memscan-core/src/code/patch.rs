@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use iced_x86::{Decoder, DecoderOptions};
 
-use super::instruction::MAX_LEN;
+use super::instruction::{process_bitness, MAX_LEN};
 use crate::error::{Error, Result};
 use crate::platform::{self, StoppedThreads, ThreadPosition};
 use crate::process::Process;
@@ -117,7 +117,7 @@ fn instruction_at(process: &Process, address: u64) -> Result<(usize, u32)> {
         .first()
         .map_or(code.len(), |&(a, _)| (a - address) as usize);
     let regions = process.regions()?;
-    let bitness = 8 * crate::modules::pointer_width(process.memory(), &regions) as u32;
+    let bitness = process_bitness(process, &regions);
     let ins = Decoder::with_ip(bitness, &code[..readable], address, DecoderOptions::NONE).decode();
     if ins.is_invalid() {
         return Err(Error::invalid_argument(format!(

@@ -5,7 +5,7 @@
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, OpKind};
 
 use super::disassembly::{branch_target, memory_operand};
-use super::instruction::intel_formatter;
+use super::instruction::{intel_formatter, process_bitness};
 use crate::error::{Error, Result};
 use crate::process::Process;
 use crate::read::ProgressSink;
@@ -61,7 +61,7 @@ pub fn references(
     }
     let end = target.saturating_add(len);
     let all = process.regions()?;
-    let bitness = 8 * crate::modules::pointer_width(process.memory(), &all) as u32;
+    let bitness = process_bitness(process, &all);
     let code: Vec<&Region> = regions
         .iter()
         .filter(|r| r.perms.exec && r.perms.read)

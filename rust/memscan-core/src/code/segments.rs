@@ -90,7 +90,7 @@ impl CodeSegments {
             name: module.name().to_owned(),
             base: module.base,
             segments,
-            bitness: 8 * crate::modules::pointer_width(process.memory(), regions) as u32,
+            bitness: super::instruction::process_bitness(process, regions),
             relocatable,
         })
     }
