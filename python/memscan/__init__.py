@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from . import code, compat, demo, errors
+from . import code, compat, demo, errors, structures
 from . import images as images
 from ._native import DEBUG_BUILD, SystemInfo, __version__, hex_pattern_bytes
 from ._native import find_processes as _find_processes
@@ -41,6 +41,7 @@ from .pointers import PointerChains, PointerMap
 from .process import Process, Region
 from .scanner import Scanner
 from .snapshots import ChangeMap, Snapshot
+from .structures import Field, Layout, compare
 from .table import Table, hex_addresses
 from .value_types import VALUE_TYPES, ValueType
 from .watch import Watch, WatchHits
@@ -79,12 +80,14 @@ __all__ = [
     "Busy",
     "ChangeMap",
     "Dataset",
+    "Field",
     "History",
     "InternalError",
     "InvalidAddress",
     "InvalidArgument",
     "InvalidFile",
     "InvalidValue",
+    "Layout",
     "MemoryBudgetExceeded",
     "MemscanError",
     "MultiScan",
@@ -109,6 +112,7 @@ __all__ = [
     "WriteFailed",
     "__version__",
     "code",
+    "compare",
     "compat",
     "demo",
     "errors",
@@ -119,6 +123,7 @@ __all__ = [
     "list_processes",
     "load",
     "open_image",
+    "structures",
 ]
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _native
 from ._lazy import pl
+from ._xml import parse_untrusted_xml
 from .address import Address
 from .display import module_owners
 from .errors import InvalidArgument, InvalidFile, InvalidValue, MemscanError, ProcessExited
@@ -53,9 +54,6 @@ FORMAT = "memscan.address_list"
 VERSION = 1
 #: Files larger than this are refused (JSON lists and Cheat Engine tables alike).
 MAX_FILE_BYTES = 64 << 20
-#: Cheat Engine tables: deepest element nesting and most elements accepted.
-MAX_XML_DEPTH = 256
-MAX_XML_ELEMENTS = 1_000_000
 #: Most entries :meth:`AddressList.add_from_scanner` adds in one call.
 MAX_FROM_SCANNER = 10_000
 #: The table version written into exported ``.CT`` files (Cheat Engine 7.5's: 45).
@@ -722,7 +720,7 @@ class AddressList:
         ``CheatTable`` raises InvalidFile."""
         p = Path(path)
         where = f"cannot load {str(p)!r}"
-        root = _parse_xml(_read_limited(p, where), where)
+        root = parse_untrusted_xml(_read_limited(p, where), where)
         if root.tag != "CheatTable":
             raise InvalidFile(f"{where}: not a Cheat Engine table (the root is <{root.tag}>)")
         al = cls()
@@ -925,63 +923,6 @@ def _write_atomically(path: Path, data: bytes) -> Path:
 
 
 # -- Cheat Engine tables ----------------------------------------------------------------------
-
-
-class _Rejected(Exception):
-    """Raised inside the XML parser's handlers to stop on input memscan does not accept."""
-
-
-def _parse_xml(data: bytes, where: str) -> Any:
-    """Parses a Cheat Engine table with expat, refusing any DTD (so no entity can be declared,
-    expanded or fetched), nesting deeper than MAX_XML_DEPTH and more than MAX_XML_ELEMENTS
-    elements. Returns the root element."""
-    import xml.etree.ElementTree as ET
-    from xml.parsers import expat
-
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
-    depth = count = 0
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal depth, count
-        depth += 1
-        count += 1
-        if depth > MAX_XML_DEPTH:
-            raise _Rejected(f"elements nested more than {MAX_XML_DEPTH} deep")
-        if count > MAX_XML_ELEMENTS:
-            raise _Rejected(f"more than {MAX_XML_ELEMENTS} elements")
-        builder.start(tag, attrs)
-
-    def end(tag: str) -> None:
-        nonlocal depth
-        depth -= 1
-        builder.end(tag)
-
-    def no_dtd(*_: Any) -> Any:
-        raise _Rejected(
-            "it declares a DTD, which Cheat Engine tables never do (its entities could expand "
-            "without bound or read other files)"
-        )
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
-    parser.StartDoctypeDeclHandler = no_dtd
-    parser.EntityDeclHandler = no_dtd
-    parser.UnparsedEntityDeclHandler = no_dtd
-    parser.ExternalEntityRefHandler = no_dtd
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    try:
-        parser.Parse(data, True)
-    except expat.ExpatError as e:
-        raise InvalidFile(
-            f"{where}: not well-formed XML ({expat.ErrorString(e.code)} at line {e.lineno}, "
-            f"column {e.offset})"
-        ) from None
-    except _Rejected as e:
-        raise InvalidFile(f"{where}: {e}") from None
-    return builder.close()
 
 
 def _child_text(node: Any, tag: str) -> str | None:

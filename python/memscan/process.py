@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 
 import numpy as np
 
-from . import _native
+from . import _native, structures
 from ._convert import addresses_array, region_list
 from ._lazy import pl
 from ._progress import ProgressArg, progress_callback
 from .code import Patch, Signature, applied_patches
 from .display import card, count, esc, human_bytes, mono
 from .errors import InvalidArgument, MemscanError
-from .history import Recorder
+from .history import History, Recorder
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
 from .pointers import PointerChains, PointerMap
 from .scanner import Scanner, fits, scan_types
 from .snapshots import Snapshot
+from .structures import Layout
 from .table import Table
 from .watch import Watch
 
@@ -81,6 +82,11 @@ class Process:
     @property
     def uid(self) -> int:
         return self._native.uid
+
+    @property
+    def pointer_size(self) -> int:
+        """Bytes in one of the process's pointers (8, or 4 for a 32-bit program)."""
+        return self._native.pointer_size
 
     @property
     def image_path(self) -> pathlib.Path | None:
@@ -355,6 +361,55 @@ class Process:
                 )
             )
         return pl.concat(frames)
+
+    # -- structures -------------------------------------------------------------------------
+
+    def dissect(
+        self,
+        address: int | str,
+        size: int | None = None,
+        *,
+        over: float | History | np.ndarray | Sequence[bytes] | None = None,
+        interval: float | None = None,
+        depth: int = 0,
+        name: str = "structure",
+    ) -> Layout:
+        """What the ``size`` bytes at ``address`` hold, field by field: a :class:`Layout`
+        (one row per field: offset, size, type, value, confidence, evidence, points_to).
+
+        ``size`` defaults to the heap block that starts at ``address`` (glibc), else 256.
+        With ``over=seconds`` the range is sampled (every ``interval``, 1/200 s by default)
+        and behaviour decides: bytes that change together are one field, counters, timers,
+        flags, positions moving by a velocity in another field. ``over`` also takes samples
+        already taken (a ``u8`` :class:`History` of the range, an array, a list of bytes).
+        ``depth`` follows data pointers that many levels (a loop is marked, not followed)."""
+        return structures.dissect(
+            self, self._at(address), size, over=over, interval=interval, depth=depth, name=name
+        )
+
+    def read_struct(self, address: int | str, layout: Layout) -> dict[str, Any]:
+        """One instance at ``address`` read through ``layout``, as a dict of field values."""
+        return structures.read_struct(self, self._at(address), layout)
+
+    def read_structs(
+        self, addresses: np.ndarray | Sequence[int], layout: Layout
+    ) -> polars.DataFrame:
+        """Every instance at ``addresses`` read through ``layout`` in one gathered, vectored
+        read: a frame with one row per instance (address, readable, then each field)."""
+        return structures.read_structs(self, addresses, layout)
+
+    def compare(
+        self,
+        group_a: np.ndarray | Sequence[int],
+        group_b: np.ndarray | Sequence[int],
+        layout: Layout | int,
+        *,
+        over: float | None = None,
+        interval: float | None = None,
+    ) -> polars.DataFrame:
+        """Fields ranked by how well they separate the objects of group A from group B:
+        see :func:`memscan.compare`."""
+        return structures.compare(self, group_a, group_b, layout, over=over, interval=interval)
 
     def record(
         self,

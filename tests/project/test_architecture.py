@@ -19,7 +19,7 @@ LAYERS = [
     {"image"},
     {"process"},
     {"scan", "pointer", "analysis", "save_image", "edit", "freeze", "code"},
-    {"watch", "address"},
+    {"watch", "address", "structure"},
     {"tables"},
 ]
 

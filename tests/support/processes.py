@@ -15,13 +15,16 @@ import pytest
 TARGETS = Path(__file__).parent.parent / "targets"
 
 
-def build_c_target(tmp_path_factory, source: str, name: str, *flags: str) -> Path:
-    """Builds tests/targets/<source> with gcc into a temporary directory."""
+def build_c_target(
+    tmp_path_factory, source: str, name: str, *flags: str, libs: tuple[str, ...] = ()
+) -> Path:
+    """Builds tests/targets/<source> with gcc into a temporary directory (``libs`` are linked
+    after the source, as ``-lm``)."""
     if shutil.which("gcc") is None:
         pytest.fail("gcc is needed to build the C targets")
     out = tmp_path_factory.mktemp(name) / name
     path = TARGETS / source
-    subprocess.run(["gcc", "-g", *flags, "-o", str(out), str(path)], check=True)
+    subprocess.run(["gcc", "-g", *flags, "-o", str(out), str(path), *libs], check=True)
     return out
 
 

@@ -16,7 +16,8 @@
 //! 7. `image` (the image and core file formats, read as a [`read::Source`])
 //! 8. `process` (live or image, one API)
 //! 9. the features: `scan`, `pointer`, `analysis`, `save_image`, `edit`, `freeze`, `code`
-//! 10. features built on `code`: `watch` (instructions behind hits), `address` (`sig:` terms)
+//! 10. features built on `code`: `watch` (instructions behind hits), `address` (`sig:` terms),
+//!     `structure` (what pointers in an object point at)
 //! 11. `tables` (results as Arrow)
 
 pub mod address;
@@ -36,6 +37,7 @@ pub mod read;
 pub mod region;
 pub mod save_image;
 pub mod scan;
+pub mod structure;
 pub mod tables;
 pub mod value;
 pub mod watch;

@@ -379,3 +379,52 @@ pub fn references_batch(
         ),
     ])
 }
+
+/// One row per value: what it points at (kind of region, or null when it is not a pointer;
+/// executable, writable, location, text and whether it was UTF-16, code_words, block_size).
+pub fn pointees_batch(
+    values: &[u64],
+    pointees: &[crate::structure::Pointee],
+) -> Result<RecordBatch, ArrowError> {
+    let strings = |f: fn(&crate::structure::Pointee) -> Option<&str>| {
+        Arc::new(pointees.iter().map(f).collect::<StringArray>()) as ArrayRef
+    };
+    let bools = |f: fn(&crate::structure::Pointee) -> bool| {
+        Arc::new(
+            pointees
+                .iter()
+                .map(|p| Some(f(p)))
+                .collect::<BooleanArray>(),
+        ) as ArrayRef
+    };
+    RecordBatch::try_from_iter([
+        (
+            "value",
+            Arc::new(UInt64Array::from(values.to_vec())) as ArrayRef,
+        ),
+        ("kind", strings(|p| p.kind.map(|k| k.name()))),
+        ("executable", bools(|p| p.executable)),
+        ("writable", bools(|p| p.writable)),
+        ("location", strings(|p| p.location.as_deref())),
+        ("text", strings(|p| p.text.as_deref())),
+        ("wide", bools(|p| p.wide)),
+        (
+            "code_words",
+            Arc::new(
+                pointees
+                    .iter()
+                    .map(|p| p.code_words)
+                    .collect::<UInt32Array>(),
+            ),
+        ),
+        (
+            "block_size",
+            Arc::new(
+                pointees
+                    .iter()
+                    .map(|p| p.block_size)
+                    .collect::<UInt64Array>(),
+            ),
+        ),
+    ])
+}

@@ -12,6 +12,7 @@ mod pointer;
 mod process;
 mod run;
 mod scanner;
+mod structure;
 mod tables;
 mod values;
 mod watch;
@@ -47,6 +48,8 @@ mod _native {
     use crate::run::_panic_in_worker;
     #[pymodule_export]
     use crate::scanner::PyScanner;
+    #[pymodule_export]
+    use crate::structure::{pointees, read_instances};
     #[pymodule_export]
     use crate::watch::PyWatch;
 

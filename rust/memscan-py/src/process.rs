@@ -128,6 +128,19 @@ impl PyProcess {
         self.inner.info().uid
     }
 
+    /// Bytes in a pointer of the process (8, or 4 for a 32-bit program), from its executable.
+    #[getter]
+    fn pointer_size(&self, py: Python<'_>) -> PyResult<usize> {
+        let process = self.inner.clone();
+        crate::run::detached(py, || {
+            let regions = process.regions()?;
+            Ok(memscan_core::modules::pointer_width(
+                process.memory(),
+                &regions,
+            ))
+        })
+    }
+
     fn is_alive(&self) -> bool {
         self.inner.is_alive()
     }
