@@ -27,6 +27,7 @@ F64_RANGE = (1e-7, 1e13)
 _PRINTABLE = np.zeros(256, bool)
 _PRINTABLE[0x20:0x7F] = True
 _PRINTABLE[[0x09, 0x0A, 0x0D]] = True
+_PRINTABLE[0x80:0xF5] = True  # UTF-8 beyond ASCII (a run must still decode as UTF-8)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class _Dissector:
                     stop += 1
                 if stop < self.size and stop % 4:
                     stop = max(end + 1, stop - stop % 4)
-                text = bytes(now[o:end]).decode("ascii", errors="replace")
+                text = bytes(now[o:end]).decode("utf-8", errors="replace")
                 changes = bool((self.s[:, o:stop] != now[o:stop]).any())
                 self.take(
                     Field(
@@ -336,11 +337,15 @@ def _plausible(v: np.ndarray, bounds: tuple[float, float]) -> bool:
 
 
 def _looks_like_text(chars: np.ndarray, offset: int) -> bool:
-    """Four printable characters or more; two or three letters and digits at a 4-aligned
-    offset (shorter runs are as likely the bytes of a number)."""
-    if len(chars) >= 4:
-        return True
-    text = bytes(chars).decode("ascii", errors="replace")
+    """Valid UTF-8 of four characters or more (half of them ASCII, unless eight or more), or
+    two or three letters and digits at a 4-aligned offset (shorter runs are as likely the
+    bytes of a number)."""
+    try:
+        text = bytes(chars).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if len(text) >= 4:
+        return sum(c.isascii() for c in text) >= len(text) / 2 or len(text) >= 8
     return len(text) >= 2 and offset % 4 == 0 and text[0].isalpha() and text.isalnum()
 
 
