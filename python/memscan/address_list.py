@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from .process import Process
     from .scanner import Scanner, Selection
+    from .structures import Layout
 
 __all__ = ["AddressList", "Entry", "Skipped"]
 
@@ -330,6 +331,20 @@ class AddressList:
         return self.entries == other.entries
 
     __hash__ = None  # type: ignore[assignment]
+
+    def add_layout(self, base: str | int, layout: Layout, *, prefix: str = "") -> list[Entry]:
+        """Adds an entry per number of ``layout`` (pointers as u64 or u32), each at ``base``
+        plus its offset: ``base`` is an address or an expression (``"[game+4140]"``); the
+        descriptions are ``prefix`` plus the field names (``pos.x`` for nested fields)."""
+        where = base if isinstance(base, str) else f"{base:X}"
+        added = []
+        for name, offset, f in layout.leaves():
+            vt = layout.value_type(f)
+            if vt is None or f.count != 1:
+                continue  # text, bytes and arrays have no single value type
+            expression = f"{where}+{offset:X}" if offset else where
+            added.append(self.add(f"{prefix}{name}", expression, vt))
+        return added
 
     def add(
         self,

@@ -398,6 +398,14 @@ class Process:
         read: a frame with one row per instance (address, readable, then each field)."""
         return structures.read_structs(self, addresses, layout)
 
+    def record_struct(
+        self, address: int | str, layout: Layout, *, over: float, interval: float | None = None
+    ) -> polars.DataFrame:
+        """The instance at ``address`` sampled for ``over`` seconds (every ``interval``, 1/200 s
+        by default) and read through ``layout``: one row per sample, ``time`` then each field
+        (a history of every field at once, in one read per sample)."""
+        return structures.record(self, self._at(address), layout, over=over, interval=interval)
+
     def compare(
         self,
         group_a: np.ndarray | Sequence[int],

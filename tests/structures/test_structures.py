@@ -261,3 +261,36 @@ def test_a_layout_is_a_table(target):
 
     assert pl.DataFrame(layout).equals(frame)  # the Arrow PyCapsule stream
     assert re.search(r"struct structure \{", layout.to_c())
+
+
+def test_a_layout_finds_every_instance_with_a_group_scan(target):
+    layout = Layout.from_c(ENTITY_C, "entity")
+    ops = target.proc.read_struct(target.world, layout)["ops"]
+    found = target.proc.group_scan(layout.group(ops=ops, alive=1))
+    assert sorted(found.addresses.tolist()) == target.entities.tolist()
+    enemies = target.proc.group_scan(layout.group(ops=ops, team=1))
+    assert sorted(enemies.addresses.tolist()) == target.entities[1:].tolist()
+    with pytest.raises(memscan.InvalidArgument):
+        layout.group(tag="P0")
+    with pytest.raises(memscan.InvalidArgument):
+        layout.group(nothing=1)
+
+
+def test_record_struct_is_a_history_of_every_field(target):
+    layout = Layout.from_c(ENTITY_C, "entity")
+    frame = target.proc.record_struct(target.world, layout, over=0.3)
+    assert frame.columns[:2] == ["time", "ops"] and frame.height > 10
+    assert frame["time"].is_sorted() and frame["time"][0] == 0
+    ticks = frame["ticks"].to_numpy().astype(np.int64)
+    assert (np.diff(ticks) >= 0).all() and ticks[-1] > ticks[0]
+    assert frame["id"].n_unique() == 1 and frame["tag"][0] == "P0"
+
+
+def test_address_list_entries_per_field(target, tmp_path):
+    layout = Layout.from_c(ENTITY_C, "entity")
+    entries = memscan.AddressList().add_layout(target.world, layout, prefix="player.")
+    by_name = {e.description: e for e in entries}
+    assert "player.tag" not in by_name  # char arrays have no single value type
+    assert by_name["player.hp"].expression == f"{target.world:X}+10"
+    assert by_name["player.pos.y"].type == "f32" and by_name["player.ops"].type == "u64"
+    assert target.proc.address(by_name["player.score"].expression) == target.world + 96

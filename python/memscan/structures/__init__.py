@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .layout import FIELD_TYPES, Field, Layout, family
 from .reading import compare as _compare
 from .reading import dissect as _dissect
-from .reading import find_stride, read_struct, read_structs, sample_rows
+from .reading import find_stride, read_struct, read_structs, record, sample_rows
 
 if TYPE_CHECKING:
     import polars
@@ -27,6 +27,7 @@ __all__ = [
     "find_stride",
     "read_struct",
     "read_structs",
+    "record",
     "sample_rows",
 ]
 

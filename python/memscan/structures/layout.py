@@ -184,6 +184,33 @@ class Layout:
             else:
                 yield f"{prefix}{f.name}", base + f.offset, f
 
+    def value_type(self, f: Field) -> str | None:
+        """The scan value type of a numeric field (pointers as u64/u32, bool as u8), else None."""
+        if f.type in _NUMERIC:
+            return f.type
+        if f.type == "ptr":
+            return "u64" if self.pointer_size == 8 else "u32"
+        return "u8" if f.type == "bool" else None
+
+    def group(self, **values: Any) -> list[tuple[int, str, Any]]:
+        """Members of a group scan for instances whose fields hold these values
+        (``proc.group_scan(layout.group(ops=0x55d0..., team=1))`` finds every instance; a value
+        may be ``("between", lo, hi)``). Nested fields are named with dots (``pos.x``) via
+        ``**{"pos.x": 1.0}``."""
+        if not values:
+            raise InvalidArgument("name at least one field and its value")
+        leaves = {name: (offset, f) for name, offset, f in self.leaves()}
+        members = []
+        for name, value in values.items():
+            if name not in leaves:
+                raise InvalidArgument(f"{self.name} has no field {name!r}")
+            offset, f = leaves[name]
+            vt = self.value_type(f)
+            if vt is None or f.count != 1:
+                raise InvalidArgument(f"field {name!r} ({f.type}) is not a single number")
+            members.append((offset, vt, value))
+        return sorted(members)
+
     # -- as a table -------------------------------------------------------------------------
 
     def to_polars(self) -> polars.DataFrame:

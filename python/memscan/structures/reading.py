@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
     from ..process import Process
 
-__all__ = ["compare", "dissect", "find_stride", "read_struct", "read_structs", "sample_rows"]
+__all__ = [
+    "compare",
+    "dissect",
+    "find_stride",
+    "read_struct",
+    "read_structs",
+    "record",
+    "sample_rows",
+]
 
 #: Size dissected when none is given and the address does not start a heap block.
 DEFAULT_SIZE = 256
@@ -94,7 +102,7 @@ def sample_rows(
         if over is None:
             flat, _ = _native.read_instances(native_process(proc), addresses, size)
             return np.asarray(flat).reshape(1, n, size)
-        return _record(proc, addresses, size, float(over), interval or 1 / RATE)
+        return _record(proc, addresses, size, float(over), interval or 1 / RATE)[0]
     if n != 1:
         raise InvalidArgument("recorded samples cover one instance; pass over=seconds for many")
     from ..history import History
@@ -117,7 +125,9 @@ def sample_rows(
 
 def _record(
     proc: Process, addresses: np.ndarray, size: int, seconds: float, interval: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples the instances for ``seconds``: rows ``(samples, instances, size)`` and each
+    sample's time (ns since the epoch)."""
     if not 0 < seconds <= 3600:
         raise InvalidArgument(f"over={seconds}: sample for more than 0 and at most 3600 seconds")
     every = (addresses[:, None] + np.arange(size, dtype=np.uint64)[None, :]).reshape(-1)
@@ -131,7 +141,8 @@ def _record(
     history = rec.history()
     values = np.asarray(history.values()).reshape(history.samples, -1)
     columns = np.searchsorted(np.asarray(history.addresses()), every)
-    return values[:, columns].reshape(history.samples, len(addresses), size)
+    rows = values[:, columns].reshape(history.samples, len(addresses), size)
+    return rows, np.asarray(history.timestamps_ns())
 
 
 def dissect(
@@ -261,6 +272,23 @@ def find_stride(layout: Layout, *, min_repeats: int = 2) -> tuple[int, int] | No
     if best is None:
         return None
     return best[0] * 4, layout.size // (best[0] * 4)
+
+
+def record(
+    proc: Process, address: int, layout: Layout, *, over: float, interval: float | None = None
+) -> polars.DataFrame:
+    """The instance at ``address`` sampled for ``over`` seconds through ``layout``: one row per
+    sample (``time``: seconds since the first, then every field)."""
+    rows, ns = _record(
+        proc,
+        np.array([address], np.uint64),
+        _check_size(layout.size),
+        float(over),
+        interval or 1 / RATE,
+    )
+    times = (ns - ns[0]) / 1e9 if len(ns) else ns.astype(np.float64)
+    frame = layout.decode(rows.reshape(-1))
+    return frame.insert_column(0, pl.Series("time", times, dtype=pl.Float64))
 
 
 def read_structs(proc: Process, addresses: Any, layout: Layout) -> polars.DataFrame:
