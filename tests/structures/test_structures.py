@@ -294,3 +294,29 @@ def test_address_list_entries_per_field(target, tmp_path):
     assert by_name["player.hp"].expression == f"{target.world:X}+10"
     assert by_name["player.pos.y"].type == "f32" and by_name["player.ops"].type == "u64"
     assert target.proc.address(by_name["player.score"].expression) == target.world + 96
+
+
+def test_struct_view_edits_expands_and_copies_as_c(target):
+    from memscan.widgets import StructView
+
+    w = StructView(target.proc, target.world, size=ENTITY)
+    assert w.rows[0]["path"] == "f_0" and w.rows[0]["value"].startswith("0x")
+    w._handle_custom_msg({"action": "rename", "path": "f_48", "name": "weapon"}, [])
+    assert w.struct[72].name == "weapon" and w.status_kind == "ok"
+    w._handle_custom_msg({"action": "toggle", "path": "weapon"}, [])
+    opened = [r for r in w.rows if r["path"].startswith("weapon.")]
+    assert opened and opened[0]["value"] == "Pistol" and opened[0]["depth"] == 1
+    w.set_type("weapon.f_10", "u32")
+    assert next(r for r in w.rows if r["path"] == "weapon.f_10")["type"] == "u32"
+    w.add_to_list("weapon.f_10")
+    entry = w.address_list.entries[-1]
+    assert target.proc.read_value(target.proc.address(entry.expression), "u32") == 10
+    w._handle_custom_msg({"action": "toggle", "path": "f_10"}, [])  # an int: no pointer
+    assert w.status_kind == "error" and "not a pointer" in w.status
+    w._handle_custom_msg({"action": "set_type", "path": "f_10", "type": "nonsense"}, [])
+    assert w.status_kind == "error" and w.struct[16].type == "i32"
+    w._handle_custom_msg({"action": "to_c"}, [])
+    assert "struct structure {" in w.c_text and "weapon; /* 0x48 */" in w.c_text
+    w._handle_custom_msg({"action": "toggle", "path": "weapon"}, [])
+    assert not any(r["path"].startswith("weapon.") for r in w.rows)
+    assert "<table>" in w.to_html()

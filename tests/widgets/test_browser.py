@@ -43,7 +43,7 @@ pytestmark = [
 #: The widgets notebook the test drives: a game, then one cell per widget.
 CELLS = [
     "import memscan\n"
-    "from memscan.widgets import HistoryView, MemoryView, RegionMap, ScanExplorer\n"
+    "from memscan.widgets import HistoryView, MemoryView, RegionMap, ScanExplorer, StructView\n"
     "game = memscan.demo.start()\n"
     "proc = memscan.Process(game.pid)",
     "explorer = ScanExplorer(proc, page_size=10)\nexplorer",
@@ -63,6 +63,7 @@ CELLS = [
     "game.gain_gold(5)\n"
     "RegionMap(proc, proc.snapshot(progress=False).diff(before))",
     "MemoryView(proc, game.base, 128)",
+    "StructView(proc, game.base, size=64)",
 ]
 
 
@@ -245,7 +246,7 @@ def test_widgets_in_chromium(lab, browser, theme):
     url, token = lab
     page = offline_page(browser, 1300, 1400)
     open_and_run_all(page, url, token, "widgets.ipynb", theme)
-    for cls in ("scan-explorer", "history", "region-map", "memory-view"):
+    for cls in ("scan-explorer", "history", "region-map", "memory-view", "struct-view"):
         w = page.locator(f".memscan-{cls}").first
         w.wait_for(timeout=30_000)
         box = w.bounding_box()
@@ -334,7 +335,19 @@ def test_widgets_in_chromium(lab, browser, theme):
     mv.locator(".memscan-edit").press("Enter")
     expect(mv.locator(".memscan-status")).to_contain_text("wrote i32 1234", timeout=30_000)
 
-    shots = {"scan-explorer": page.locator(se), "history-view": hv, "memory-view": mv}
+    # StructView: a type picked for the first field, then the layout as C.
+    sv = page.locator(".memscan-struct-view").last
+    sv.locator("tbody tr >> nth=0").locator(".memscan-type").select_option("u32")
+    expect(sv.locator(".memscan-status")).to_contain_text("f_0 is now u32", timeout=30_000)
+    sv.locator(".memscan-copy-c").click()
+    expect(sv.locator(".memscan-c")).to_contain_text("uint32_t f_0; /* 0x0 */", timeout=30_000)
+
+    shots = {
+        "scan-explorer": page.locator(se),
+        "history-view": hv,
+        "memory-view": mv,
+        "struct-view": sv,
+    }
     for name, loc in shots.items():
         loc.screenshot(path=str(SCREENSHOT_DIR / f"{name}-{theme}.png"))
     for name in [*shots, "region-map"]:

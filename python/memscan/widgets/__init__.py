@@ -10,5 +10,6 @@ from .history_view import HistoryView
 from .memory_view import MemoryView
 from .region_map import RegionMap
 from .scan_explorer import ScanExplorer
+from .struct_view import StructView
 
-__all__ = ["HistoryView", "MemoryView", "RegionMap", "ScanExplorer"]
+__all__ = ["HistoryView", "MemoryView", "RegionMap", "ScanExplorer", "StructView"]
