@@ -320,3 +320,55 @@ def test_struct_view_edits_expands_and_copies_as_c(target):
     w._handle_custom_msg({"action": "toggle", "path": "weapon"}, [])
     assert not any(r["path"].startswith("weapon.") for r in w.rows)
     assert "<table>" in w.to_html()
+
+
+def test_layouts_round_trip_through_reclass(target, tmp_path):
+    entity = Layout.from_c(ENTITY_C, "entity")
+    path = tmp_path / "entity.rcnet"
+    entity.to_reclass(path)
+    again = Layout.from_reclass(path)
+    assert _shape(again) == _shape(entity) and again.size == ENTITY
+    assert again["weapon"].layout is not None and again["weapon"].layout.name == "weapon"
+    dissected = target.proc.dissect(target.world, ENTITY, depth=1)
+    back = Layout.from_reclass(dissected.to_reclass())
+    assert [(o, f.size, f.type) for _, o, f in back.leaves()] == [
+        (o, f.size, f.type) for _, o, f in dissected.leaves()
+    ]
+    assert back[72].layout is not None  # the pointer's dissected target came along
+
+
+def test_hostile_reclass_files_are_invalid(tmp_path):
+    import io
+    import zipfile
+
+    def project(xml: str) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr("Data.xml", xml)
+        return out.getvalue()
+
+    (tmp_path / "dir.rcnet").mkdir()
+    bad = [
+        b"not a zip",
+        project("<reclass><classes/></reclass>"),
+        project(
+            '<reclass><classes><class uuid="a" name="x"><node type="Weird"/></class>'
+            "</classes></reclass>"
+        ),
+        project(
+            '<reclass><classes><class uuid="a" name="x">'
+            '<node type="ClassInstanceNode" reference="a"/></class></classes></reclass>'
+        ),
+        project(
+            '<reclass><classes><class uuid="a" name="x">'
+            '<node type="Utf8TextNode" length="-3"/></class></classes></reclass>'
+        ),
+        project("<!DOCTYPE r [<!ENTITY a 'b'>]><reclass/>"),
+    ]
+    for data in bad:
+        with pytest.raises(memscan.InvalidFile):
+            Layout.from_reclass(data)
+    with pytest.raises(memscan.InvalidFile):
+        Layout.from_reclass(tmp_path / "dir.rcnet")
+    with pytest.raises(memscan.InvalidFile):
+        Layout.from_reclass(tmp_path / "missing.rcnet")

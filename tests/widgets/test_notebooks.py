@@ -46,6 +46,7 @@ def test_the_notebooks_exist():
         "stable-addresses",
         "who-writes-this",
         "memory-images",
+        "what-is-this-memory",
     }
 
 

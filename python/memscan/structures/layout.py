@@ -4,9 +4,11 @@ from a C declaration or a Cheat Engine structure; used to read instances
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -306,6 +308,26 @@ class Layout:
 
         return layout_to_ce(self)
 
+    def to_reclass(self, path: str | os.PathLike[str] | None = None) -> bytes:
+        """A ReClass.NET project (``.rcnet``) of the layout and the layouts it refers to;
+        written to ``path`` when given."""
+        from .reclass import layout_to_reclass
+
+        data = layout_to_reclass(self)
+        if path is not None:
+            _write_bytes(path, data)
+        return data
+
+    @classmethod
+    def from_reclass(
+        cls, source: str | os.PathLike[str] | bytes, name: str | None = None
+    ) -> Layout:
+        """A class of a ReClass.NET project (a path or the file's bytes): ``name``, or the
+        first."""
+        from .reclass import layout_from_reclass
+
+        return layout_from_reclass(source if isinstance(source, bytes) else Path(source), name)
+
     @classmethod
     def from_cheat_engine(cls, xml: str) -> Layout:
         """The first structure in Cheat Engine's structure XML (a ``.CT`` file's
@@ -313,6 +335,10 @@ class Layout:
         from .cheat_engine import layout_from_ce
 
         return layout_from_ce(xml)
+
+
+def _write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    Path(path).write_bytes(data)
 
 
 def type_size(type_name: str, pointer_size: int, current: int | None) -> int:
