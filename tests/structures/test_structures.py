@@ -372,3 +372,15 @@ def test_hostile_reclass_files_are_invalid(tmp_path):
         Layout.from_reclass(tmp_path / "dir.rcnet")
     with pytest.raises(memscan.InvalidFile):
         Layout.from_reclass(tmp_path / "missing.rcnet")
+
+
+def test_a_target_that_exits_while_sampled_leaves_the_samples_taken(target):
+    import threading
+
+    threading.Timer(0.3, target.p.kill).start()
+    layout = target.proc.dissect(target.stats, 64, over=2.0)
+    samples = int(next(n for n in layout.notes if n.endswith("samples")).split()[0])
+    assert 10 < samples < 400  # 200 a second, cut short by the exit
+    assert layout[56].type == "ptr"
+    with pytest.raises(memscan.ProcessExited):
+        target.proc.dissect(target.stats, 64, over=0.2)

@@ -12,7 +12,8 @@ import numpy as np
 from .. import _native
 from .._convert import addresses_array, native_process
 from .._lazy import pl
-from ..errors import InvalidAddress, InvalidArgument
+from .._progress import progress_callback
+from ..errors import InvalidAddress, InvalidArgument, ProcessExited
 from ..table import Table
 from .dissect import Classify, InRegion, Pointee, infer_fields
 from .layout import Field, Layout, family
@@ -70,6 +71,13 @@ def pointees(proc: Process, values: np.ndarray) -> dict[int, Pointee]:
                 row["block_size"],
             )
     return out
+
+
+def _pointees_if_alive(proc: Process, values: np.ndarray) -> dict[int, Pointee]:
+    try:
+        return pointees(proc, values)
+    except ProcessExited:
+        return {}
 
 
 def _region_test(proc: Process) -> Any:
@@ -132,13 +140,24 @@ def _record(
         raise InvalidArgument(f"over={seconds}: sample for more than 0 and at most 3600 seconds")
     every = (addresses[:, None] + np.arange(size, dtype=np.uint64)[None, :]).reshape(-1)
     rec = _native.Recorder(native_process(proc), every, "u8", interval=interval, duration=seconds)
+    shown = progress_callback("auto", "sampling", unit="ms")
+    started = time.monotonic()
+    total = int(seconds * 1000)
     try:
         while rec.is_running():
             time.sleep(min(0.05, seconds))
+            if shown is not None:
+                shown(min(int((time.monotonic() - started) * 1000), total), total)
     except KeyboardInterrupt:
         rec.stop()
         raise
+    if shown is not None:
+        shown(total, total)
     history = rec.history()
+    if history.samples == 0:
+        if not proc.is_alive():
+            raise ProcessExited(f"process {proc.pid} exited before a sample was taken")
+        raise InvalidAddress(f"no sample could be taken: {rec.error() or 'nothing was read'}")
     values = np.asarray(history.values()).reshape(history.samples, -1)
     columns = np.searchsorted(np.asarray(history.addresses()), every)
     rows = values[:, columns].reshape(history.samples, len(addresses), size)
@@ -163,14 +182,18 @@ def dissect(
         raise InvalidAddress(f"{address:#x} is in no readable region")
     if size is None:
         size = found.block_size or DEFAULT_SIZE
+    # What pointers may point into is taken before sampling: the samples stay usable if the
+    # process exits while they are taken (its pointers then go undescribed).
+    context = (proc.pointer_size, _region_test(proc), lambda v: _pointees_if_alive(proc, v))
     rows = sample_rows(proc, np.array([address], np.uint64), size, over, interval)[:, 0, :]
-    context = (proc.pointer_size, _region_test(proc), lambda v: pointees(proc, v))
     layout = _layout(rows, name, context)
+    if not proc.is_alive():
+        layout.notes.append("the process exited while it was sampled")
     if found.block_size:
         layout.notes.append(f"a heap block of {found.block_size} bytes")
     if rows.shape[0] > 1:
         layout.notes.append(f"{rows.shape[0]} samples")
-    if depth:
+    if depth and proc.is_alive():
         _spider(proc, layout, int(address), depth, {int(address): layout}, context)
     return layout
 
