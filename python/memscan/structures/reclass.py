@@ -87,33 +87,35 @@ def _gap(parent: ET.Element, start: int, end: int) -> None:
 def _node(f: Field, pointer_size: int) -> ET.Element:
     attrs = {"name": f.name, "comment": f.evidence, "hidden": "false"}
     if f.type == "ptr":
-        e = ET.Element("node", type="PointerNode", **attrs)
+        e = _el("PointerNode", attrs)
         if f.layout is not None:
             ET.SubElement(e, "node", type="ClassInstanceNode", name="", comment="",
                           hidden="false", reference=_uuid(f.layout.name))  # fmt: skip
         return e
     if f.type == "struct" and f.layout is not None:
-        inner = ET.Element(
-            "node", type="ClassInstanceNode", reference=_uuid(f.layout.name), **attrs
-        )
+        inner = _el("ClassInstanceNode", attrs, reference=_uuid(f.layout.name))
         if f.count == 1:
             return inner
-        e = ET.Element("node", type="ArrayNode", count=str(f.count), **attrs)
+        e = _el("ArrayNode", attrs, count=str(f.count))
         e.append(inner)
         return e
     if f.type == "text":
-        return ET.Element("node", type="Utf8TextNode", length=str(f.size), **attrs)
+        return _el("Utf8TextNode", attrs, length=str(f.size))
     if f.type == "utf16":
-        return ET.Element("node", type="Utf16TextNode", length=str(f.size // 2), **attrs)
+        return _el("Utf16TextNode", attrs, length=str(f.size // 2))
     if f.type == "bytes":
-        e = ET.Element("node", type="ArrayNode", count=str(f.size), **attrs)
+        e = _el("ArrayNode", attrs, count=str(f.size))
         ET.SubElement(e, "node", type="UInt8Node", name="", comment="", hidden="false")
         return e
     if f.count > 1:
-        e = ET.Element("node", type="ArrayNode", count=str(f.count), **attrs)
+        e = _el("ArrayNode", attrs, count=str(f.count))
         ET.SubElement(e, "node", type=_TYPE_NODES[f.type], name="", comment="", hidden="false")
         return e
-    return ET.Element("node", type=_TYPE_NODES[f.type], **attrs)
+    return _el(_TYPE_NODES[f.type], attrs)
+
+
+def _el(kind: str, attrs: dict[str, str], **extra: str) -> ET.Element:
+    return ET.Element("node", {"type": kind, **attrs, **extra})
 
 
 def layout_from_reclass(source: str | Path | bytes, name: str | None = None) -> Layout:
