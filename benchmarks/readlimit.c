@@ -1,13 +1,15 @@
 /*
- * The practical speed limit for scan_bench.py: plain C, one thread, process_vm_readv.
+ * The practical speed limit for scan_bench.py: plain C, process_vm_readv, one thread (or
+ * THREADS for the first exact scan: the machine's read limit when every core reads).
  *
- * usage: readlimit exact PID VALUE    steps: scan, increased, eq (VALUE + 1)
- *        readlimit many PID VALUE     the same steps, for many (clustered) candidates
- *        readlimit unknown PID        steps: snapshot, increased
+ * usage: readlimit exact PID VALUE [THREADS]   steps: scan, increased, eq (VALUE + 1)
+ *        readlimit many PID VALUE [THREADS]    the same steps, for many (clustered) candidates
+ *        readlimit unknown PID                 steps: snapshot, increased
  *
  * Regions: every rw-p anonymous mapping of PID (no backing file: unnamed, [heap], [stack]).
  * Full passes read each region in 1 MiB chunks into one reused buffer and compare aligned
- * int32 slots. "snapshot" reads every region into its own buffer (what an unknown-value scan
+ * int32 slots; with THREADS > 1 the first scan's chunks are split into THREADS contiguous runs,
+ * each read by its own thread into its own buffer (hits stay in address order). "snapshot" reads every region into its own buffer (what an unknown-value scan
  * has to keep). Next scans over a candidate list read only the candidates, batched as iovecs;
  * in "many" mode candidates less than GAP bytes apart share one iovec (a span, at most 1 MiB),
  * as memscan does, so a contiguous run of candidates is read in 1 MiB pieces.
@@ -17,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,20 +181,82 @@ static void wait_go(void) {
     if (!fgets(line, sizeof line, stdin)) exit(0);
 }
 
-static int run_exact(int32_t value, int spans) {
+typedef struct {
+    uintptr_t addr;
+    size_t len;
+} chunk;
+
+typedef struct {
+    const chunk *chunks;
+    size_t n;
+    int32_t value;
+    size_t bytes;
+    hits h;
+} part;
+
+static void *scan_part(void *arg) {
+    part *p = arg;
+    uint8_t *own = malloc(CHUNK);
+    memset(own, 0, CHUNK);
+    for (size_t i = 0; i < p->n; i++) {
+        size_t got = readv_at(own, p->chunks[i].addr, p->chunks[i].len);
+        p->bytes += got;
+        scan_chunk((const int32_t *)own, got / 4, p->value, p->chunks[i].addr, &p->h);
+    }
+    free(own);
+    return NULL;
+}
+
+/* The first scan with `threads` threads over contiguous runs of the chunks; returns bytes read. */
+static size_t scan_parallel(int32_t value, int threads, hits *h) {
+    region *r;
+    size_t nr = read_maps(&r), n = 0, cap = 1024;
+    chunk *c = malloc(cap * sizeof *c);
+    for (size_t i = 0; i < nr; i++)
+        for (uintptr_t a = r[i].start; a < r[i].end; a += CHUNK) {
+            if (n == cap) c = realloc(c, (cap *= 2) * sizeof *c);
+            c[n++] = (chunk){a, r[i].end - a < CHUNK ? r[i].end - a : CHUNK};
+        }
+    pthread_t tid[64];
+    part parts[64];
+    size_t bytes = 0;
+    for (int t = 0; t < threads; t++) {
+        size_t lo = n * t / threads, hi = n * (t + 1) / threads;
+        parts[t] = (part){c + lo, hi - lo, value, 0, {0}};
+        pthread_create(&tid[t], NULL, scan_part, &parts[t]);
+    }
+    for (int t = 0; t < threads; t++) {
+        pthread_join(tid[t], NULL);
+        bytes += parts[t].bytes;
+        for (size_t i = 0; i < parts[t].h.len; i++) push(h, parts[t].h.addr[i], parts[t].h.old[i]);
+        free(parts[t].h.addr);
+        free(parts[t].h.old);
+    }
+    free(c);
+    free(r);
+    return bytes;
+}
+
+static int run_exact(int32_t value, int spans, int threads) {
     void (*next)(hits *, int, int32_t) = spans ? filter_spans : filter;
     hits h = {0};
     wait_go();
     double t0 = now();
-    region *r;
-    size_t nr = read_maps(&r), bytes = 0;
-    for (size_t i = 0; i < nr; i++) {
-        for (uintptr_t a = r[i].start; a < r[i].end; a += CHUNK) {
-            size_t len = r[i].end - a < CHUNK ? r[i].end - a : CHUNK;
-            size_t got = readv_at(buf, a, len);
-            bytes += got;
-            scan_chunk((const int32_t *)buf, got / 4, value, a, &h);
+    size_t bytes = 0;
+    if (threads > 1) {
+        bytes = scan_parallel(value, threads, &h);
+    } else {
+        region *r;
+        size_t nr = read_maps(&r);
+        for (size_t i = 0; i < nr; i++) {
+            for (uintptr_t a = r[i].start; a < r[i].end; a += CHUNK) {
+                size_t len = r[i].end - a < CHUNK ? r[i].end - a : CHUNK;
+                size_t got = readv_at(buf, a, len);
+                bytes += got;
+                scan_chunk((const int32_t *)buf, got / 4, value, a, &h);
+            }
         }
+        free(r);
     }
     report("scan", bytes, now() - t0, h.len);
     wait_go();
@@ -247,7 +312,8 @@ int main(int argc, char **argv) {
     int exact = argc > 1 && strcmp(argv[1], "exact") == 0;
     int many = argc > 1 && strcmp(argv[1], "many") == 0;
     if (argc < 3 || ((exact || many) && argc < 4)) {
-        fprintf(stderr, "usage: %s exact PID VALUE | many PID VALUE | unknown PID\n", argv[0]);
+        fprintf(stderr, "usage: %s exact PID VALUE [THREADS] | many PID VALUE [THREADS] | unknown PID\n",
+                argv[0]);
         return 2;
     }
     pid = (pid_t)atoi(argv[2]);
@@ -255,7 +321,12 @@ int main(int argc, char **argv) {
     memset(buf, 0, CHUNK); /* fault the reused buffer in before timing */
     printf("{\"ready\": 1}\n");
     fflush(stdout);
-    if (exact || many) return run_exact((int32_t)strtoll(argv[3], NULL, 0), many);
+    int threads = argc > 4 ? atoi(argv[4]) : 1;
+    if (threads < 1 || threads > 64) {
+        fprintf(stderr, "THREADS must be 1..64\n");
+        return 2;
+    }
+    if (exact || many) return run_exact((int32_t)strtoll(argv[3], NULL, 0), many, threads);
     if (strcmp(argv[1], "unknown") == 0) return run_unknown();
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;

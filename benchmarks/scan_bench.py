@@ -2,9 +2,11 @@
 """Benchmark memscan against the raw read limit (plain C) and scanmem on a synthetic target.
 
 For each size the harness starts ``target.c`` (N MiB of anonymous memory in 8 regions holding
-VALUE at K known aligned slots) and runs the same scan sessions with three tools:
+VALUE at K known aligned slots) and runs the same scan sessions with these tools:
 
 * ``limit``: ``readlimit.c``, process_vm_readv into a reused 1 MiB buffer (best of 3);
+* ``limit2``: the same with two threads for the first scan (each its own buffer, contiguous
+  halves of the chunks): the read limit of this 2-core machine (best of 3);
 * ``memscan``: the Python API, in a subprocess of its own (so its RSS is its own);
 * ``scanmem``: scanmem 0.17 driven through its interactive prompt, one command per step.
 
@@ -40,7 +42,7 @@ MANY_STEPS = [("scan", None), ("increased", "incmany"), ("eq", None)]
 STEPS = {"exact": EXACT_STEPS, "unknown": UNKNOWN_STEPS, "many": MANY_STEPS}
 FULL_PASS = {("exact", "scan"), ("unknown", "snapshot"), ("unknown", "increased"), ("many", "scan")}
 STRAY_SLACK = 256  # slots outside the target's regions that may change between two scans
-TOOLS = ("limit", "memscan", "scanmem")
+TOOLS = ("limit", "limit2", "memscan", "scanmem")
 
 
 class StepTimeout(Exception):
@@ -53,7 +55,7 @@ class StepTimeout(Exception):
 def build(name: str) -> Path:
     """Compile ``benchmarks/NAME.c`` into a cache dir (keyed by source and flags); return it."""
     src = HERE / f"{name}.c"
-    flags = ["-O3", "-march=native", "-Wall", "-Wextra"]
+    flags = ["-O3", "-march=native", "-pthread", "-Wall", "-Wextra"]
     key = hashlib.sha256(src.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memscan-bench"
     exe = cache / f"{name}-{key}"
@@ -241,9 +243,11 @@ def run_session(tool: str, mode: str, target: Target, args: argparse.Namespace) 
     res: dict[str, Any] = {"steps": {}}
     t = None
     try:
-        if tool == "limit":
+        if tool in ("limit", "limit2"):
             value = VALUE2 if mode == "many" else VALUE
-            t = LineTool([str(args.readlimit), mode, str(target.pid), str(value)], args.timeout)
+            threads = ["2"] if tool == "limit2" else []
+            cmd = [str(args.readlimit), mode, str(target.pid), str(value), *threads]
+            t = LineTool(cmd, args.timeout)
         elif tool == "memscan":
             script = [str(Path(__file__).resolve()), "--worker", mode, str(target.pid)]
             t = LineTool([args.python, *script], args.timeout)
@@ -322,7 +326,7 @@ def run_size(mib: int, args: argparse.Namespace) -> dict[str, Any]:
                 if skip:
                     sessions[tool] = {"skipped": skip, "steps": {}}
                     continue
-                repeat = args.limit_repeat if tool == "limit" else 1
+                repeat = args.limit_repeat if tool in ("limit", "limit2") else 1
                 if tool == "memscan":
                     repeat = args.memscan_repeat
                 log(f"  {mib} MiB {mode}: {tool}" + (f" x{repeat}" if repeat > 1 else ""))
@@ -344,6 +348,8 @@ def many_for(mib: int, args: argparse.Namespace) -> int:
 
 def skip_reason(tool: str, mode: str, mib: int, args: argparse.Namespace) -> str | None:
     """Why a tool's session is not run, or None."""
+    if tool == "limit2" and mode == "unknown":
+        return "the unknown-value reader is one thread"
     if tool == "memscan" and args.memscan_missing:
         return args.memscan_missing
     if tool == "memscan" and args.skip_memscan:
@@ -478,14 +484,18 @@ def table(res: dict[str, Any]) -> list[str]:
         "step",
         "limit (C readv)",
         "",
+        "limit x2 (2 threads)",
+        "",
         "memscan",
         "",
         "scanmem",
         "",
         "memscan/limit",
+        "memscan/limit x2",
         "scanmem/memscan",
         "expected",
         "limit",
+        "limit2",
         "memscan",
         "scanmem",
         "check",
@@ -506,11 +516,14 @@ def table(res: dict[str, Any]) -> list[str]:
                     f"{mode}:{step}",
                     fmt_time(recs["limit"]),
                     gbps(nbytes, recs["limit"]),
+                    fmt_time(recs["limit2"]) if recs["limit2"] else "-",
+                    gbps(nbytes, recs["limit2"]),
                     fmt_time(recs["memscan"]),
                     gbps(nbytes, recs["memscan"]),
                     fmt_time(recs["scanmem"]),
                     gbps(nbytes, recs["scanmem"]),
                     ratio(recs["limit"], recs["memscan"]),
+                    ratio(recs["limit2"], recs["memscan"]),
                     ratio(recs["scanmem"], recs["memscan"]),
                     want,
                     *(str(c) if c is not None else "-" for c in counts),
@@ -545,6 +558,7 @@ def table(res: dict[str, Any]) -> list[str]:
         out.append(f"  {mode:8s} " + "; ".join(cells))
     out += [
         "memscan/limit = limit time / memscan time (= GB/s ratio; 1.00 = at the limit).",
+        "limit x2 = the same C reader with 2 threads for the first scan (next scans: 1 thread).",
         "scanmem/memscan = scanmem time / memscan time. GB/s is shown for full passes only.",
         "~N = K + the other slots the target's inc changed (a few stray slots may add to it).",
         "scanmem's unknown-value counts are per byte offset (snapshot = bytes): not checked.",
