@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use memscan_core::pointer::{ChainOptions, PointerMap};
-use memscan_core::scan::NoProgress;
+use memscan_core::read::NoProgress;
 use memscan_core::{Process, Region};
 
 /// A chain on a common basis: absolute base address and the offsets added after each read.
@@ -416,9 +416,12 @@ fn main() {
             max_negative_offset: 0,
             max_chains: args.max_chains,
             modules: Vec::new(),
+            memory_budget: None,
         };
         let t = Instant::now();
-        let found = pm.chains(&[args.target], &options).expect("memscan chains");
+        let found = pm
+            .chains(&[args.target], &options, &NoProgress)
+            .expect("memscan chains");
         let seconds = t.elapsed().as_secs_f64();
         memscan.push(Run {
             capped: found.len() >= args.max_chains,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, ListBuilder};
+use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use memscan_core::pointer::{self, Chain, ChainOptions, PointerMap};
 use memscan_core::ModuleRef;
@@ -139,6 +139,18 @@ pub fn resolve_chains(
     }
 }
 
+/// Every chain's address expression, written through one reused buffer.
+fn expressions(chains: &[Chain]) -> StringArray {
+    let mut column = StringBuilder::with_capacity(chains.len(), chains.len() * 40);
+    let mut buf = String::new();
+    for c in chains {
+        buf.clear();
+        c.write_expression(&mut buf);
+        column.append_value(&buf);
+    }
+    column.finish()
+}
+
 fn chains_batch(chains: &[Chain]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let mut offsets = ListBuilder::new(Int64Builder::new());
     for c in chains {
@@ -174,14 +186,6 @@ fn chains_batch(chains: &[Chain]) -> Result<RecordBatch, arrow_schema::ArrowErro
                     .collect::<UInt32Array>(),
             ),
         ),
-        (
-            "expression",
-            Arc::new(
-                chains
-                    .iter()
-                    .map(|c| Some(c.expression()))
-                    .collect::<StringArray>(),
-            ),
-        ),
+        ("expression", Arc::new(expressions(chains))),
     ])
 }

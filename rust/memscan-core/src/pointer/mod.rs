@@ -15,7 +15,9 @@ use crate::read::ProgressSink;
 use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::{ModuleRef, Region};
 
+mod address_order;
 mod targets;
+use address_order::AddressOrder;
 use targets::Targets;
 
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
@@ -32,8 +34,8 @@ pub struct PointerMap {
     pub regions: Vec<Region>,
     /// Bytes per pointer: 8 (4 in a 32-bit process).
     pub width: usize,
-    /// Indices sorted by address, built by the first search.
-    by_address: OnceLock<Vec<u32>>,
+    /// Indices sorted by the address they are stored at, with a sampled index.
+    by_address: OnceLock<AddressOrder>,
 }
 
 /// Search limits.
@@ -78,23 +80,30 @@ pub struct Chain {
 impl Chain {
     /// The chain as an address expression: `[[game+4140]+10]+8`.
     pub fn expression(&self) -> String {
+        let mut e = String::new();
+        self.write_expression(&mut e);
+        e
+    }
+
+    /// Appends the chain's address expression to `out` (one buffer for many chains).
+    pub fn write_expression(&self, out: &mut String) {
+        use std::fmt::Write;
         let name = self.module.name();
-        let quoted = if name.chars().all(|c| c.is_ascii_hexdigit())
-            || name.contains(['+', '-', '[', ']', ' ', '"'])
-        {
-            format!("\"{name}\"")
+        let quoted = name.chars().all(|c| c.is_ascii_hexdigit())
+            || name.contains(['+', '-', '[', ']', ' ', '"']);
+        out.extend(std::iter::repeat_n('[', self.offsets.len()));
+        if quoted {
+            let _ = write!(out, "\"{name}\"+{:x}", self.base_offset);
         } else {
-            name.to_owned()
-        };
-        let mut e = format!("{quoted}+{:x}", self.base_offset);
+            let _ = write!(out, "{name}+{:x}", self.base_offset);
+        }
         for o in &self.offsets {
-            e = if *o < 0 {
-                format!("[{e}]-{:x}", o.unsigned_abs())
+            let _ = if *o < 0 {
+                write!(out, "]-{:x}", o.unsigned_abs())
             } else {
-                format!("[{e}]+{o:x}")
+                write!(out, "]+{o:x}")
             };
         }
-        e
     }
 }
 
@@ -159,18 +168,19 @@ impl PointerMap {
         let mut order: Vec<(u64, u32)> = (0..n).map(|i| (by_address[i as usize].0, i)).collect();
         order.par_sort_unstable();
         let values = order.iter().map(|o| o.0).collect();
-        let addresses = order.iter().map(|o| by_address[o.1 as usize].1).collect();
+        let addresses: Vec<u64> = order.iter().map(|o| by_address[o.1 as usize].1).collect();
         drop(by_address);
         let mut rank = vec![0u32; n as usize];
         for (k, o) in order.iter().enumerate() {
             rank[o.1 as usize] = k as u32;
         }
+        let by_address = OnceLock::from(AddressOrder::new(rank, &addresses));
         Ok(Self {
             values,
             addresses,
             regions: all,
             width,
-            by_address: OnceLock::from(rank),
+            by_address,
         })
     }
 
@@ -225,86 +235,82 @@ impl PointerMap {
         let budget = options
             .memory_budget
             .unwrap_or_else(crate::platform::available_memory);
-        let search = Search::new(self, &targets, options, progress);
+        let mut search = Search::new(self, &targets, options, progress);
         progress.set_total(self.len() as u64);
         let mut frontier: Vec<u64> = targets.clone();
-        let mut bases: Vec<u32> = Vec::new();
-        for level in 1..=options.max_depth as u8 {
-            let reached = search.expand(&frontier, level);
-            search.stopped()?;
-            progress.advance(reached.len() as u64);
-            frontier.clear();
-            for i in reached {
-                if search.is_static(i) {
-                    bases.push(i);
-                } else {
-                    frontier.push(self.addresses[i as usize]);
-                }
-            }
-            // Enough chains already: deeper levels would only add longer ones.
-            // Counting stops at what the budget can hold: past that, the chains would not fit.
-            let cap = options
-                .max_chains
-                .min((budget / chain_bytes(1)).saturating_add(1) as usize);
-            let counted = if frontier.is_empty() {
-                0
-            } else {
-                search.count(&bases, cap)
-            };
-            search.stopped()?;
-            if counted >= cap && cap < options.max_chains {
-                return Err(Error::MemoryBudget {
-                    needed: counted as u64 * chain_bytes(1),
-                    budget,
-                });
-            }
-            let enough = frontier.is_empty() || counted >= options.max_chains;
-            if enough {
-                break;
-            }
-        }
+        // Static bases as found: the value each holds, its level, its module and offset there.
+        let mut bases: Vec<(u64, u8, ModuleRef, u64)> = Vec::new();
         let mut out = Vec::new();
         let mut held = 0u64;
-        let mut over_budget = false;
-        for &base in &bases {
-            let module = self.static_module(self.addresses[base as usize], options);
-            let module = module.expect("a static base").clone();
-            let mut path = Vec::new();
-            let base_offset = module.offset(self.addresses[base as usize]);
-            search.walk(base, options.max_depth, &mut path, &mut 0, &mut |offsets| {
-                held += chain_bytes(offsets.len());
-                if held > budget {
-                    over_budget = true;
-                    return false;
+        // Level by level: the pointers one more step from the targets, then every chain of
+        // exactly that many pointers (so chains come shortest first, each listed once, and the
+        // search stops at the level where `max_chains` are found). Once no pointer is left to
+        // reach, longer chains can still run through pointers already reached.
+        'levels: for level in 1..=options.max_depth as u8 {
+            if !frontier.is_empty() {
+                let reached = search.expand(&frontier, level);
+                search.stopped()?;
+                progress.advance(reached.len() as u64);
+                let mut nodes = Vec::with_capacity(reached.len());
+                for i in reached {
+                    if search.is_static(i) {
+                        let at = self.addresses[i as usize];
+                        let module = self.static_module(at, options).expect("a static base");
+                        let offset = module.offset(at);
+                        bases.push((self.values[i as usize], level, module.clone(), offset));
+                    } else {
+                        nodes.push(Node {
+                            at: self.addresses[i as usize],
+                            value: self.values[i as usize],
+                            level,
+                        });
+                    }
                 }
-                out.push(Chain {
-                    module: module.clone(),
-                    base_offset,
-                    offsets: offsets.to_vec(),
-                });
-                out.len() < options.max_chains
-            });
-            search.stopped()?;
-            if over_budget {
-                return Err(Error::MemoryBudget {
-                    needed: held,
-                    budget,
-                });
+                nodes.par_sort_unstable_by_key(|n| n.at);
+                frontier = nodes.iter().map(|n| n.at).collect();
+                search.add_reached(nodes);
             }
-            if out.len() >= options.max_chains {
-                break;
+            for (v, base_level, module, base_offset) in &bases {
+                if *base_level > level {
+                    continue;
+                }
+                let (module, base_offset) = (module, *base_offset);
+                let mut over_budget = false;
+                let mut path = Vec::with_capacity(level as usize);
+                search.walk(*v, level, &mut path, &mut 0, &mut |offsets| {
+                    held += chain_bytes(offsets.len());
+                    if held > budget {
+                        over_budget = true;
+                        return false;
+                    }
+                    out.push(Chain {
+                        module: module.clone(),
+                        base_offset,
+                        offsets: offsets.to_vec(),
+                    });
+                    out.len() < options.max_chains
+                });
+                search.stopped()?;
+                if over_budget {
+                    return Err(Error::MemoryBudget {
+                        needed: held,
+                        budget,
+                    });
+                }
+                if out.len() >= options.max_chains {
+                    break 'levels;
+                }
             }
         }
-        out.sort_by_key(|c| c.offsets.len());
-        Ok(out)
+        Ok(out) // shortest first: each level's chains were listed after the shorter ones
     }
 
     /// The pointer stored at `addr` when the map was captured (`None` where no word there
     /// pointed into readable memory).
     pub fn value_at(&self, addr: u64) -> Option<u64> {
         let order = self.by_address();
-        let k = order.partition_point(|&i| self.addresses[i as usize] < addr);
-        let i = *order.get(k)? as usize;
+        let k = order.lower_bound(&self.addresses, addr);
+        let i = *order.index.get(k)? as usize;
         (self.addresses[i] == addr).then(|| self.values[i])
     }
 
@@ -340,11 +346,11 @@ impl PointerMap {
     }
 
     /// Pointer indices sorted by the address they are stored at (built once).
-    fn by_address(&self) -> &[u32] {
+    fn by_address(&self) -> &AddressOrder {
         self.by_address.get_or_init(|| {
             let mut order: Vec<u32> = (0..self.addresses.len() as u32).collect();
             order.par_sort_unstable_by_key(|&i| self.addresses[i as usize]);
-            order
+            AddressOrder::new(order, &self.addresses)
         })
     }
 }
@@ -374,9 +380,21 @@ struct Search<'a> {
     targets: &'a [u64],
     options: &'a ChainOptions,
     level: Vec<AtomicU8>,
-    by_address: &'a [u32],
+    /// Where static bases may be stored: the allowed modules' regions, sorted.
+    statics: Vec<(u64, u64)>,
+    /// The non-static pointers reached so far, sorted by the address they are stored at:
+    /// the only ones a walk can step into, in one contiguous array.
+    reached: Vec<Node>,
     progress: &'a dyn ProgressSink,
     cancelled: AtomicBool,
+}
+
+/// A pointer a walk can step into: where it is stored, the value it holds, its level.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    at: u64,
+    value: u64,
+    level: u8,
 }
 
 impl<'a> Search<'a> {
@@ -393,7 +411,17 @@ impl<'a> Search<'a> {
             level: (0..map.values.len())
                 .map(|_| AtomicU8::new(UNREACHED))
                 .collect(),
-            by_address: map.by_address(),
+            statics: map
+                .regions
+                .iter()
+                .filter(|r| {
+                    r.module.as_ref().is_some_and(|m| {
+                        options.modules.is_empty() || options.modules.iter().any(|n| n == m.name())
+                    })
+                })
+                .map(|r| (r.start, r.end))
+                .collect(),
+            reached: Vec::new(),
             progress,
             cancelled: AtomicBool::new(false),
         }
@@ -408,37 +436,42 @@ impl<'a> Search<'a> {
     }
 
     /// Claims every unreached pointer into `[node - max_offset, node + max_negative_offset]` of
-    /// a frontier node for `level` (in parallel), and returns them.
+    /// a frontier node (sorted) for `level` (in parallel), and returns them. The windows of
+    /// nearby nodes overlap: they are merged first, so each pointer's value is looked at once.
     fn expand(&self, frontier: &[u64], level: u8) -> Vec<u32> {
         let values = &self.map.values;
-        frontier
+        let mut windows: Vec<(u64, u64)> = Vec::new();
+        for &node in frontier.iter() {
+            let lo = node.saturating_sub(self.options.max_offset);
+            let hi = node.saturating_add(self.options.max_negative_offset);
+            match windows.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => windows.push((lo, hi)),
+            }
+        }
+        windows
             .par_iter()
-            .fold(Vec::new, |mut claimed, &node| {
+            .fold(Vec::new, |mut claimed, &(lo, hi)| {
                 // A read of the caller's flag only: a shared counter written by both threads
                 // would bounce its cache line between them.
                 if self.progress.cancelled() {
                     return claimed;
                 }
-                let lo = node.saturating_sub(self.options.max_offset);
-                let hi = node.saturating_add(self.options.max_negative_offset);
                 let first = values.partition_point(|&v| v < lo);
-                let last = values.partition_point(|&v| v <= hi);
+                let last = first + values[first..].partition_point(|&v| v <= hi);
+                // The windows are disjoint: no other thread looks at these pointers.
                 for i in first..last {
                     if self.level[i].load(Ordering::Relaxed) != UNREACHED {
                         continue;
                     }
                     let at = self.map.addresses[i];
-                    let mark = if self.map.static_module(at, self.options).is_some() {
+                    let mark = if self.is_static_address(at) {
                         level | STATIC
                     } else {
                         level
                     };
-                    if self.level[i]
-                        .compare_exchange(UNREACHED, mark, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        claimed.push(i as u32);
-                    }
+                    self.level[i].store(mark, Ordering::Relaxed);
+                    claimed.push(i as u32);
                 }
                 claimed
             })
@@ -448,41 +481,42 @@ impl<'a> Search<'a> {
             })
     }
 
+    /// True if `at` lies where a static base may be stored.
+    fn is_static_address(&self, at: u64) -> bool {
+        let k = self.statics.partition_point(|r| r.1 <= at);
+        self.statics.get(k).is_some_and(|r| r.0 <= at)
+    }
+
+    /// Merges the non-static pointers of a new level (sorted by address) into `reached`.
+    fn add_reached(&mut self, new: Vec<Node>) {
+        if self.reached.is_empty() {
+            self.reached = new;
+            return;
+        }
+        let old = std::mem::take(&mut self.reached);
+        let mut merged = Vec::with_capacity(old.len() + new.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
+        while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+            merged.push(if x.at <= y.at { a.next() } else { b.next() }.expect("peeked"));
+        }
+        merged.extend(a);
+        merged.extend(b);
+        self.reached = merged;
+    }
+
     fn is_static(&self, i: u32) -> bool {
         self.level[i as usize].load(Ordering::Relaxed) & STATIC != 0
     }
 
-    /// Chains from `bases`, counted up to `cap`.
-    fn count(&self, bases: &[u32], cap: usize) -> usize {
-        let mut n = 0;
-        let mut path = Vec::new();
-        let mut steps = 0;
-        for &b in bases {
-            self.walk(
-                b,
-                self.options.max_depth,
-                &mut path,
-                &mut steps,
-                &mut |_| {
-                    n += 1;
-                    n < cap
-                },
-            );
-            if n >= cap || self.cancelled.load(Ordering::Relaxed) {
-                break;
-            }
-        }
-        n
-    }
-
-    /// Follows the pointer stored at pointer `i` (reading at most `budget` pointers) to the
-    /// targets, calling `emit(offsets)` for each path; it goes on only into non-static pointers
-    /// whose level fits the budget. Stops when `emit` returns false, or when the caller asks
-    /// (looked at every [`STEPS_PER_CHECK`] of the walk's `steps`; then [`Search::stopped`]).
+    /// Follows a pointer holding `v` through exactly `length` pointers in all to the targets,
+    /// calling `emit(offsets)` for each such path; it steps only into reached, non-static
+    /// pointers whose level (distance from the targets) leaves a way to finish in time. Stops
+    /// when `emit` returns false, or when the caller asks (looked at every [`STEPS_PER_CHECK`]
+    /// of the walk's `steps`; then [`Search::stopped`]).
     fn walk(
         &self,
-        i: u32,
-        budget: usize,
+        v: u64,
+        length: u8,
         path: &mut Vec<i64>,
         steps: &mut u32,
         emit: &mut impl FnMut(&[i64]) -> bool,
@@ -496,40 +530,30 @@ impl<'a> Search<'a> {
         if self.cancelled.load(Ordering::Relaxed) {
             return false;
         }
-        let v = self.map.values[i as usize];
         let lo = v.saturating_sub(self.options.max_negative_offset);
         let hi = v.saturating_add(self.options.max_offset);
-        let t0 = self.targets.partition_point(|&t| t < lo);
-        for &t in self.targets[t0..].iter().take_while(|&&t| t <= hi) {
-            path.push(offset(v, t));
-            let go_on = emit(path);
-            path.pop();
-            if !go_on {
-                return false;
+        if length == 1 {
+            let t0 = self.targets.partition_point(|&t| t < lo);
+            for &t in self.targets[t0..].iter().take_while(|&&t| t <= hi) {
+                path.push(offset(v, t));
+                let go_on = emit(path);
+                path.pop();
+                if !go_on {
+                    return false;
+                }
             }
-        }
-        if budget < 2 {
             return true;
         }
-        let addresses = &self.map.addresses;
-        let j0 = self
-            .by_address
-            .partition_point(|&j| addresses[j as usize] < lo);
-        for &j in &self.by_address[j0..] {
-            let at = addresses[j as usize];
-            if at > hi {
+        let k0 = self.reached.partition_point(|n| n.at < lo);
+        for n in &self.reached[k0..] {
+            if n.at > hi {
                 break;
             }
-            let level = self.level[j as usize].load(Ordering::Relaxed);
-            if level == UNREACHED
-                || level & STATIC != 0
-                || level as usize >= budget
-                || self.targets.binary_search(&at).is_ok()
-            {
+            if n.level >= length || self.targets.binary_search(&n.at).is_ok() {
                 continue;
             }
-            path.push(offset(v, at));
-            let go_on = self.walk(j, budget - 1, path, steps, emit);
+            path.push(offset(v, n.at));
+            let go_on = self.walk(n.value, length - 1, path, steps, emit);
             path.pop();
             if !go_on {
                 return false;
@@ -778,7 +802,7 @@ mod tests {
         let p = Process::open(std::process::id() as i32).unwrap();
         let map = PointerMap::capture(&p, &NoProgress).unwrap();
         assert!(map.values.windows(2).all(|w| w[0] <= w[1]));
-        let order = map.by_address();
+        let order = &map.by_address().index;
         assert_eq!(order.len(), map.len());
         assert!(order
             .windows(2)
