@@ -262,8 +262,8 @@ fn ptrscan_values(
     }
 }
 
-/// Where memscan's time goes: the sizes of its breadth-first search (`PointerMap::chains` expands
-/// every level in full, storing each edge in a hash map, before it lists any chain).
+/// The sizes of a breadth-first search from the target (frontier -> pointers in its windows at
+/// each level): how much `PointerMap::chains` claims level by level before it lists chains.
 fn bfs_profile(pm: &PointerMap, target: u64, depth: usize, max_offset: u64, cap: usize) {
     let mut seen: HashSet<u64> = HashSet::from([target]);
     let (mut frontier, mut bases, mut edges) = (vec![target], 0usize, 0usize);
