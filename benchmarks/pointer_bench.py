@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import polars  # noqa: F401  (memscan imports it lazily: not inside the first timing)
+
 import memscan
 
 ANCHOR = Path(__file__).resolve().parent / "ptrscan-anchor"

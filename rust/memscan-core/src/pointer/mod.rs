@@ -16,6 +16,7 @@ use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::{ModuleRef, Region};
 
 mod address_order;
+mod radix;
 mod targets;
 use address_order::AddressOrder;
 use targets::Targets;
@@ -165,8 +166,9 @@ impl PointerMap {
                 by_address.len()
             ))
         })?;
-        let mut order: Vec<(u64, u32)> = (0..n).map(|i| (by_address[i as usize].0, i)).collect();
-        order.par_sort_unstable();
+        let order: Vec<(u64, u32)> = (0..n).map(|i| (by_address[i as usize].0, i)).collect();
+        // Stable: equal values stay in address order, as the sort by (value, index) had them.
+        let order = radix::sort_by_value(order);
         let values = order.iter().map(|o| o.0).collect();
         let addresses: Vec<u64> = order.iter().map(|o| by_address[o.1 as usize].1).collect();
         drop(by_address);
