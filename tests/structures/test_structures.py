@@ -177,6 +177,17 @@ def test_layouts_round_trip_through_c_and_cheat_engine(target):
         ]
 
 
+def test_names_from_other_tools_become_identifiers():
+    xml = (
+        '<Structures><Structure Name="Spieler 1"><Elements>'
+        '<Element Offset="0" Vartype="4 Bytes" Bytesize="4" Description="Größe (m)"/>'
+        '<Element Offset="4" Vartype="Float" Bytesize="4" Description="2nd"/>'
+        "</Elements></Structure></Structures>"
+    )
+    layout = Layout.from_cheat_engine(xml)
+    assert layout.name == "Spieler_1" and [f.name for f in layout] == ["Gr__e__m_", "_2nd"]
+
+
 def _shape(layout: Layout) -> list[tuple]:
     return [(n, o, f.size, f.type, f.count) for n, o, f in layout.leaves()]
 

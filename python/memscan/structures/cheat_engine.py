@@ -9,7 +9,7 @@ from typing import Any
 
 from .._xml import parse_untrusted_xml
 from ..errors import InvalidFile
-from .layout import Field, Layout
+from .layout import Field, Layout, identifier
 
 __all__ = ["layout_from_ce", "layout_to_ce"]
 
@@ -115,7 +115,7 @@ def _int(node: Any, attr: str, where: str) -> int:
 
 
 def _layout(node: Any, by_name: dict[str, Any], seen: set[str]) -> Layout:
-    name = _identifier(node.get("Name") or "structure")
+    name = identifier(node.get("Name") or "structure")
     seen = seen | {node.get("Name", "")}
     fields: list[Field] = []
     used: set[str] = set()
@@ -133,7 +133,7 @@ def _layout(node: Any, by_name: dict[str, Any], seen: set[str]) -> Layout:
             raise InvalidFile(f"Cheat Engine structure: more than {MAX_ELEMENTS} elements")
         child = e.get("ChildStruct")
         for k in range(repeat):
-            base = _identifier(e.get("Description") or f"f_{offset + k * size:x}")
+            base = identifier(e.get("Description") or f"f_{offset + k * size:x}")
             label = base if base not in used else f"{base}_{offset + k * size:x}"
             used.add(label)
             f = Field(offset + k * size, t, size, label)
@@ -148,8 +148,3 @@ def _layout(node: Any, by_name: dict[str, Any], seen: set[str]) -> Layout:
     if not kept:
         raise InvalidFile(f"Cheat Engine structure: {name} has no elements")
     return Layout(name, kept[-1].end, kept)  # its size: where the last element ends
-
-
-def _identifier(text: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in text.strip())
-    return out if out and not out[0].isdigit() else f"_{out}"

@@ -337,6 +337,12 @@ class Layout:
         return layout_from_ce(xml)
 
 
+def identifier(text: str) -> str:
+    """``text`` made a valid field or layout name (other tools allow spaces and punctuation)."""
+    out = "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in text.strip())
+    return out if out and not out[0].isdigit() else f"_{out}"
+
+
 def _write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     Path(path).write_bytes(data)
 

@@ -16,7 +16,7 @@ from typing import Any
 from .._xml import parse_untrusted_xml
 from ..errors import InvalidFile
 from ..io import regular_file_stat
-from .layout import Field, Layout
+from .layout import Field, Layout, identifier
 
 __all__ = ["layout_from_reclass", "layout_to_reclass"]
 
@@ -170,7 +170,7 @@ class _Reader:
                 made.name = _unique(made.name or f"f_{at:x}", {f.name for f in fields})
                 fields.append(made)
             at += size
-        layout = Layout(_identifier(node.get("name") or "class"), max(at, 1), fields,
+        layout = Layout(identifier(node.get("name") or "class"), max(at, 1), fields,
                         pointer_size=self.ptr)  # fmt: skip
         self.done[key] = layout
         return layout
@@ -189,7 +189,7 @@ class _Reader:
         return self.layout(target, stack)
 
     def field(self, n: Any, at: int, stack: tuple[str, ...]) -> tuple[int, Field | None]:
-        kind, label = n.get("type", ""), _identifier(n.get("name") or f"f_{at:x}")
+        kind, label = n.get("type", ""), identifier(n.get("name") or f"f_{at:x}")
         comment = n.get("comment", "")
         if kind in _HEX:
             return _HEX[kind], None
@@ -248,11 +248,6 @@ def _count(n: Any, attr: str, where: str) -> int:
     if not 0 < value <= 1 << 20:
         raise InvalidFile(f"{where}: a {n.get('type')} has {attr}={value}, out of range")
     return value
-
-
-def _identifier(text: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in text.strip())
-    return out if out and not out[0].isdigit() else f"_{out}"
 
 
 def _unique(name: str, used: set[str]) -> str:
