@@ -1,0 +1,622 @@
+//! The chain search over a pointer map: breadth first backwards from the targets (each
+//! pointer's level, one byte a pointer), then walks forwards from the static bases.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use rayon::prelude::*;
+
+use super::{Chain, ChainOptions, PointerMap};
+use crate::error::{Error, Result};
+use crate::read::ProgressSink;
+use crate::region::ModuleRef;
+
+/// Every chain from a static base to one of `targets` (sorted, deduplicated, not empty) within
+/// `options` (checked by the caller), shortest first: see [`PointerMap::chains`].
+pub(super) fn find_chains(
+    map: &PointerMap,
+    targets: &[u64],
+    options: &ChainOptions,
+    progress: &dyn ProgressSink,
+) -> Result<Vec<Chain>> {
+    let budget = options
+        .memory_budget
+        .unwrap_or_else(crate::platform::available_memory);
+    let mut search = Search::new(map, targets, options, progress);
+    progress.set_total(map.len() as u64);
+    let mut out = Chains {
+        list: Vec::new(),
+        held: 0,
+        budget,
+        max_chains: options.max_chains,
+    };
+    // Static bases as found: map index, the value held, module and offset there.
+    let mut bases: Vec<Base> = Vec::new();
+    // The pointers of the level before the last (the targets at first): their windows hold
+    // the pointers of the last level.
+    let mut frontier: Vec<u64> = targets.to_vec();
+    // Level by level, so chains come shortest first, each listed once. Chains of `length`
+    // pointers step first either into a pointer of a lower level (all known: walked first) or
+    // into one of level `length - 1`, found now, a part of the level at a time: each part's
+    // pointers, the static pointers into them (new ones are bases of level `length`), then the
+    // chains through them. So the search stops once `max_chains` are found without finishing
+    // the level, and no pointer of the last level is ever looked for.
+    for length in 1..=options.max_depth as u8 {
+        if length > 1 {
+            for base in &bases {
+                if !out.walk(&search, &search.reached, base, length)? {
+                    return Ok(out.list);
+                }
+            }
+        }
+        let windows = search.windows(&frontier);
+        let mut level_nodes: Vec<Node> = Vec::new();
+        // The targets in one part (they are the nodes the first level's statics point into).
+        let mut part = if length == 1 {
+            windows.len()
+        } else {
+            windows.len().div_ceil(64).max(1)
+        };
+        let mut start = 0;
+        while start < windows.len() {
+            let end = (start + part).min(windows.len());
+            part *= 2;
+            // The pointers one step before the targets are the targets themselves.
+            let mut nodes = if length == 1 {
+                Vec::new()
+            } else {
+                search.expand(&windows[start..end], length - 1)
+            };
+            search.stopped()?;
+            progress.advance(nodes.len() as u64);
+            nodes.sort_unstable_by_key(|n| n.at);
+            let into: Vec<u64> = if length == 1 {
+                frontier.clone()
+            } else {
+                nodes.iter().map(|n| n.at).collect()
+            };
+            for i in search.statics_into(&into) {
+                let at = map.addresses[i as usize];
+                let module = map.static_module(at, options).expect("a static base");
+                let base = Base {
+                    value: map.values[i as usize],
+                    module: module.clone(),
+                    offset: module.offset(at),
+                };
+                if !out.walk(&search, &nodes, &base, length)? {
+                    return Ok(out.list);
+                }
+                if search.claim_static(i, length) {
+                    bases.push(base);
+                }
+            }
+            level_nodes.append(&mut nodes);
+            start = end;
+        }
+        if length > 1 {
+            // Each part is sorted: a stable sort merges the runs.
+            level_nodes.par_sort_by_key(|n| n.at);
+            frontier = level_nodes.iter().map(|n| n.at).collect();
+            search.add_reached(level_nodes);
+        }
+    }
+    Ok(out.list) // shortest first: each level's chains were listed after the shorter ones
+}
+
+/// A static pointer chains start from: the value it holds, its module and offset there.
+struct Base {
+    value: u64,
+    module: ModuleRef,
+    offset: u64,
+}
+
+/// The chains found so far, within the count and memory limits.
+struct Chains {
+    list: Vec<Chain>,
+    held: u64,
+    budget: u64,
+    max_chains: usize,
+}
+
+impl Chains {
+    /// Adds every chain of `length` pointers from `base` whose first step is into one of
+    /// `first` (sorted by address): false once `max_chains` are held.
+    fn walk(&mut self, search: &Search, first: &[Node], base: &Base, length: u8) -> Result<bool> {
+        let mut over_budget = false;
+        let mut path = Vec::with_capacity(length as usize);
+        search.walk(
+            first,
+            base.value,
+            length,
+            &mut path,
+            &mut 0,
+            &mut |offsets| {
+                self.held += chain_bytes(offsets.len());
+                if self.held > self.budget {
+                    over_budget = true;
+                    return false;
+                }
+                self.list.push(Chain {
+                    module: base.module.clone(),
+                    base_offset: base.offset,
+                    offsets: offsets.to_vec(),
+                });
+                self.list.len() < self.max_chains
+            },
+        );
+        search.stopped()?;
+        if over_budget {
+            return Err(Error::MemoryBudget {
+                needed: self.held,
+                budget: self.budget,
+            });
+        }
+        Ok(self.list.len() < self.max_chains)
+    }
+}
+
+/// Bytes a chain of `depth` pointers costs while held here and once handed on as a table row (its
+/// offsets, its expression), counted against the budget.
+fn chain_bytes(depth: usize) -> u64 {
+    (2 * std::mem::size_of::<Chain>() + 48 + 28 * depth) as u64
+}
+
+/// The offset from `from` to `to`: exact, since both offset limits are below 2**63.
+fn offset(from: u64, to: u64) -> i64 {
+    to.wrapping_sub(from) as i64
+}
+
+/// Walk steps between two looks at the cancel flag.
+const STEPS_PER_CHECK: u32 = 1 << 14;
+
+/// Level of a pointer not reached yet.
+const UNREACHED: u8 = 0;
+/// Marks a static base in the level array.
+const STATIC: u8 = 0x80;
+
+/// One search over a map: each pointer's level (index as in the map's columns).
+struct Search<'a> {
+    map: &'a PointerMap,
+    targets: &'a [u64],
+    options: &'a ChainOptions,
+    level: Vec<AtomicU8>,
+    /// The pointers stored where static bases may be (the allowed modules' regions): map
+    /// indices and their values, ascending.
+    static_index: Vec<u32>,
+    static_values: Vec<u64>,
+    /// The non-static pointers reached so far, sorted by the address they are stored at:
+    /// the only ones a walk can step into, in one contiguous array.
+    reached: Vec<Node>,
+    progress: &'a dyn ProgressSink,
+    cancelled: AtomicBool,
+}
+
+/// A pointer a walk can step into: where it is stored, the value it holds, its level.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    at: u64,
+    value: u64,
+    level: u8,
+}
+
+impl<'a> Search<'a> {
+    fn new(
+        map: &'a PointerMap,
+        targets: &'a [u64],
+        options: &'a ChainOptions,
+        progress: &'a dyn ProgressSink,
+    ) -> Self {
+        // Marked in a bitmap over map indices, then listed in index (so value) order: no sort.
+        let order = map.by_address();
+        let mut marks = vec![0u64; map.len().div_ceil(64)];
+        for r in &map.regions {
+            let allowed = r.module.as_ref().is_some_and(|m| {
+                options.modules.is_empty() || options.modules.iter().any(|n| n == m.name())
+            });
+            if allowed {
+                let first = order.lower_bound(&map.addresses, r.start);
+                let last = order.lower_bound(&map.addresses, r.end);
+                for &i in &order.index[first..last] {
+                    marks[i as usize / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        let mut static_index: Vec<u32> = Vec::new();
+        for (w, &word) in marks.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                static_index.push((w * 64) as u32 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        let static_values = static_index
+            .iter()
+            .map(|&i| map.values[i as usize])
+            .collect();
+        Self {
+            map,
+            targets,
+            options,
+            level: (0..map.values.len())
+                .map(|_| AtomicU8::new(UNREACHED))
+                .collect(),
+            static_index,
+            static_values,
+            reached: Vec::new(),
+            progress,
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    /// `Cancelled` once the caller asked to stop.
+    fn stopped(&self) -> Result<()> {
+        if self.cancelled.load(Ordering::Relaxed) || self.progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// The windows `[node - max_offset, node + max_negative_offset]` of a sorted frontier, those
+    /// of nearby nodes merged (so each pointer's value is looked at once per level).
+    fn windows(&self, frontier: &[u64]) -> Vec<(u64, u64)> {
+        let mut windows: Vec<(u64, u64)> = Vec::new();
+        for &node in frontier {
+            let lo = node.saturating_sub(self.options.max_offset);
+            let hi = node.saturating_add(self.options.max_negative_offset);
+            match windows.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => windows.push((lo, hi)),
+            }
+        }
+        windows
+    }
+
+    /// The static pointers whose value lies in the window of one of `nodes` (addresses,
+    /// sorted): map indices, ascending, each once.
+    fn statics_into(&self, nodes: &[u64]) -> Vec<u32> {
+        let mut found = Vec::new();
+        let mut k = 0;
+        for (lo, hi) in self.windows(nodes) {
+            k += self.static_values[k..].partition_point(|&v| v < lo);
+            let end = k + self.static_values[k..].partition_point(|&v| v <= hi);
+            found.extend_from_slice(&self.static_index[k..end]);
+            k = end;
+        }
+        found
+    }
+
+    /// Marks static pointer `i` a base of `level`: false if it was one already.
+    fn claim_static(&self, i: u32, level: u8) -> bool {
+        let cell = &self.level[i as usize];
+        let new = cell.load(Ordering::Relaxed) == UNREACHED;
+        if new {
+            cell.store(level | STATIC, Ordering::Relaxed);
+        }
+        new
+    }
+
+    /// Claims every other unreached pointer whose value lies in one of `windows` for `level`
+    /// (in parallel) and returns them. Every static one in these windows is a base already
+    /// (claimed when the chains of that level were walked), so all of these are non-static.
+    fn expand(&self, windows: &[(u64, u64)], level: u8) -> Vec<Node> {
+        let values = &self.map.values;
+        windows
+            .par_iter()
+            .fold(Vec::new, |mut claimed, &(lo, hi)| {
+                // A read of the caller's flag only: a shared counter written by both threads
+                // would bounce its cache line between them.
+                if self.progress.cancelled() {
+                    return claimed;
+                }
+                let first = values.partition_point(|&v| v < lo);
+                let last = first + values[first..].partition_point(|&v| v <= hi);
+                // The windows are disjoint: no other thread looks at these pointers.
+                let cells = &self.level[first..last];
+                for (k, cell) in cells.iter().enumerate() {
+                    if cell.load(Ordering::Relaxed) != UNREACHED {
+                        continue;
+                    }
+                    cell.store(level, Ordering::Relaxed);
+                    claimed.push(Node {
+                        at: self.map.addresses[first + k],
+                        value: values[first + k],
+                        level,
+                    });
+                }
+                claimed
+            })
+            .reduce(Vec::new, |mut a, mut b| {
+                a.append(&mut b);
+                a
+            })
+    }
+
+    /// Merges the non-static pointers of a new level (sorted by address) into `reached`.
+    fn add_reached(&mut self, new: Vec<Node>) {
+        if self.reached.is_empty() {
+            self.reached = new;
+            return;
+        }
+        let old = std::mem::take(&mut self.reached);
+        let mut merged = Vec::with_capacity(old.len() + new.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
+        while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+            merged.push(if x.at <= y.at { a.next() } else { b.next() }.expect("peeked"));
+        }
+        merged.extend(a);
+        merged.extend(b);
+        self.reached = merged;
+    }
+
+    /// Follows a pointer holding `v` through exactly `length` pointers in all to the targets,
+    /// calling `emit(offsets)` for each such path; it steps first into one of `first` (sorted by
+    /// address), then only into reached, non-static pointers whose level (distance from the
+    /// targets) leaves a way to finish in time. Stops
+    /// when `emit` returns false, or when the caller asks (looked at every [`STEPS_PER_CHECK`]
+    /// of the walk's `steps`; then [`Search::stopped`]).
+    fn walk(
+        &self,
+        first: &[Node],
+        v: u64,
+        length: u8,
+        path: &mut Vec<i64>,
+        steps: &mut u32,
+        emit: &mut impl FnMut(&[i64]) -> bool,
+    ) -> bool {
+        *steps = steps.wrapping_add(1);
+        if *steps % STEPS_PER_CHECK == 0 && self.progress.cancelled() {
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+        // Read every step (a line no thread writes until the end): once set, every walk of every
+        // base returns at once, not after its next check.
+        if self.cancelled.load(Ordering::Relaxed) {
+            return false;
+        }
+        let lo = v.saturating_sub(self.options.max_negative_offset);
+        let hi = v.saturating_add(self.options.max_offset);
+        if length == 1 {
+            let t0 = self.targets.partition_point(|&t| t < lo);
+            for &t in self.targets[t0..].iter().take_while(|&&t| t <= hi) {
+                path.push(offset(v, t));
+                let go_on = emit(path);
+                path.pop();
+                if !go_on {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let k0 = first.partition_point(|n| n.at < lo);
+        for n in &first[k0..] {
+            if n.at > hi {
+                break;
+            }
+            if n.level >= length || self.targets.binary_search(&n.at).is_ok() {
+                continue;
+            }
+            path.push(offset(v, n.at));
+            let go_on = self.walk(&self.reached, n.value, length - 1, path, steps, emit);
+            path.pop();
+            if !go_on {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::read::NoProgress;
+    use crate::region::{classify, Perms, Region};
+
+    type Key = (String, u64, Vec<i64>);
+
+    fn region(start: u64, end: u64, module: Option<&str>) -> Region {
+        let path = module.map_or(String::new(), |m| format!("/opt/{m}"));
+        Region {
+            start,
+            end,
+            perms: Perms {
+                read: true,
+                write: true,
+                exec: false,
+                shared: false,
+            },
+            offset: 0,
+            dev: (0, 0),
+            inode: 0,
+            module: module.map(|_| ModuleRef {
+                path: path.as_str().into(),
+                base: start,
+            }),
+            kind: classify(&path, None),
+            path,
+            windows: None,
+        }
+    }
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
+    /// A map of `n` pointers stored in two modules and a heap, pointing into the heap near a
+    /// few dozen "objects" (so windows overlap and chains branch and loop).
+    fn random_map(seed: u64, n: usize) -> PointerMap {
+        let mut next = rng(seed);
+        let regions = vec![
+            region(0x10000, 0x12000, Some("game")),
+            region(0x20000, 0x21000, Some("libx.so")),
+            region(0x100000, 0x108000, None),
+        ];
+        let objects: Vec<u64> = (0..40).map(|_| 0x100000 + next(0x8000) / 8 * 8).collect();
+        let mut at: Vec<u64> = (0..n)
+            .map(|_| match next(10) {
+                0 => 0x10000 + next(0x2000) / 8 * 8,
+                1 => 0x20000 + next(0x1000) / 8 * 8,
+                _ => 0x100000 + next(0x8000) / 8 * 8,
+            })
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        let mut pairs: Vec<(u64, u64)> = at
+            .into_iter()
+            .map(|a| {
+                let o = objects[next(objects.len() as u64) as usize];
+                ((o + next(0x200) / 8 * 8).min(0x107ff8), a)
+            })
+            .collect();
+        pairs.sort_by_key(|p| p.0); // stable: equal values in address order
+        PointerMap {
+            values: pairs.iter().map(|p| p.0).collect(),
+            addresses: pairs.iter().map(|p| p.1).collect(),
+            regions,
+            width: 8,
+            by_address: Default::default(),
+        }
+    }
+
+    /// Every chain by plain depth-first enumeration of the rules: a static base, then non-static
+    /// pointers that are not targets, each read plus an offset within the limits. With a module
+    /// filter, pointers in other modules are ordinary steps.
+    struct Reference<'a> {
+        map: &'a PointerMap,
+        targets: &'a [u64],
+        o: &'a ChainOptions,
+    }
+
+    impl Reference<'_> {
+        fn chains(&self) -> Vec<Key> {
+            let mut all = Vec::new();
+            for (&at, &value) in self.map.addresses.iter().zip(&self.map.values) {
+                let Some(m) = self.map.static_module(at, self.o) else {
+                    continue;
+                };
+                let mut found = Vec::new();
+                self.dfs(value, self.o.max_depth, &mut Vec::new(), &mut found);
+                all.extend(
+                    found
+                        .into_iter()
+                        .map(|p| (m.name().to_string(), m.offset(at), p)),
+                );
+            }
+            all
+        }
+
+        fn dfs(&self, v: u64, left: usize, path: &mut Vec<i64>, out: &mut Vec<Vec<i64>>) {
+            let (lo, hi) = (
+                v.saturating_sub(self.o.max_negative_offset),
+                v + self.o.max_offset,
+            );
+            for &t in self.targets.iter().filter(|&&t| lo <= t && t <= hi) {
+                path.push(offset(v, t));
+                out.push(path.clone());
+                path.pop();
+            }
+            if left == 1 {
+                return;
+            }
+            for (&at, &value) in self.map.addresses.iter().zip(&self.map.values) {
+                let step = lo <= at && at <= hi && !self.targets.contains(&at);
+                if step && self.map.static_module(at, self.o).is_none() {
+                    path.push(offset(v, at));
+                    self.dfs(value, left - 1, path, out);
+                    path.pop();
+                }
+            }
+        }
+    }
+
+    fn key(c: &Chain) -> Key {
+        (
+            c.module.name().to_string(),
+            c.base_offset,
+            c.offsets.clone(),
+        )
+    }
+
+    /// On random maps, limits and targets, the search lists exactly the chains a plain
+    /// enumeration finds, each once, shortest first; capped, it keeps the shortest ones.
+    #[test]
+    fn chains_are_those_of_a_plain_enumeration() {
+        let mut checked = 0;
+        for seed in 1..=60u64 {
+            let mut next = rng(seed * 0x9E37_79B9);
+            let map = random_map(seed, 150 + next(500) as usize);
+            let targets: Vec<u64> = {
+                let mut t: Vec<u64> = (0..1 + next(3))
+                    .map(|_| 0x100000 + next(0x8000) / 8 * 8)
+                    .collect();
+                t.sort_unstable();
+                t.dedup();
+                t
+            };
+            let options = ChainOptions {
+                max_depth: 1 + next(5) as usize,
+                max_offset: [0x40, 0x100, 0x400][next(3) as usize],
+                max_negative_offset: [0, 0, 0x40][next(3) as usize],
+                max_chains: usize::MAX,
+                modules: if next(3) == 0 {
+                    vec!["game".into()]
+                } else {
+                    Vec::new()
+                },
+                memory_budget: None,
+            };
+            let want = Reference {
+                map: &map,
+                targets: &targets,
+                o: &options,
+            }
+            .chains();
+            if want.len() > 200_000 {
+                continue;
+            }
+            let got = find_chains(&map, &targets, &options, &NoProgress).unwrap();
+            let got_keys: Vec<Key> = got.iter().map(key).collect();
+            let got_set: HashSet<&Key> = got_keys.iter().collect();
+            assert_eq!(
+                got_set.len(),
+                got_keys.len(),
+                "seed {seed}: a chain listed twice"
+            );
+            let want_set: HashSet<&Key> = want.iter().collect();
+            assert_eq!(got_set, want_set, "seed {seed}, {options:?}");
+            assert!(got
+                .windows(2)
+                .all(|w| w[0].offsets.len() <= w[1].offsets.len()));
+            if want.len() > 2 {
+                let cap = 1 + next(want.len() as u64 - 1) as usize;
+                let capped = ChainOptions {
+                    max_chains: cap,
+                    ..options.clone()
+                };
+                let some = find_chains(&map, &targets, &capped, &NoProgress).unwrap();
+                assert_eq!(some.len(), cap, "seed {seed}");
+                let longest = some.last().unwrap().offsets.len();
+                let some_set: HashSet<Key> = some.iter().map(key).collect();
+                assert!(some_set.iter().all(|k| want_set.contains(k)));
+                for k in &want {
+                    assert!(
+                        k.2.len() >= longest || some_set.contains(k),
+                        "seed {seed}: {k:?} missing"
+                    );
+                }
+            }
+            checked += 1;
+        }
+        assert!(
+            checked >= 40,
+            "only {checked} maps small enough to enumerate"
+        );
+    }
+}
