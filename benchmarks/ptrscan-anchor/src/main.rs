@@ -5,7 +5,14 @@
 //! ```text
 //! ptrscan-anchor (--map FILE | --pid PID) --target ADDR [--pid PID] [--depths 3,5,7]
 //!                [--max-chains N] [--max-offset N] [--timeout S] [--save FILE]
+//!                [--repeat N] [--only memscan|native|values]
 //! ```
+//!
+//! Each search runs `--repeat` times (default 3): the best wall time is shown with the CPU time
+//! of that run (all threads). `--only KIND` runs one kind alone and prints, per depth, its
+//! chains, wall and CPU seconds and the peak resident memory while it searched (the peak is
+//! reset after loading, so it counts what the search keeps resident: memscan's map, or ptrscan's
+//! inputs built from it, with the map then dropped), one process per kind.
 //!
 //! `--map` loads a map written by `PointerMap::save` (Python: `Process.pointer_map().save`);
 //! `--pid` alone captures one (timed); with `--map`, `--pid` is only used for the read limit.
@@ -26,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use memscan_core::pointer::{ChainOptions, PointerMap};
+use memscan_core::pointer::{ChainList, ChainOptions, PointerMap};
 use memscan_core::read::NoProgress;
 use memscan_core::{Process, Region};
 
@@ -42,6 +49,8 @@ struct Args {
     max_chains: usize,
     max_offset: u64,
     timeout: f64,
+    repeat: usize,
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,6 +63,8 @@ fn parse_args() -> Result<Args, String> {
         max_chains: 100_000,
         max_offset: 4096,
         timeout: 120.0,
+        repeat: 3,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     let num = |s: &str| -> Result<u64, String> {
@@ -81,6 +92,14 @@ fn parse_args() -> Result<Args, String> {
             "--max-chains" => a.max_chains = num(&val()?)? as usize,
             "--max-offset" => a.max_offset = num(&val()?)?,
             "--timeout" => a.timeout = val()?.parse().map_err(|e| format!("--timeout: {e}"))?,
+            "--repeat" => a.repeat = (num(&val()?)? as usize).max(1),
+            "--only" => {
+                let kind = val()?;
+                if !["memscan", "native", "values"].contains(&kind.as_str()) {
+                    return Err(format!("--only memscan|native|values, not {kind}"));
+                }
+                a.only = Some(kind)
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -164,12 +183,119 @@ impl Verifier<'_> {
     }
 }
 
+/// Chains as a search hands them over, inside the timing: ptrscan's callback appends each to
+/// flat columns (as memscan's `ChainList` holds them); keys are made after the timing.
+enum Found {
+    Flat {
+        bases: Vec<u64>,
+        offsets: Vec<i64>,
+        ends: Vec<usize>,
+    },
+    List(ChainList),
+}
+
+impl Found {
+    fn flat() -> Self {
+        Found::Flat {
+            bases: Vec::new(),
+            offsets: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Found::Flat { bases, .. } => bases.len(),
+            Found::List(list) => list.len(),
+        }
+    }
+
+    fn push(&mut self, base: u64, offsets: impl Iterator<Item = i64>) {
+        if let Found::Flat {
+            bases,
+            offsets: all,
+            ends,
+        } = self
+        {
+            bases.push(base);
+            all.extend(offsets);
+            ends.push(all.len());
+        }
+    }
+
+    fn keys(&self) -> Vec<Key> {
+        match self {
+            Found::Flat {
+                bases,
+                offsets,
+                ends,
+            } => (0..bases.len())
+                .map(|i| {
+                    let start = if i == 0 { 0 } else { ends[i - 1] };
+                    (bases[i], offsets[start..ends[i]].to_vec())
+                })
+                .collect(),
+            Found::List(list) => list
+                .iter()
+                .map(|c| (c.module.base + c.base_offset, c.offsets))
+                .collect(),
+        }
+    }
+}
+
 struct Run {
+    found: Found,
+    /// Made from `found` after the timing.
     chains: Vec<Key>,
     /// ptrscan native: chains with a static node or the target in the middle (not memscan's).
     other: usize,
+    /// Best wall time of the repeats, and the CPU time (all threads) of that run.
     seconds: f64,
+    cpu: f64,
     capped: bool,
+}
+
+/// CPU time of this process so far (all threads), in seconds.
+fn cpu_now() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// Runs `f` `repeat` times: the run with the best wall time, with its wall and CPU seconds.
+fn best_of(repeat: usize, mut f: impl FnMut() -> Run) -> Run {
+    let mut best: Option<Run> = None;
+    for _ in 0..repeat {
+        let (t, c) = (Instant::now(), cpu_now());
+        let mut run = f();
+        run.seconds = t.elapsed().as_secs_f64();
+        run.cpu = cpu_now() - c;
+        if best.as_ref().is_none_or(|b| run.seconds < b.seconds) {
+            best = Some(run);
+        }
+    }
+    let mut best = best.expect("at least one run");
+    best.chains = best.found.keys();
+    best
+}
+
+/// Resets this process's peak resident memory (Linux >= 4.0: `clear_refs` 5).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory since the last reset, MiB.
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// ptrscan as PointerSearcher-X calls it.
@@ -182,13 +308,12 @@ fn ptrscan_native(
     max_offset: u64,
     cap: usize,
 ) -> Run {
-    let (mut chains, mut other, mut n) = (Vec::new(), 0usize, 0usize);
+    let (mut found, mut other, mut n) = (Found::flat(), 0usize, 0usize);
     let param = ptrscan::Param {
         depth,
         addr: target as usize,
         range: (0, max_offset as usize),
     };
-    let t = Instant::now();
     let flow: ControlFlow<()> = ptrscan::try_pointer_chain_scan(map, points, param, &mut |c| {
         let base = c.addr() as u64;
         // PointerSearcher-X's callback: a base outside every module is dropped.
@@ -203,7 +328,7 @@ fn ptrscan_native(
         if middle_static {
             other += 1;
         } else {
-            chains.push((base, c.data().map(|&o| o as i64).collect()));
+            found.push(base, c.data().map(|&o| o as i64));
         }
         n += 1;
         if n >= cap {
@@ -213,9 +338,11 @@ fn ptrscan_native(
         }
     });
     Run {
-        chains,
+        found,
+        chains: Vec::new(),
         other,
-        seconds: t.elapsed().as_secs_f64(),
+        seconds: 0.0,
+        cpu: 0.0,
         capped: flow.is_break(),
     }
 }
@@ -231,13 +358,12 @@ fn ptrscan_values(
     max_offset: u64,
     cap: usize,
 ) -> Run {
-    let mut chains: Vec<Key> = Vec::new();
+    let mut found = Found::flat();
     let param = ptrscan::Param {
         depth: depth - 1,
         addr: target as usize,
         range: (0, max_offset as usize),
     };
-    let t = Instant::now();
     let flow: ControlFlow<()> = ptrscan::try_pointer_chain_scan(map, points, param, &mut |c| {
         let node = c.addr() as u64;
         if c.len() > 0 && node == target {
@@ -245,19 +371,20 @@ fn ptrscan_values(
         }
         let lo = statics.partition_point(|s| s.0 < node.saturating_sub(max_offset));
         for &(value, at) in statics[lo..].iter().take_while(|s| s.0 <= node) {
-            let mut offsets = vec![(node - value) as i64];
-            offsets.extend(c.data().map(|&o| o as i64));
-            chains.push((at, offsets));
-            if chains.len() >= cap {
+            let first = std::iter::once((node - value) as i64);
+            found.push(at, first.chain(c.data().map(|&o| o as i64)));
+            if found.len() >= cap {
                 return ControlFlow::Break(());
             }
         }
         ControlFlow::Continue(())
     });
     Run {
-        chains,
+        found,
+        chains: Vec::new(),
         other: 0,
-        seconds: t.elapsed().as_secs_f64(),
+        seconds: 0.0,
+        cpu: 0.0,
         capped: flow.is_break(),
     }
 }
@@ -407,32 +534,75 @@ fn main() {
         }
     }
 
-    // memscan first, every depth (nothing else runs meanwhile), then ptrscan.
-    let mut memscan: Vec<Run> = Vec::new();
-    for &depth in &args.depths {
+    let (target, off, cap, repeat) = (args.target, args.max_offset, args.max_chains, args.repeat);
+    let memscan_run = |pm: &PointerMap, depth: usize| -> Run {
         let options = ChainOptions {
             max_depth: depth,
-            max_offset: args.max_offset,
+            max_offset: off,
             max_negative_offset: 0,
-            max_chains: args.max_chains,
+            max_chains: cap,
             modules: Vec::new(),
             memory_budget: None,
         };
-        let t = Instant::now();
         let found = pm
-            .chains(&[args.target], &options, &NoProgress)
+            .chains(&[target], &options, &NoProgress)
             .expect("memscan chains");
-        let seconds = t.elapsed().as_secs_f64();
-        memscan.push(Run {
-            capped: found.len() >= args.max_chains,
-            chains: found
-                .into_iter()
-                .map(|c| (c.module.base + c.base_offset, c.offsets))
-                .collect(),
+        Run {
+            capped: found.len() >= cap,
+            found: Found::List(found),
+            chains: Vec::new(),
             other: 0,
-            seconds,
-        });
+            seconds: 0.0,
+            cpu: 0.0,
+        }
+    };
+
+    if let Some(kind) = args.only.as_deref() {
+        // One kind alone: only its own inputs stay resident while it searches.
+        let pm = (kind == "memscan").then_some(pm);
+        let all = (kind == "native").then_some(all);
+        let outside = (kind == "values").then_some(outside);
+        for &depth in &args.depths {
+            reset_peak();
+            let run = best_of(repeat, || match kind {
+                "memscan" => memscan_run(pm.as_ref().expect("the map"), depth),
+                "native" => ptrscan_native(
+                    all.as_ref().expect("inputs"),
+                    &static_addrs,
+                    &regions,
+                    target,
+                    depth,
+                    off,
+                    cap,
+                ),
+                _ => ptrscan_values(
+                    outside.as_ref().expect("inputs"),
+                    &static_values,
+                    &statics,
+                    target,
+                    depth,
+                    off,
+                    cap,
+                ),
+            });
+            println!(
+                "only {kind} depth {depth}: {}{} chains, wall {:.4} s, cpu {:.4} s, peak {:.1} MiB",
+                run.chains.len() + run.other,
+                if run.capped { "+" } else { "" },
+                run.seconds,
+                run.cpu,
+                peak_mib()
+            );
+        }
+        std::process::exit(0);
     }
+
+    // memscan first, every depth (nothing else runs meanwhile), then ptrscan.
+    let memscan: Vec<Run> = args
+        .depths
+        .iter()
+        .map(|&depth| best_of(repeat, || memscan_run(&pm, depth)))
+        .collect();
     let all = std::sync::Arc::new(all);
     let outside = std::sync::Arc::new(outside);
     let static_addrs = std::sync::Arc::new(static_addrs);
@@ -442,7 +612,6 @@ fn main() {
     let mut values: Vec<Option<Run>> = Vec::new();
     let mut timed_out = false;
     for &depth in &args.depths {
-        let (target, off, cap) = (args.target, args.max_offset, args.max_chains);
         for (kind, out) in [("native", &mut native), ("values", &mut values)] {
             if timed_out {
                 out.push(None);
@@ -455,9 +624,11 @@ fn main() {
                 statics.clone(),
                 regions.clone(),
             );
-            let run = with_timeout(args.timeout, move || match kind {
-                "native" => ptrscan_native(&all, &sa, &rg, target, depth, off, cap),
-                _ => ptrscan_values(&outside, &sv, &st, target, depth, off, cap),
+            let run = with_timeout(args.timeout, move || {
+                best_of(repeat, || match kind {
+                    "native" => ptrscan_native(&all, &sa, &rg, target, depth, off, cap),
+                    _ => ptrscan_values(&outside, &sv, &st, target, depth, off, cap),
+                })
             });
             if run.is_none() {
                 println!(
@@ -483,8 +654,8 @@ fn main() {
     };
     println!();
     println!(
-        "{:<5} {:<15} {:>9} {:>9} {:>12} {:>10}  same chains as memscan",
-        "depth", "search", "chains", "seconds", "chains/s", "memscan x"
+        "{:<5} {:<15} {:>9} {:>9} {:>9} {:>12} {:>10}  same chains as memscan",
+        "depth", "search", "chains", "seconds", "cpu s", "chains/s", "memscan x"
     );
     for (i, &depth) in args.depths.iter().enumerate() {
         let m = &memscan[i];
@@ -496,9 +667,10 @@ fn main() {
             .count();
         let line = |name: &str, r: &Run, total: usize, note: String| {
             println!(
-                "{depth:<5} {name:<15} {:>9} {:>9.3} {} {:>10}  {note}",
+                "{depth:<5} {name:<15} {:>9} {:>9.4} {:>9.4} {} {:>10}  {note}",
                 format!("{total}{}", if r.capped { "+" } else { "" }),
                 r.seconds,
+                r.cpu,
                 rate(total, r.seconds),
                 if std::ptr::eq(r, m) {
                     String::new()

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder};
+use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use memscan_core::pointer::{self, Chain, ChainOptions, PointerMap};
+use memscan_core::pointer::{self, Chain, ChainList, ChainOptions, PointerMap};
 use memscan_core::ModuleRef;
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
@@ -86,7 +86,7 @@ impl PyPointerMap {
         let targets = targets.as_slice()?.to_vec();
         let map = self.inner.clone();
         let chains = run_detached(py, progress, |p| map.chains(&targets, &options, p))?;
-        table(py, chains_batch(&chains).py()?)
+        table(py, chains_batch(chains).py()?)
     }
 }
 
@@ -140,52 +140,51 @@ pub fn resolve_chains(
 }
 
 /// Every chain's address expression, written through one reused buffer.
-fn expressions(chains: &[Chain]) -> StringArray {
+fn expressions(chains: &ChainList) -> StringArray {
     let mut column = StringBuilder::with_capacity(chains.len(), chains.len() * 40);
     let mut buf = String::new();
-    for c in chains {
+    for i in 0..chains.len() {
         buf.clear();
-        c.write_expression(&mut buf);
+        chains.write_expression(i, &mut buf);
         column.append_value(&buf);
     }
     column.finish()
 }
 
-fn chains_batch(chains: &[Chain]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let mut offsets = ListBuilder::new(Int64Builder::new());
-    for c in chains {
-        offsets.values().append_slice(&c.offsets);
-        offsets.append(true);
-    }
+/// The chains as a table; the list's columns become Arrow buffers as they are (offsets and
+/// their ends, base offsets).
+fn chains_batch(chains: ChainList) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let expression = expressions(&chains);
+    let names: Vec<&str> = chains.modules.iter().map(|m| m.name()).collect();
+    let module: StringArray = chains
+        .module
+        .iter()
+        .map(|&m| Some(names[m as usize]))
+        .collect();
+    let depth: UInt32Array = (0..chains.len())
+        .map(|i| Some(chains.offsets_of(i).len() as u32))
+        .collect();
+    let ends = std::iter::once(Ok(0))
+        .chain(chains.ends.iter().map(|&e| i32::try_from(e)))
+        .collect::<Result<Vec<i32>, _>>()
+        .map_err(|_| arrow_schema::ArrowError::ComputeError("over 2^31 offsets".into()))?;
+    let offsets = arrow_array::ListArray::try_new(
+        Arc::new(arrow_schema::Field::new_list_field(
+            arrow_schema::DataType::Int64,
+            true,
+        )),
+        arrow_buffer::OffsetBuffer::new(ends.into()),
+        Arc::new(arrow_array::Int64Array::from(chains.offsets)),
+        None,
+    )?;
     RecordBatch::try_from_iter([
-        (
-            "module",
-            Arc::new(
-                chains
-                    .iter()
-                    .map(|c| Some(c.module.name()))
-                    .collect::<StringArray>(),
-            ) as ArrayRef,
-        ),
+        ("module", Arc::new(module) as ArrayRef),
         (
             "base_offset",
-            Arc::new(
-                chains
-                    .iter()
-                    .map(|c| c.base_offset)
-                    .collect::<UInt64Array>(),
-            ),
+            Arc::new(UInt64Array::from(chains.base_offset)),
         ),
-        ("offsets", Arc::new(offsets.finish())),
-        (
-            "depth",
-            Arc::new(
-                chains
-                    .iter()
-                    .map(|c| c.offsets.len() as u32)
-                    .collect::<UInt32Array>(),
-            ),
-        ),
-        ("expression", Arc::new(expressions(chains))),
+        ("offsets", Arc::new(offsets)),
+        ("depth", Arc::new(depth)),
+        ("expression", Arc::new(expression)),
     ])
 }

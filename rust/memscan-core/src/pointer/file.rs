@@ -129,6 +129,7 @@ impl PointerMap {
             regions,
             width,
             by_address: OnceLock::new(),
+            statics: OnceLock::new(),
         };
         map.by_address();
         Ok(map)

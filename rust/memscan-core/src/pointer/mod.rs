@@ -15,11 +15,13 @@ use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::{ModuleRef, Region};
 
 mod address_order;
+mod chain;
 mod file;
 mod radix;
 mod search;
 mod targets;
 use address_order::AddressOrder;
+pub use chain::{Chain, ChainList};
 use targets::Targets;
 
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
@@ -38,6 +40,8 @@ pub struct PointerMap {
     pub width: usize,
     /// Indices sorted by the address they are stored at, with a sampled index.
     by_address: OnceLock<AddressOrder>,
+    /// The pointers stored in modules (built on the first search that allows every module).
+    statics: OnceLock<search::StaticIndex>,
 }
 
 /// Search limits.
@@ -66,45 +70,6 @@ impl Default for ChainOptions {
             max_chains: 100_000,
             modules: Vec::new(),
             memory_budget: None,
-        }
-    }
-}
-
-/// A chain: read a pointer at `module.base + base_offset`, add `offsets[0]`, read a pointer
-/// there, ..., add the last offset: the target.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Chain {
-    pub module: ModuleRef,
-    pub base_offset: u64,
-    pub offsets: Vec<i64>,
-}
-
-impl Chain {
-    /// The chain as an address expression: `[[game+4140]+10]+8`.
-    pub fn expression(&self) -> String {
-        let mut e = String::new();
-        self.write_expression(&mut e);
-        e
-    }
-
-    /// Appends the chain's address expression to `out` (one buffer for many chains).
-    pub fn write_expression(&self, out: &mut String) {
-        use std::fmt::Write;
-        let name = self.module.name();
-        let quoted = name.chars().all(|c| c.is_ascii_hexdigit())
-            || name.contains(['+', '-', '[', ']', ' ', '"']);
-        out.extend(std::iter::repeat_n('[', self.offsets.len()));
-        if quoted {
-            let _ = write!(out, "\"{name}\"+{:x}", self.base_offset);
-        } else {
-            let _ = write!(out, "{name}+{:x}", self.base_offset);
-        }
-        for o in &self.offsets {
-            let _ = if *o < 0 {
-                write!(out, "]-{:x}", o.unsigned_abs())
-            } else {
-                write!(out, "]+{o:x}")
-            };
         }
     }
 }
@@ -184,6 +149,7 @@ impl PointerMap {
             regions: all,
             width,
             by_address,
+            statics: OnceLock::new(),
         })
     }
 
@@ -214,7 +180,7 @@ impl PointerMap {
         targets: &[u64],
         options: &ChainOptions,
         progress: &dyn ProgressSink,
-    ) -> Result<Vec<Chain>> {
+    ) -> Result<ChainList> {
         if options.max_depth == 0 || options.max_depth > MAX_DEPTH {
             return Err(Error::invalid_argument(format!(
                 "max_depth must be 1..={MAX_DEPTH}, got {}",

@@ -1,11 +1,12 @@
 //! The chain search over a pointer map: breadth first backwards from the targets (each
 //! pointer's level, one byte a pointer), then walks forwards from the static bases.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use rayon::prelude::*;
 
-use super::{Chain, ChainOptions, PointerMap};
+use super::{ChainList, ChainOptions, PointerMap};
 use crate::error::{Error, Result};
 use crate::read::ProgressSink;
 use crate::region::ModuleRef;
@@ -17,14 +18,14 @@ pub(super) fn find_chains(
     targets: &[u64],
     options: &ChainOptions,
     progress: &dyn ProgressSink,
-) -> Result<Vec<Chain>> {
+) -> Result<ChainList> {
     let budget = options
         .memory_budget
         .unwrap_or_else(crate::platform::available_memory);
     let mut search = Search::new(map, targets, options, progress);
     progress.set_total(map.len() as u64);
     let mut out = Chains {
-        list: Vec::new(),
+        list: ChainList::default(),
         held: 0,
         budget,
         max_chains: options.max_chains,
@@ -69,20 +70,21 @@ pub(super) fn find_chains(
             search.stopped()?;
             progress.advance(nodes.len() as u64);
             nodes.sort_unstable_by_key(|n| n.at);
-            let into: Vec<u64> = if length == 1 {
-                frontier.clone()
+            let part_nodes = Nodes::sorted(&nodes);
+            let into = if length == 1 {
+                &frontier
             } else {
-                nodes.iter().map(|n| n.at).collect()
+                &part_nodes.at
             };
-            for i in search.statics_into(&into) {
+            for i in search.statics_into(into) {
                 let at = map.addresses[i as usize];
                 let module = map.static_module(at, options).expect("a static base");
                 let base = Base {
                     value: map.values[i as usize],
-                    module: module.clone(),
+                    module: out.list.module_index(module),
                     offset: module.offset(at),
                 };
-                if !out.walk(&search, &nodes, &base, length)? {
+                if !out.walk(&search, &part_nodes, &base, length)? {
                     return Ok(out.list);
                 }
                 if search.claim_static(i, length) {
@@ -93,25 +95,65 @@ pub(super) fn find_chains(
             start = end;
         }
         if length > 1 {
-            // Each part is sorted: a stable sort merges the runs.
-            level_nodes.par_sort_by_key(|n| n.at);
+            // Each part is sorted: a stable sort merges the runs (on both cores if it pays).
+            if level_nodes.len() < PARALLEL_NODES {
+                level_nodes.sort_by_key(|n| n.at);
+            } else {
+                level_nodes.par_sort_by_key(|n| n.at);
+            }
             frontier = level_nodes.iter().map(|n| n.at).collect();
-            search.add_reached(level_nodes);
+            search.add_reached(&level_nodes);
         }
     }
     Ok(out.list) // shortest first: each level's chains were listed after the shorter ones
 }
 
-/// A static pointer chains start from: the value it holds, its module and offset there.
+/// The pointers stored in (some) modules' regions: map indices and values, ascending.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StaticIndex {
+    index: Vec<u32>,
+    values: Vec<u64>,
+}
+
+impl StaticIndex {
+    /// The pointers stored in the regions of the modules `allowed` accepts: marked in a bitmap
+    /// over map indices, then listed in index (so value) order, with no sort.
+    fn new(map: &PointerMap, allowed: impl Fn(&ModuleRef) -> bool) -> Self {
+        let order = map.by_address();
+        let mut marks = vec![0u64; map.len().div_ceil(64)];
+        for r in &map.regions {
+            if r.module.as_ref().is_some_and(&allowed) {
+                let first = order.lower_bound(&map.addresses, r.start);
+                let last = order.lower_bound(&map.addresses, r.end);
+                for &i in &order.index[first..last] {
+                    marks[i as usize / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        let mut index: Vec<u32> = Vec::new();
+        for (w, &word) in marks.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                index.push((w * 64) as u32 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        let values = index.iter().map(|&i| map.values[i as usize]).collect();
+        Self { index, values }
+    }
+}
+
+/// A static pointer chains start from: the value it holds, its module (index in the list's
+/// modules) and offset there.
 struct Base {
     value: u64,
-    module: ModuleRef,
+    module: u32,
     offset: u64,
 }
 
 /// The chains found so far, within the count and memory limits.
 struct Chains {
-    list: Vec<Chain>,
+    list: ChainList,
     held: u64,
     budget: u64,
     max_chains: usize,
@@ -120,7 +162,7 @@ struct Chains {
 impl Chains {
     /// Adds every chain of `length` pointers from `base` whose first step is into one of
     /// `first` (sorted by address): false once `max_chains` are held.
-    fn walk(&mut self, search: &Search, first: &[Node], base: &Base, length: u8) -> Result<bool> {
+    fn walk(&mut self, search: &Search, first: &Nodes, base: &Base, length: u8) -> Result<bool> {
         let mut over_budget = false;
         let mut path = Vec::with_capacity(length as usize);
         search.walk(
@@ -135,11 +177,7 @@ impl Chains {
                     over_budget = true;
                     return false;
                 }
-                self.list.push(Chain {
-                    module: base.module.clone(),
-                    base_offset: base.offset,
-                    offsets: offsets.to_vec(),
-                });
+                self.list.push(base.module, base.offset, offsets);
                 self.list.len() < self.max_chains
             },
         );
@@ -154,10 +192,11 @@ impl Chains {
     }
 }
 
-/// Bytes a chain of `depth` pointers costs while held here and once handed on as a table row (its
-/// offsets, its expression), counted against the budget.
+/// Bytes a chain of `depth` pointers costs: in the list here (module index, base offset, end,
+/// offsets) and once handed on as a table row (module name, base offset, offset list, depth,
+/// an expression of ~20 + 6 bytes a step), counted against the budget.
 fn chain_bytes(depth: usize) -> u64 {
-    (2 * std::mem::size_of::<Chain>() + 48 + 28 * depth) as u64
+    (20 + 8 * depth + 60 + 14 * depth) as u64
 }
 
 /// The offset from `from` to `to`: exact, since both offset limits are below 2**63.
@@ -167,6 +206,11 @@ fn offset(from: u64, to: u64) -> i64 {
 
 /// Walk steps between two looks at the cancel flag.
 const STEPS_PER_CHECK: u32 = 1 << 14;
+
+/// Fewer windows than this are expanded by one thread (a second costs more than it saves).
+const PARALLEL_WINDOWS: usize = 512;
+/// Fewer pointers than this are sorted by one thread.
+const PARALLEL_NODES: usize = 1 << 16;
 
 /// Level of a pointer not reached yet.
 const UNREACHED: u8 = 0;
@@ -179,15 +223,39 @@ struct Search<'a> {
     targets: &'a [u64],
     options: &'a ChainOptions,
     level: Vec<AtomicU8>,
-    /// The pointers stored where static bases may be (the allowed modules' regions): map
-    /// indices and their values, ascending.
-    static_index: Vec<u32>,
-    static_values: Vec<u64>,
+    /// The pointers stored where static bases may be (the allowed modules' regions).
+    statics: Cow<'a, StaticIndex>,
     /// The non-static pointers reached so far, sorted by the address they are stored at:
     /// the only ones a walk can step into, in one contiguous array.
-    reached: Vec<Node>,
+    reached: Nodes,
     progress: &'a dyn ProgressSink,
     cancelled: AtomicBool,
+}
+
+/// Pointers a walk can step into, sorted by where they are stored, column by column (the
+/// addresses a walk searches lie together): address, the value held, level.
+#[derive(Debug, Default)]
+struct Nodes {
+    at: Vec<u64>,
+    value: Vec<u64>,
+    level: Vec<u8>,
+}
+
+impl Nodes {
+    /// The columns of `nodes` (sorted by address).
+    fn sorted(nodes: &[Node]) -> Self {
+        Self {
+            at: nodes.iter().map(|n| n.at).collect(),
+            value: nodes.iter().map(|n| n.value).collect(),
+            level: nodes.iter().map(|n| n.level).collect(),
+        }
+    }
+
+    fn push(&mut self, at: u64, value: u64, level: u8) {
+        self.at.push(at);
+        self.value.push(value);
+        self.level.push(level);
+    }
 }
 
 /// A pointer a walk can step into: where it is stored, the value it holds, its level.
@@ -205,43 +273,32 @@ impl<'a> Search<'a> {
         options: &'a ChainOptions,
         progress: &'a dyn ProgressSink,
     ) -> Self {
-        // Marked in a bitmap over map indices, then listed in index (so value) order: no sort.
-        let order = map.by_address();
-        let mut marks = vec![0u64; map.len().div_ceil(64)];
-        for r in &map.regions {
-            let allowed = r.module.as_ref().is_some_and(|m| {
-                options.modules.is_empty() || options.modules.iter().any(|n| n == m.name())
-            });
-            if allowed {
-                let first = order.lower_bound(&map.addresses, r.start);
-                let last = order.lower_bound(&map.addresses, r.end);
-                for &i in &order.index[first..last] {
-                    marks[i as usize / 64] |= 1 << (i % 64);
-                }
-            }
-        }
-        let mut static_index: Vec<u32> = Vec::new();
-        for (w, &word) in marks.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                static_index.push((w * 64) as u32 + bits.trailing_zeros());
-                bits &= bits - 1;
-            }
-        }
-        let static_values = static_index
-            .iter()
-            .map(|&i| map.values[i as usize])
-            .collect();
+        let statics = if options.modules.is_empty() {
+            Cow::Borrowed(map.statics.get_or_init(|| StaticIndex::new(map, |_| true)))
+        } else {
+            Cow::Owned(StaticIndex::new(map, |m| {
+                options.modules.iter().any(|n| n == m.name())
+            }))
+        };
+        // Zeroed pages from the allocator (UNREACHED is 0): no pass writing every byte.
+        const { assert!(UNREACHED == 0) };
+        let level = std::mem::ManuallyDrop::new(vec![0u8; map.len()]);
+        // SAFETY: AtomicU8 has the size, alignment and bit validity of u8; the vector's
+        // buffer, length and capacity are handed over whole (the original is never dropped).
+        let level = unsafe {
+            Vec::from_raw_parts(
+                level.as_ptr() as *mut AtomicU8,
+                level.len(),
+                level.capacity(),
+            )
+        };
         Self {
             map,
             targets,
             options,
-            level: (0..map.values.len())
-                .map(|_| AtomicU8::new(UNREACHED))
-                .collect(),
-            static_index,
-            static_values,
-            reached: Vec::new(),
+            level,
+            statics,
+            reached: Nodes::default(),
             progress,
             cancelled: AtomicBool::new(false),
         }
@@ -276,9 +333,9 @@ impl<'a> Search<'a> {
         let mut found = Vec::new();
         let mut k = 0;
         for (lo, hi) in self.windows(nodes) {
-            k += self.static_values[k..].partition_point(|&v| v < lo);
-            let end = k + self.static_values[k..].partition_point(|&v| v <= hi);
-            found.extend_from_slice(&self.static_index[k..end]);
+            k += self.statics.values[k..].partition_point(|&v| v < lo);
+            let end = k + self.statics.values[k..].partition_point(|&v| v <= hi);
+            found.extend_from_slice(&self.statics.index[k..end]);
             k = end;
         }
         found
@@ -301,6 +358,7 @@ impl<'a> Search<'a> {
         let values = &self.map.values;
         windows
             .par_iter()
+            .with_min_len(PARALLEL_WINDOWS)
             .fold(Vec::new, |mut claimed, &(lo, hi)| {
                 // A read of the caller's flag only: a shared counter written by both threads
                 // would bounce its cache line between them.
@@ -331,19 +389,24 @@ impl<'a> Search<'a> {
     }
 
     /// Merges the non-static pointers of a new level (sorted by address) into `reached`.
-    fn add_reached(&mut self, new: Vec<Node>) {
-        if self.reached.is_empty() {
-            self.reached = new;
-            return;
-        }
+    fn add_reached(&mut self, new: &[Node]) {
         let old = std::mem::take(&mut self.reached);
-        let mut merged = Vec::with_capacity(old.len() + new.len());
-        let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
-        while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-            merged.push(if x.at <= y.at { a.next() } else { b.next() }.expect("peeked"));
+        let n = old.at.len() + new.len();
+        let mut merged = Nodes {
+            at: Vec::with_capacity(n),
+            value: Vec::with_capacity(n),
+            level: Vec::with_capacity(n),
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < old.at.len() || j < new.len() {
+            if j == new.len() || (i < old.at.len() && old.at[i] <= new[j].at) {
+                merged.push(old.at[i], old.value[i], old.level[i]);
+                i += 1;
+            } else {
+                merged.push(new[j].at, new[j].value, new[j].level);
+                j += 1;
+            }
         }
-        merged.extend(a);
-        merged.extend(b);
         self.reached = merged;
     }
 
@@ -355,7 +418,7 @@ impl<'a> Search<'a> {
     /// of the walk's `steps`; then [`Search::stopped`]).
     fn walk(
         &self,
-        first: &[Node],
+        first: &Nodes,
         v: u64,
         length: u8,
         path: &mut Vec<i64>,
@@ -385,16 +448,17 @@ impl<'a> Search<'a> {
             }
             return true;
         }
-        let k0 = first.partition_point(|n| n.at < lo);
-        for n in &first[k0..] {
-            if n.at > hi {
+        let k0 = first.at.partition_point(|&at| at < lo);
+        for k in k0..first.at.len() {
+            let at = first.at[k];
+            if at > hi {
                 break;
             }
-            if n.level >= length || self.targets.binary_search(&n.at).is_ok() {
+            if first.level[k] >= length || self.targets.binary_search(&at).is_ok() {
                 continue;
             }
-            path.push(offset(v, n.at));
-            let go_on = self.walk(&self.reached, n.value, length - 1, path, steps, emit);
+            path.push(offset(v, at));
+            let go_on = self.walk(&self.reached, first.value[k], length - 1, path, steps, emit);
             path.pop();
             if !go_on {
                 return false;
@@ -482,6 +546,7 @@ mod tests {
             regions,
             width: 8,
             by_address: Default::default(),
+            statics: Default::default(),
         }
     }
 
@@ -536,12 +601,10 @@ mod tests {
         }
     }
 
-    fn key(c: &Chain) -> Key {
-        (
-            c.module.name().to_string(),
-            c.base_offset,
-            c.offsets.clone(),
-        )
+    fn keys(list: &ChainList) -> Vec<Key> {
+        list.iter()
+            .map(|c| (c.module.name().to_string(), c.base_offset, c.offsets))
+            .collect()
     }
 
     /// On random maps, limits and targets, the search lists exactly the chains a plain
@@ -582,7 +645,7 @@ mod tests {
                 continue;
             }
             let got = find_chains(&map, &targets, &options, &NoProgress).unwrap();
-            let got_keys: Vec<Key> = got.iter().map(key).collect();
+            let got_keys = keys(&got);
             let got_set: HashSet<&Key> = got_keys.iter().collect();
             assert_eq!(
                 got_set.len(),
@@ -591,9 +654,7 @@ mod tests {
             );
             let want_set: HashSet<&Key> = want.iter().collect();
             assert_eq!(got_set, want_set, "seed {seed}, {options:?}");
-            assert!(got
-                .windows(2)
-                .all(|w| w[0].offsets.len() <= w[1].offsets.len()));
+            assert!(got_keys.windows(2).all(|w| w[0].2.len() <= w[1].2.len()));
             if want.len() > 2 {
                 let cap = 1 + next(want.len() as u64 - 1) as usize;
                 let capped = ChainOptions {
@@ -602,8 +663,8 @@ mod tests {
                 };
                 let some = find_chains(&map, &targets, &capped, &NoProgress).unwrap();
                 assert_eq!(some.len(), cap, "seed {seed}");
-                let longest = some.last().unwrap().offsets.len();
-                let some_set: HashSet<Key> = some.iter().map(key).collect();
+                let longest = some.offsets_of(cap - 1).len();
+                let some_set: HashSet<Key> = keys(&some).into_iter().collect();
                 assert!(some_set.iter().all(|k| want_set.contains(k)));
                 for k in &want {
                     assert!(
