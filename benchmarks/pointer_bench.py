@@ -6,13 +6,16 @@ on a Python process with numpy and polars loaded (a realistic, pointer-dense hea
 Prints the pointer map's size and GB/s over the memory it reads, then one line per depth.
 ``--ptrscan`` also saves the map and runs the anchor (benchmarks/ptrscan-anchor: ptrscan 1.0, the
 core of PointerSearcher-X, beside memscan on that same map; built with cargo into
-$CARGO_TARGET_DIR, default /tmp/ptrscan-target), which prints the read limit and both searches.
+$CARGO_TARGET_DIR, default /tmp/ptrscan-target), which prints the read limit and both searches
+with the chains compared; then each search alone in its own process (``--only``) for a table of
+wall time, CPU time and peak resident memory side by side, with memscan's ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -82,9 +85,48 @@ def main() -> None:
                     ],
                     check=True,
                 )  # fmt: skip
+                alone(anchor, path, child.pid, hex(int(target[0])), args)
     finally:
         child.kill()
         child.wait()
+
+
+ONLY = re.compile(
+    r"only (\w+) depth (\d+): (\d+\+?) chains, wall ([\d.]+) s, cpu ([\d.]+) s, peak ([\d.]+) MiB"
+)
+
+
+def alone(anchor: Path, path: Path, pid: int, target: str, args: argparse.Namespace) -> None:
+    """Each search alone in a fresh anchor process: wall, CPU and peak memory side by side."""
+    rows: dict[tuple[str, int], tuple[str, float, float, float]] = {}
+    for kind in ("memscan", "values", "native"):
+        out = subprocess.run(
+            [
+                str(anchor), "--map", str(path), "--pid", str(pid), "--target", target,
+                "--depths", args.depths, "--max-chains", str(args.max_chains),
+                "--repeat", "5", "--only", kind,
+            ],
+            capture_output=True, text=True, timeout=args.timeout * 5, check=True,
+        ).stdout  # fmt: skip
+        for m in ONLY.finditer(out):
+            rows[m[1], int(m[2])] = (m[3], float(m[4]), float(m[5]), float(m[6]))
+    names = {"memscan": "memscan", "values": "ptrscan values", "native": "ptrscan native"}
+    print("\neach search alone (best of 5; peak = resident memory while searching, map included)")
+    print(f"{'depth':<6}{'search':<16}{'chains':>9}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}"
+          f"{'memscan x wall':>16}{'x cpu':>7}{'x peak':>8}")  # fmt: skip
+    for depth in (int(d) for d in args.depths.split(",")):
+        mine = rows.get(("memscan", depth))
+        for kind, name in names.items():
+            row = rows.get((kind, depth))
+            if row is None or mine is None:
+                continue
+            chains, wall, cpu, peak = row
+            ratios = (
+                ""
+                if kind == "memscan"
+                else f"{wall / mine[1]:>16.2f}{cpu / mine[2]:>7.2f}{peak / mine[3]:>8.2f}"
+            )
+            print(f"{depth:<6}{name:<16}{chains:>9}{wall:>9.4f}{cpu:>9.4f}{peak:>10.1f}{ratios}")
 
 
 def build_anchor() -> Path:

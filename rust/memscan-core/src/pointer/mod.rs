@@ -12,7 +12,7 @@ use crate::process::Process;
 use crate::read::clear_of_holes;
 use crate::read::ProgressSink;
 use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
-use crate::region::{ModuleRef, Region};
+use crate::region::Region;
 
 mod address_order;
 mod chain;
@@ -238,14 +238,6 @@ impl PointerMap {
             .collect()
     }
 
-    /// The module of `at` if it is a static base allowed by the options.
-    fn static_module(&self, at: u64, options: &ChainOptions) -> Option<&ModuleRef> {
-        let i = self.regions.partition_point(|r| r.end <= at);
-        let r = self.regions.get(i).filter(|r| r.start <= at)?;
-        let m = r.module.as_ref()?;
-        (options.modules.is_empty() || options.modules.iter().any(|n| n == m.name())).then_some(m)
-    }
-
     /// Pointer indices sorted by the address they are stored at (built once).
     fn by_address(&self) -> &AddressOrder {
         self.by_address.get_or_init(|| {
@@ -291,6 +283,7 @@ pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> 
 mod tests {
     use super::*;
     use crate::read::NoProgress;
+    use crate::region::ModuleRef;
 
     /// The map of this very process: both orders are exact, and a pointer planted on the heap is
     /// in it with the address it is stored at.

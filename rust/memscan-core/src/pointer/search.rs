@@ -26,6 +26,7 @@ pub(super) fn find_chains(
     progress.set_total(map.len() as u64);
     let mut out = Chains {
         list: ChainList::default(),
+        module_of_region: vec![None; map.regions.len()],
         held: 0,
         budget,
         max_chains: options.max_chains,
@@ -76,18 +77,12 @@ pub(super) fn find_chains(
             } else {
                 &part_nodes.at
             };
-            for i in search.statics_into(into) {
-                let at = map.addresses[i as usize];
-                let module = map.static_module(at, options).expect("a static base");
-                let base = Base {
-                    value: map.values[i as usize],
-                    module: out.list.module_index(module),
-                    offset: module.offset(at),
-                };
+            for k in search.statics_into(into) {
+                let base = out.base(&search, k);
                 if !out.walk(&search, &part_nodes, &base, length)? {
                     return Ok(out.list);
                 }
-                if search.claim_static(i, length) {
+                if search.claim_static(search.statics.index[k], length) {
                     bases.push(base);
                 }
             }
@@ -108,38 +103,33 @@ pub(super) fn find_chains(
     Ok(out.list) // shortest first: each level's chains were listed after the shorter ones
 }
 
-/// The pointers stored in (some) modules' regions: map indices and values, ascending.
+/// The pointers stored in (some) modules' regions: map indices and values, ascending, and the
+/// region (index in the map's regions) each is stored in.
 #[derive(Debug, Clone, Default)]
 pub(super) struct StaticIndex {
     index: Vec<u32>,
     values: Vec<u64>,
+    region: Vec<u32>,
 }
 
 impl StaticIndex {
-    /// The pointers stored in the regions of the modules `allowed` accepts: marked in a bitmap
-    /// over map indices, then listed in index (so value) order, with no sort.
+    /// The pointers stored in the regions of the modules `allowed` accepts.
     fn new(map: &PointerMap, allowed: impl Fn(&ModuleRef) -> bool) -> Self {
         let order = map.by_address();
-        let mut marks = vec![0u64; map.len().div_ceil(64)];
-        for r in &map.regions {
-            if r.module.as_ref().is_some_and(&allowed) {
-                let first = order.lower_bound(&map.addresses, r.start);
-                let last = order.lower_bound(&map.addresses, r.end);
-                for &i in &order.index[first..last] {
-                    marks[i as usize / 64] |= 1 << (i % 64);
-                }
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for (r, region) in map.regions.iter().enumerate() {
+            if region.module.as_ref().is_some_and(&allowed) {
+                let first = order.lower_bound(&map.addresses, region.start);
+                let last = order.lower_bound(&map.addresses, region.end);
+                pairs.extend(order.index[first..last].iter().map(|&i| (i, r as u32)));
             }
         }
-        let mut index: Vec<u32> = Vec::new();
-        for (w, &word) in marks.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                index.push((w * 64) as u32 + bits.trailing_zeros());
-                bits &= bits - 1;
-            }
+        pairs.sort_unstable();
+        Self {
+            index: pairs.iter().map(|p| p.0).collect(),
+            values: pairs.iter().map(|p| map.values[p.0 as usize]).collect(),
+            region: pairs.iter().map(|p| p.1).collect(),
         }
-        let values = index.iter().map(|&i| map.values[i as usize]).collect();
-        Self { index, values }
     }
 }
 
@@ -154,12 +144,28 @@ struct Base {
 /// The chains found so far, within the count and memory limits.
 struct Chains {
     list: ChainList,
+    /// The index in the list's modules of each region's module, once known.
+    module_of_region: Vec<Option<u32>>,
     held: u64,
     budget: u64,
     max_chains: usize,
 }
 
 impl Chains {
+    /// The base at position `k` of the search's static index.
+    fn base(&mut self, search: &Search, k: usize) -> Base {
+        let map = search.map;
+        let r = search.statics.region[k] as usize;
+        let module = map.regions[r].module.as_ref().expect("a module's region");
+        let list = &mut self.list;
+        let index = *self.module_of_region[r].get_or_insert_with(|| list.module_index(module));
+        Base {
+            value: search.statics.values[k],
+            module: index,
+            offset: module.offset(map.addresses[search.statics.index[k] as usize]),
+        }
+    }
+
     /// Adds every chain of `length` pointers from `base` whose first step is into one of
     /// `first` (sorted by address): false once `max_chains` are held.
     fn walk(&mut self, search: &Search, first: &Nodes, base: &Base, length: u8) -> Result<bool> {
@@ -207,7 +213,22 @@ fn offset(from: u64, to: u64) -> i64 {
 /// Walk steps between two looks at the cancel flag.
 const STEPS_PER_CHECK: u32 = 1 << 14;
 
-/// Fewer windows than this are expanded by one thread (a second costs more than it saves).
+/// The first index at or after `from` where `below` turns false (`below` holds for a prefix of
+/// `values`, and for everything before `from`): steps of 1, 2, 4, ... then a binary search, so
+/// a search that lands near `from`, as the next of many ascending ones does, costs a few steps.
+fn gallop(values: &[u64], from: usize, below: impl Fn(u64) -> bool) -> usize {
+    let mut step = 1;
+    let mut lo = from;
+    while lo + step <= values.len() && below(values[lo + step - 1]) {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step).min(values.len());
+    lo + values[lo..hi].partition_point(|&v| below(v))
+}
+
+/// Windows expanded per task: fewer than this are expanded by one thread (a second costs more
+/// than it saves).
 const PARALLEL_WINDOWS: usize = 512;
 /// Fewer pointers than this are sorted by one thread.
 const PARALLEL_NODES: usize = 1 << 16;
@@ -328,14 +349,15 @@ impl<'a> Search<'a> {
     }
 
     /// The static pointers whose value lies in the window of one of `nodes` (addresses,
-    /// sorted): map indices, ascending, each once.
-    fn statics_into(&self, nodes: &[u64]) -> Vec<u32> {
+    /// sorted): positions in the static index, ascending, each once.
+    fn statics_into(&self, nodes: &[u64]) -> Vec<usize> {
         let mut found = Vec::new();
         let mut k = 0;
+        let values = &self.statics.values;
         for (lo, hi) in self.windows(nodes) {
-            k += self.statics.values[k..].partition_point(|&v| v < lo);
-            let end = k + self.statics.values[k..].partition_point(|&v| v <= hi);
-            found.extend_from_slice(&self.statics.index[k..end]);
+            k = gallop(values, k, |v| v < lo);
+            let end = gallop(values, k, |v| v <= hi);
+            found.extend(k..end);
             k = end;
         }
         found
@@ -357,28 +379,31 @@ impl<'a> Search<'a> {
     fn expand(&self, windows: &[(u64, u64)], level: u8) -> Vec<Node> {
         let values = &self.map.values;
         windows
-            .par_iter()
-            .with_min_len(PARALLEL_WINDOWS)
-            .fold(Vec::new, |mut claimed, &(lo, hi)| {
+            .par_chunks(PARALLEL_WINDOWS)
+            .fold(Vec::new, |mut claimed, windows| {
                 // A read of the caller's flag only: a shared counter written by both threads
                 // would bounce its cache line between them.
                 if self.progress.cancelled() {
                     return claimed;
                 }
-                let first = values.partition_point(|&v| v < lo);
-                let last = first + values[first..].partition_point(|&v| v <= hi);
-                // The windows are disjoint: no other thread looks at these pointers.
-                let cells = &self.level[first..last];
-                for (k, cell) in cells.iter().enumerate() {
-                    if cell.load(Ordering::Relaxed) != UNREACHED {
-                        continue;
+                // Ascending windows: each search starts where the last one ended.
+                let mut last = values.partition_point(|&v| v < windows[0].0);
+                for &(lo, hi) in windows {
+                    let first = gallop(values, last, |v| v < lo);
+                    last = gallop(values, first, |v| v <= hi);
+                    // The windows are disjoint: no other thread looks at these pointers.
+                    let cells = &self.level[first..last];
+                    for (k, cell) in cells.iter().enumerate() {
+                        if cell.load(Ordering::Relaxed) != UNREACHED {
+                            continue;
+                        }
+                        cell.store(level, Ordering::Relaxed);
+                        claimed.push(Node {
+                            at: self.map.addresses[first + k],
+                            value: values[first + k],
+                            level,
+                        });
                     }
-                    cell.store(level, Ordering::Relaxed);
-                    claimed.push(Node {
-                        at: self.map.addresses[first + k],
-                        value: values[first + k],
-                        level,
-                    });
                 }
                 claimed
             })
@@ -560,10 +585,22 @@ mod tests {
     }
 
     impl Reference<'_> {
+        /// The module of `at` if it is a static base allowed by the options.
+        fn static_module(&self, at: u64) -> Option<&ModuleRef> {
+            let r = self
+                .map
+                .regions
+                .iter()
+                .find(|r| r.start <= at && at < r.end)?;
+            let m = r.module.as_ref()?;
+            let allowed = self.o.modules.is_empty() || self.o.modules.iter().any(|n| n == m.name());
+            allowed.then_some(m)
+        }
+
         fn chains(&self) -> Vec<Key> {
             let mut all = Vec::new();
             for (&at, &value) in self.map.addresses.iter().zip(&self.map.values) {
-                let Some(m) = self.map.static_module(at, self.o) else {
+                let Some(m) = self.static_module(at) else {
                     continue;
                 };
                 let mut found = Vec::new();
@@ -592,7 +629,7 @@ mod tests {
             }
             for (&at, &value) in self.map.addresses.iter().zip(&self.map.values) {
                 let step = lo <= at && at <= hi && !self.targets.contains(&at);
-                if step && self.map.static_module(at, self.o).is_none() {
+                if step && self.static_module(at).is_none() {
                     path.push(offset(v, at));
                     self.dfs(value, left - 1, path, out);
                     path.pop();
@@ -605,6 +642,19 @@ mod tests {
         list.iter()
             .map(|c| (c.module.name().to_string(), c.base_offset, c.offsets))
             .collect()
+    }
+
+    #[test]
+    fn gallop_agrees_with_a_binary_search() {
+        let values: Vec<u64> = (0..300u64).map(|i| i / 3 * 7).collect();
+        for from_value in [0u64, 5, 100, 690, 800] {
+            let from = values.partition_point(|&v| v < from_value);
+            for x in from_value..from_value + 80 {
+                let want = values.partition_point(|&v| v < x);
+                assert_eq!(gallop(&values, from, |v| v < x), want, "{from} {x}");
+            }
+        }
+        assert_eq!(gallop(&[], 0, |v| v < 5), 0);
     }
 
     /// On random maps, limits and targets, the search lists exactly the chains a plain
