@@ -45,7 +45,7 @@ pub(super) fn find_chains(
     for length in 1..=options.max_depth as u8 {
         if length > 1 {
             for base in &bases {
-                if !out.walk(&search, &search.reached, base, length)? {
+                if !out.walk(&search, None, base, length)? {
                     return Ok(out.list);
                 }
             }
@@ -79,7 +79,7 @@ pub(super) fn find_chains(
             };
             for k in search.statics_into(into) {
                 let base = out.base(&search, k);
-                if !out.walk(&search, &part_nodes, &base, length)? {
+                if !out.walk(&search, Some(&part_nodes), &base, length)? {
                     return Ok(out.list);
                 }
                 if search.claim_static(search.statics.index[k], length) {
@@ -97,7 +97,7 @@ pub(super) fn find_chains(
                 level_nodes.par_sort_by_key(|n| n.at);
             }
             frontier = level_nodes.iter().map(|n| n.at).collect();
-            search.add_reached(&level_nodes);
+            search.reached.push(Nodes::sorted(&level_nodes));
         }
     }
     Ok(out.list) // shortest first: each level's chains were listed after the shorter ones
@@ -167,8 +167,14 @@ impl Chains {
     }
 
     /// Adds every chain of `length` pointers from `base` whose first step is into one of
-    /// `first` (sorted by address): false once `max_chains` are held.
-    fn walk(&mut self, search: &Search, first: &Nodes, base: &Base, length: u8) -> Result<bool> {
+    /// `first` (or into any pointer reached so far): false once `max_chains` are held.
+    fn walk(
+        &mut self,
+        search: &Search,
+        first: Option<&Nodes>,
+        base: &Base,
+        length: u8,
+    ) -> Result<bool> {
         let mut over_budget = false;
         let mut path = Vec::with_capacity(length as usize);
         search.walk(
@@ -246,20 +252,20 @@ struct Search<'a> {
     level: Vec<AtomicU8>,
     /// The pointers stored where static bases may be (the allowed modules' regions).
     statics: Cow<'a, StaticIndex>,
-    /// The non-static pointers reached so far, sorted by the address they are stored at:
-    /// the only ones a walk can step into, in one contiguous array.
-    reached: Nodes,
+    /// The non-static pointers reached so far, level by level (`reached[l - 1]` holds level
+    /// `l`), each sorted by the address they are stored at: the only ones a walk can step
+    /// into, and a walk with `n` steps left looks only at the levels below `n`.
+    reached: Vec<Nodes>,
     progress: &'a dyn ProgressSink,
     cancelled: AtomicBool,
 }
 
 /// Pointers a walk can step into, sorted by where they are stored, column by column (the
-/// addresses a walk searches lie together): address, the value held, level.
+/// addresses a walk searches lie together): address, the value held.
 #[derive(Debug, Default)]
 struct Nodes {
     at: Vec<u64>,
     value: Vec<u64>,
-    level: Vec<u8>,
 }
 
 impl Nodes {
@@ -268,23 +274,15 @@ impl Nodes {
         Self {
             at: nodes.iter().map(|n| n.at).collect(),
             value: nodes.iter().map(|n| n.value).collect(),
-            level: nodes.iter().map(|n| n.level).collect(),
         }
-    }
-
-    fn push(&mut self, at: u64, value: u64, level: u8) {
-        self.at.push(at);
-        self.value.push(value);
-        self.level.push(level);
     }
 }
 
-/// A pointer a walk can step into: where it is stored, the value it holds, its level.
+/// A pointer a walk can step into: where it is stored, the value it holds.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     at: u64,
     value: u64,
-    level: u8,
 }
 
 impl<'a> Search<'a> {
@@ -319,7 +317,7 @@ impl<'a> Search<'a> {
             options,
             level,
             statics,
-            reached: Nodes::default(),
+            reached: Vec::new(),
             progress,
             cancelled: AtomicBool::new(false),
         }
@@ -401,7 +399,6 @@ impl<'a> Search<'a> {
                         claimed.push(Node {
                             at: self.map.addresses[first + k],
                             value: values[first + k],
-                            level,
                         });
                     }
                 }
@@ -413,37 +410,15 @@ impl<'a> Search<'a> {
             })
     }
 
-    /// Merges the non-static pointers of a new level (sorted by address) into `reached`.
-    fn add_reached(&mut self, new: &[Node]) {
-        let old = std::mem::take(&mut self.reached);
-        let n = old.at.len() + new.len();
-        let mut merged = Nodes {
-            at: Vec::with_capacity(n),
-            value: Vec::with_capacity(n),
-            level: Vec::with_capacity(n),
-        };
-        let (mut i, mut j) = (0, 0);
-        while i < old.at.len() || j < new.len() {
-            if j == new.len() || (i < old.at.len() && old.at[i] <= new[j].at) {
-                merged.push(old.at[i], old.value[i], old.level[i]);
-                i += 1;
-            } else {
-                merged.push(new[j].at, new[j].value, new[j].level);
-                j += 1;
-            }
-        }
-        self.reached = merged;
-    }
-
     /// Follows a pointer holding `v` through exactly `length` pointers in all to the targets,
-    /// calling `emit(offsets)` for each such path; it steps first into one of `first` (sorted by
-    /// address), then only into reached, non-static pointers whose level (distance from the
-    /// targets) leaves a way to finish in time. Stops
-    /// when `emit` returns false, or when the caller asks (looked at every [`STEPS_PER_CHECK`]
-    /// of the walk's `steps`; then [`Search::stopped`]).
+    /// calling `emit(offsets)` for each such path; it steps first into one of `first` (sorted
+    /// by address; all reached pointers of a level below `length` when `None`), then only into
+    /// reached pointers whose level (distance from the targets) leaves a way to finish in
+    /// time. Stops when `emit` returns false, or when the caller asks (looked at every
+    /// [`STEPS_PER_CHECK`] of the walk's `steps`; then [`Search::stopped`]).
     fn walk(
         &self,
-        first: &Nodes,
+        first: Option<&Nodes>,
         v: u64,
         length: u8,
         path: &mut Vec<i64>,
@@ -473,20 +448,27 @@ impl<'a> Search<'a> {
             }
             return true;
         }
-        let k0 = first.at.partition_point(|&at| at < lo);
-        for k in k0..first.at.len() {
-            let at = first.at[k];
-            if at > hi {
-                break;
-            }
-            if first.level[k] >= length || self.targets.binary_search(&at).is_ok() {
-                continue;
-            }
-            path.push(offset(v, at));
-            let go_on = self.walk(&self.reached, first.value[k], length - 1, path, steps, emit);
-            path.pop();
-            if !go_on {
-                return false;
+        let below = (length as usize - 1).min(self.reached.len());
+        let levels = match first {
+            Some(nodes) => std::slice::from_ref(nodes),
+            None => &self.reached[..below],
+        };
+        for nodes in levels {
+            let k0 = nodes.at.partition_point(|&at| at < lo);
+            for (k, &at) in nodes.at[k0..].iter().enumerate() {
+                if at > hi {
+                    break;
+                }
+                if self.targets.binary_search(&at).is_ok() {
+                    continue;
+                }
+                path.push(offset(v, at));
+                let next = nodes.value[k0 + k];
+                let go_on = self.walk(None, next, length - 1, path, steps, emit);
+                path.pop();
+                if !go_on {
+                    return false;
+                }
             }
         }
         true
