@@ -504,12 +504,23 @@ fn main() {
     let mut outside: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut static_addrs: Vec<usize> = Vec::new();
     let mut statics: Vec<(u64, u64)> = Vec::new(); // (value, static address), by value
+                                                   // With --only, just what that search uses (nothing for memscan).
+    let only = args.only.as_deref();
+    let (need_all, need_outside) = (
+        only.is_none() || only == Some("native"),
+        only.is_none() || only == Some("values"),
+    );
     for (&v, &a) in pm.values.iter().zip(&pm.addresses) {
-        all.entry(v as usize).or_default().push(a as usize);
+        if need_all {
+            all.entry(v as usize).or_default().push(a as usize);
+        }
+        if !need_all && !need_outside {
+            continue;
+        }
         if is_static(&regions, a) {
             static_addrs.push(a as usize);
             statics.push((v, a));
-        } else {
+        } else if need_outside {
             outside.entry(v as usize).or_default().push(a as usize);
         }
     }
@@ -562,6 +573,8 @@ fn main() {
         let pm = (kind == "memscan").then_some(pm);
         let all = (kind == "native").then_some(all);
         let outside = (kind == "values").then_some(outside);
+        // SAFETY: malloc_trim only hands free heap memory back to the system.
+        unsafe { libc::malloc_trim(0) };
         for &depth in &args.depths {
             reset_peak();
             let run = best_of(repeat, || match kind {
