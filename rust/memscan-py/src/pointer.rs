@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use memscan_core::pointer::{self, Chain, ChainList, ChainOptions, PointerMap};
 use memscan_core::ModuleRef;
@@ -139,22 +138,24 @@ pub fn resolve_chains(
     }
 }
 
-/// Every chain's address expression, written through one reused buffer.
-fn expressions(chains: &ChainList) -> StringArray {
-    let mut column = StringBuilder::with_capacity(chains.len(), chains.len() * 40);
-    let mut buf = String::new();
-    for i in 0..chains.len() {
-        buf.clear();
-        chains.write_expression(i, &mut buf);
-        column.append_value(&buf);
-    }
-    column.finish()
+/// Every chain's address expression: one text buffer and its offsets become the column.
+fn expressions(chains: &ChainList) -> Result<StringArray, arrow_schema::ArrowError> {
+    let (text, ends) = chains.expressions();
+    let offsets = std::iter::once(Ok(0))
+        .chain(ends.into_iter().map(i32::try_from))
+        .collect::<Result<Vec<i32>, _>>()
+        .map_err(|_| arrow_schema::ArrowError::ComputeError("over 2 GiB of expressions".into()))?;
+    StringArray::try_new(
+        arrow_buffer::OffsetBuffer::new(offsets.into()),
+        text.into_bytes().into(),
+        None,
+    )
 }
 
 /// The chains as a table; the list's columns become Arrow buffers as they are (offsets and
 /// their ends, base offsets).
 fn chains_batch(chains: ChainList) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let expression = expressions(&chains);
+    let expression = expressions(&chains)?;
     let names: Vec<&str> = chains.modules.iter().map(|m| m.name()).collect();
     let module: StringArray = chains
         .module

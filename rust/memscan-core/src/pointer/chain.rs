@@ -15,9 +15,10 @@ pub struct Chain {
 impl Chain {
     /// The chain as an address expression: `[[game+4140]+10]+8`.
     pub fn expression(&self) -> String {
-        let mut e = String::new();
-        write_expression(&self.module, self.base_offset, &self.offsets, &mut e);
-        e
+        let mut list = ChainList::default();
+        let module = list.module_index(&self.module);
+        list.push(module, self.base_offset, &self.offsets);
+        list.expressions().0
     }
 }
 
@@ -90,35 +91,90 @@ impl ChainList {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    /// Appends chain `i`'s address expression to `out` (one buffer for many chains).
-    pub fn write_expression(&self, i: usize, out: &mut String) {
-        write_expression(
-            self.module_of(i),
-            self.base_offset[i],
-            self.offsets_of(i),
-            out,
-        );
+    /// Every chain's address expression, one after another in `text`, chain `i`'s ending at
+    /// `ends[i]`: module names are formatted once, numbers written without `fmt`.
+    pub fn expressions(&self) -> (String, Vec<usize>) {
+        let names: Vec<String> = self.modules.iter().map(module_term).collect();
+        let mut text = String::with_capacity(self.len() * 40);
+        let mut ends = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            let offsets = self.offsets_of(i);
+            text.extend(std::iter::repeat_n('[', offsets.len()));
+            text.push_str(&names[self.module[i] as usize]);
+            text.push('+');
+            push_hex(&mut text, self.base_offset[i]);
+            for &o in offsets {
+                text.push_str(if o < 0 { "]-" } else { "]+" });
+                push_hex(&mut text, o.unsigned_abs());
+            }
+            ends.push(text.len());
+        }
+        (text, ends)
     }
 }
 
-/// Writes `[[module+base]+o1]+o2...` to `out`; a module name that could be read as a number or
-/// as part of an expression is quoted.
-fn write_expression(module: &ModuleRef, base_offset: u64, offsets: &[i64], out: &mut String) {
-    use std::fmt::Write;
+/// A module's name as an expression term: quoted when it could be read as a number or as part
+/// of an expression.
+fn module_term(module: &ModuleRef) -> String {
     let name = module.name();
     let quoted = name.chars().all(|c| c.is_ascii_hexdigit())
         || name.contains(['+', '-', '[', ']', ' ', '"']);
-    out.extend(std::iter::repeat_n('[', offsets.len()));
     if quoted {
-        let _ = write!(out, "\"{name}\"+{base_offset:x}");
+        format!("\"{name}\"")
     } else {
-        let _ = write!(out, "{name}+{base_offset:x}");
+        name.to_string()
     }
-    for o in offsets {
-        let _ = if *o < 0 {
-            write!(out, "]-{:x}", o.unsigned_abs())
-        } else {
-            write!(out, "]+{o:x}")
+}
+
+/// Appends `v` in lower-case hexadecimal, no prefix.
+fn push_hex(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("hex digits are ASCII"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_in_cheat_engine_notation() {
+        let game = ModuleRef {
+            path: "/opt/game".into(),
+            base: 0x1000,
         };
+        let hexlike = ModuleRef {
+            path: "/opt/cafe".into(),
+            base: 0x2000,
+        };
+        let mut list = ChainList::default();
+        let (g, h) = (list.module_index(&game), list.module_index(&hexlike));
+        list.push(g, 0x4140, &[0x10, -0x8]);
+        list.push(h, 0, &[0]);
+        list.push(g, u64::MAX, &[i64::MIN]);
+        let (text, ends) = list.expressions();
+        let each: Vec<&str> = [0, ends[0], ends[1]]
+            .iter()
+            .zip(&ends)
+            .map(|(&a, &b)| &text[a..b])
+            .collect();
+        assert_eq!(
+            each,
+            [
+                "[[game+4140]+10]-8",
+                "[\"cafe\"+0]+0",
+                "[game+ffffffffffffffff]-8000000000000000"
+            ]
+        );
+        assert_eq!(list.get(0).expression(), "[[game+4140]+10]-8");
+        assert_eq!(list.module_index(&game), g);
     }
 }
