@@ -138,7 +138,8 @@ fn push_hex(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("hex digits are ASCII"));
+    // SAFETY: ASCII digits keep the string valid UTF-8.
+    unsafe { out.as_mut_vec() }.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]

@@ -90,12 +90,8 @@ pub(super) fn find_chains(
             start = end;
         }
         if length > 1 {
-            // Each part is sorted: a stable sort merges the runs (on both cores if it pays).
-            if level_nodes.len() < PARALLEL_NODES {
-                level_nodes.sort_by_key(|n| n.at);
-            } else {
-                level_nodes.par_sort_by_key(|n| n.at);
-            }
+            // Each part is sorted: a stable sort finds those runs and merges them.
+            level_nodes.sort_by_key(|n| n.at);
             frontier = level_nodes.iter().map(|n| n.at).collect();
             search.reached.push(Nodes::sorted(&level_nodes));
         }
@@ -236,8 +232,6 @@ fn gallop(values: &[u64], from: usize, below: impl Fn(u64) -> bool) -> usize {
 /// Windows expanded per task: fewer than this are expanded by one thread (a second costs more
 /// than it saves).
 const PARALLEL_WINDOWS: usize = 512;
-/// Fewer pointers than this are sorted by one thread.
-const PARALLEL_NODES: usize = 1 << 16;
 
 /// Level of a pointer not reached yet.
 const UNREACHED: u8 = 0;
