@@ -487,7 +487,7 @@ fn pointer_scan_finds_the_chain_from_the_static() {
         .iter()
         .find(|c| c.base_offset == t.at.root - base && c.offsets == [0x18, 0x2c])
         .unwrap_or_else(|| panic!("no [[exe+root]+18]+2c among {chains:?}"));
-    let resolved = memscan_core::pointer::resolve(&p, std::slice::from_ref(ours)).unwrap();
+    let resolved = memscan_core::pointer::resolve(&p, std::slice::from_ref(&ours)).unwrap();
     assert_eq!(resolved, vec![Some(t.at.health)]);
     assert_eq!(
         Address::parse(&ours.expression())
