@@ -31,7 +31,7 @@ pub(super) fn find_chains(
         budget,
         max_chains: options.max_chains,
     };
-    // Static bases as found: map index, the value held, module and offset there.
+    // Static bases as found: the value each holds, its module and offset there.
     let mut bases: Vec<Base> = Vec::new();
     // The pointers of the level before the last (the targets at first): their windows hold
     // the pointers of the last level.
