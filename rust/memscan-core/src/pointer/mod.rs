@@ -15,12 +15,14 @@ use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::Region;
 
 mod address_order;
+mod assemble;
 mod chain;
 mod file;
 mod radix;
 mod search;
 mod targets;
 use address_order::AddressOrder;
+use assemble::{assemble, Buckets, Columns, Found, Part};
 pub use chain::{Chain, ChainList};
 use targets::Targets;
 
@@ -94,54 +96,44 @@ impl PointerMap {
                 .map(|r| (r.start, r.end))
                 .collect(),
         );
+        let buckets = Buckets::new(targets.ranges());
         // Zero points nowhere: only memory in use can hold pointers.
-        let chunks = plan_used_chunks(process.memory(), &homes, width, width, CHUNK_BYTES)?;
+        let mut chunks = plan_used_chunks(process.memory(), &homes, width, width, CHUNK_BYTES)?;
+        // In address order (the regions do not overlap), so the pointers are found in it.
+        chunks.sort_unstable_by_key(|c| c.start);
         let page = crate::platform::page_size();
         process.check()?;
-        let parts: Vec<Vec<(u64, u64)>> = for_each_chunk(&chunks, progress, |c| {
+        let parts: Vec<Part> = for_each_chunk(&chunks, progress, |c| {
             with_chunk(process.memory(), c, page, |buf, holes| {
                 let mut found = Vec::new();
                 let mut cur = 0;
-                let words = buf[..c.slots * width].chunks_exact(width);
-                for (k, word) in words.enumerate() {
-                    let v = match *word {
-                        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-                        [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as u64,
-                        _ => unreachable!("pointers are 4 or 8 bytes"),
-                    };
-                    let off = k * width;
-                    if targets.contains(v)
-                        && (holes.is_empty() || clear_of_holes(holes, &mut cur, off, width))
-                    {
-                        found.push((v, c.start + off as u64));
+                targets.find_in(&buf[..c.slots * width], width, |off, v| {
+                    if holes.is_empty() || clear_of_holes(holes, &mut cur, off, width) {
+                        found.push(Found {
+                            value: v,
+                            offset: off as u32,
+                            bucket: buckets.of(v),
+                        });
                     }
+                });
+                Part {
+                    start: c.start,
+                    found,
                 }
-                found
             })
         })?;
         process.check()?;
-        // Chunks come in address order, so the pairs are sorted by address already: one sort by
-        // value gives both orders (the searches' second index is its inverse permutation).
-        let mut by_address: Vec<(u64, u64)> = parts.concat();
-        if !by_address.windows(2).all(|w| w[0].1 < w[1].1) {
-            by_address.par_sort_unstable_by_key(|p| p.1);
-        }
-        let n = u32::try_from(by_address.len()).map_err(|_| {
+        let n: usize = parts.iter().map(|p| p.found.len()).sum();
+        let n = u32::try_from(n).map_err(|_| {
             Error::Unsupported(format!(
-                "a pointer map of {} pointers: at most 2^32 are indexed",
-                by_address.len()
+                "a pointer map of {n} pointers: at most 2^32 are indexed"
             ))
         })?;
-        let order: Vec<(u64, u32)> = (0..n).map(|i| (by_address[i as usize].0, i)).collect();
-        // Stable: equal values stay in address order, as the sort by (value, index) had them.
-        let order = radix::sort_by_value(order);
-        let values = order.iter().map(|o| o.0).collect();
-        let addresses: Vec<u64> = order.iter().map(|o| by_address[o.1 as usize].1).collect();
-        drop(by_address);
-        let mut rank = vec![0u32; n as usize];
-        for (k, o) in order.iter().enumerate() {
-            rank[o.1 as usize] = k as u32;
-        }
+        let Columns {
+            values,
+            addresses,
+            rank,
+        } = assemble(parts, &buckets, n);
         let by_address = OnceLock::from(AddressOrder::new(rank, &addresses));
         Ok(Self {
             values,

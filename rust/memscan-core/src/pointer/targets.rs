@@ -1,16 +1,24 @@
 //! "Does this word point into readable memory?", asked of every word a pointer map reads. A
 //! table of granules over the span of the regions answers most words with one load: a granule
-//! lies wholly inside a region, wholly outside every region, or is mixed (then, and only then,
-//! the regions are binary-searched).
+//! lies wholly inside a region, wholly outside every region, or is mixed. A mixed granule has a
+//! bitmap of its sub-granules that meet a region, exact when the regions are aligned to them
+//! (pages, in every address space up to 47 bits); only past that are the regions searched.
 
-/// At most this many granules (one byte each): 4 MiB of table, whatever the address span.
-const MAX_GRANULES: u64 = 4 << 20;
+/// At most this many granules (4 bytes each): 4 MiB of table, whatever the address span.
+const MAX_GRANULES: u64 = 1 << 20;
 /// Smallest granule: 2 MiB (large mappings are aligned to it; smaller granules buy little).
 const MIN_SHIFT: u32 = 21;
+/// Sub-granules per granule, as a power of two: 2^15 bits, a 4 KiB bitmap.
+const SUB_BITS: u32 = 15;
+/// Most bitmaps kept (16 MiB); mixed granules beyond them are searched.
+const MAX_BITMAPS: usize = 4096;
 
-const OUTSIDE: u8 = 0;
-const INSIDE: u8 = 1;
-const MIXED: u8 = 2;
+/// Granule entries: outside every region, inside one, mixed without a bitmap; from `BITMAP` on,
+/// mixed with bitmap `entry - BITMAP`.
+const OUTSIDE: u32 = 0;
+const INSIDE: u32 = 1;
+const SEARCH: u32 = 2;
+const BITMAP: u32 = 3;
 
 /// The readable ranges a pointer may point into, with their granule table.
 #[derive(Debug, Clone)]
@@ -20,12 +28,21 @@ pub struct Targets {
     lo: u64,
     hi: u64,
     shift: u32,
-    granules: Vec<u8>,
+    granules: Vec<u32>,
+    /// The mixed granules' bitmaps, `2^SUB_BITS / 64` words each.
+    bitmaps: Vec<u64>,
+    /// Every range starts and ends on a sub-granule: a set bit means inside.
+    exact: bool,
 }
 
 impl Targets {
     /// The table over `ranges` (sorted by start, non-overlapping, non-empty).
     pub fn new(ranges: Vec<(u64, u64)>) -> Self {
+        Self::with_bitmaps(ranges, MAX_BITMAPS)
+    }
+
+    /// The table with at most `max_bitmaps` bitmaps.
+    fn with_bitmaps(ranges: Vec<(u64, u64)>, max_bitmaps: usize) -> Self {
         let lo = ranges.first().map_or(0, |r| r.0);
         let hi = ranges.last().map_or(0, |r| r.1);
         let span = hi - lo;
@@ -38,6 +55,7 @@ impl Targets {
         };
         let mut granules = vec![OUTSIDE; count as usize];
         let size = 1u64 << shift;
+        let mut mixed = Vec::new();
         for &(start, end) in &ranges {
             let first = (start - lo) >> shift;
             let last = (end - 1 - lo) >> shift;
@@ -48,33 +66,119 @@ impl Targets {
                 *cell = if whole && *cell == OUTSIDE {
                     INSIDE
                 } else {
-                    MIXED
+                    mixed.push(g);
+                    SEARCH
                 };
             }
         }
+        mixed.dedup();
+        mixed.truncate(max_bitmaps);
+        let sub_shift = shift - SUB_BITS;
+        let words = 1usize << (SUB_BITS - 6);
+        let mut bitmaps = vec![0u64; mixed.len() * words];
+        for (k, &g) in mixed.iter().enumerate() {
+            granules[g as usize] = BITMAP + k as u32;
+            let g_start = lo + (g << shift);
+            let g_end = g_start.saturating_add(size);
+            let bits = &mut bitmaps[k * words..(k + 1) * words];
+            // The ranges meeting granule g.
+            let from = ranges.partition_point(|r| r.1 <= g_start);
+            for &(start, end) in ranges[from..].iter().take_while(|r| r.0 < g_end) {
+                let first = (start.max(g_start) - g_start) >> sub_shift;
+                let last = (end.min(g_end) - 1 - g_start) >> sub_shift;
+                for b in first..=last {
+                    bits[(b / 64) as usize] |= 1 << (b % 64);
+                }
+            }
+        }
+        let grain = (1u64 << sub_shift) - 1;
+        let exact = ranges.iter().all(|&(s, e)| (s | e) & grain == 0);
         Self {
             ranges,
             lo,
             hi,
             shift,
             granules,
+            bitmaps,
+            exact,
         }
     }
 
-    /// True if `v` lies inside one of the ranges.
+    /// The ranges.
+    pub fn ranges(&self) -> &[(u64, u64)] {
+        &self.ranges
+    }
+
+    /// Calls `found(offset, value)` for every `width`-byte little-endian word of `bytes` (at
+    /// offsets 0, `width`, ...) that points into a range, in order.
+    pub fn find_in(&self, bytes: &[u8], width: usize, found: impl FnMut(usize, u64)) {
+        match width {
+            8 => self.find_words::<8>(bytes, found),
+            4 => self.find_words::<4>(bytes, found),
+            _ => unreachable!("pointers are 4 or 8 bytes"),
+        }
+    }
+
+    /// [`Self::find_in`] for `W`-byte words. Few words lie between the lowest and the highest
+    /// address, so a first pass lists those without a branch (the index is written always and
+    /// kept only when the word is in that span), a block at a time; only they are looked up.
+    fn find_words<const W: usize>(&self, bytes: &[u8], mut found: impl FnMut(usize, u64)) {
+        const BLOCK: usize = 2048;
+        let word = |w: &[u8]| match W {
+            8 => u64::from_le_bytes(w.try_into().expect("8 bytes")),
+            _ => u32::from_le_bytes(w.try_into().expect("4 bytes")) as u64,
+        };
+        let span = self.hi - self.lo;
+        let mut listed = [0u16; BLOCK];
+        let mut near = 0;
+        for (b, block) in bytes.chunks(BLOCK * W).enumerate() {
+            let mut n = 0;
+            for (k, w) in block.chunks_exact(W).enumerate() {
+                listed[n] = k as u16;
+                n += (word(w).wrapping_sub(self.lo) < span) as usize;
+            }
+            for &k in &listed[..n] {
+                let off = k as usize * W;
+                let v = word(&block[off..off + W]);
+                if self.contains(v, &mut near) {
+                    found(b * BLOCK * W + off, v);
+                }
+            }
+        }
+    }
+
+    /// True if `v` lies inside one of the ranges. `near` is the index of a range to try first
+    /// in a mixed granule (pointers found one after the other often point into the same region);
+    /// it is set to the range searched last.
     #[inline]
-    pub fn contains(&self, v: u64) -> bool {
+    pub fn contains(&self, v: u64, near: &mut usize) -> bool {
         if v < self.lo || v >= self.hi {
             return false;
         }
-        match self.granules[((v - self.lo) >> self.shift) as usize] {
+        let at = v - self.lo;
+        match self.granules[(at >> self.shift) as usize] {
             OUTSIDE => false,
             INSIDE => true,
-            _ => {
-                let i = self.ranges.partition_point(|r| r.1 <= v);
-                self.ranges.get(i).is_some_and(|r| r.0 <= v)
+            SEARCH => self.search(v, near),
+            entry => {
+                let sub = (at >> (self.shift - SUB_BITS)) as usize & ((1 << SUB_BITS) - 1);
+                let word =
+                    self.bitmaps[(((entry - BITMAP) as usize) << (SUB_BITS - 6)) | (sub / 64)];
+                word >> (sub % 64) & 1 == 1 && (self.exact || self.search(v, near))
             }
         }
+    }
+
+    /// The binary search of the ranges, trying range `near` first (then set to the one found).
+    fn search(&self, v: u64, near: &mut usize) -> bool {
+        if let Some(&(s, e)) = self.ranges.get(*near) {
+            if s <= v && v < e {
+                return true;
+            }
+        }
+        let i = self.ranges.partition_point(|r| r.1 <= v);
+        *near = i;
+        self.ranges.get(i).is_some_and(|r| r.0 <= v)
     }
 }
 
@@ -123,17 +227,19 @@ mod tests {
                     true
                 }
             });
-            let t = Targets::new(ranges.clone());
+            // Mostly with every bitmap; some rounds with few or none (then searched).
+            let t = Targets::with_bitmaps(ranges.clone(), [0, 2, MAX_BITMAPS][round % 3]);
             assert!(t.granules.len() as u64 <= MAX_GRANULES);
             let probes = ranges
                 .iter()
                 .flat_map(|&(s, e)| [s.wrapping_sub(1), s, s + 1, e - 1, e, e + 1, (s + e) / 2]);
+            let mut near = 0;
             for v in probes.chain((0..2000).map(|_| {
                 let (s, _) = ranges[(next() % ranges.len() as u64) as usize];
                 s.wrapping_add(next() % (1 << 30)).wrapping_sub(1 << 29)
             })) {
                 assert_eq!(
-                    t.contains(v),
+                    t.contains(v, &mut near),
                     reference(&ranges, v),
                     "{v:#x} in {ranges:x?}"
                 );
@@ -142,14 +248,56 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_words_a_plain_loop_finds() {
+        let mut next = rng(0x2545_F491_4F6C_DD1D);
+        let ranges = vec![
+            (0x1000_0000, 0x1000_4000),
+            (0x1000_5000, 0x2000_0000),
+            (0x7fff_0000, 0x8000_0000),
+        ];
+        let t = Targets::new(ranges.clone());
+        for width in [4usize, 8] {
+            // Long enough for several blocks and a short last one; a third of the words point.
+            let words = 5000 + (next() % 3000) as usize;
+            let mut bytes = Vec::new();
+            for _ in 0..words {
+                let v = match next() % 3 {
+                    0 => {
+                        let (s, e) = ranges[(next() % 3) as usize];
+                        s + next() % (e - s)
+                    }
+                    1 => next() % 0x9000_0000,
+                    _ => next(),
+                };
+                bytes.extend_from_slice(&v.to_le_bytes()[..width]);
+            }
+            let mut found = Vec::new();
+            t.find_in(&bytes, width, |off, v| found.push((off, v)));
+            let want: Vec<(usize, u64)> = bytes
+                .chunks_exact(width)
+                .enumerate()
+                .map(|(k, w)| {
+                    let mut b = [0u8; 8];
+                    b[..width].copy_from_slice(w);
+                    (k * width, u64::from_le_bytes(b))
+                })
+                .filter(|&(_, v)| reference(&ranges, v))
+                .collect();
+            assert!(want.len() > words / 4, "{width}: {}", want.len());
+            assert_eq!(found, want, "width {width}");
+        }
+    }
+
+    #[test]
     fn empty_and_edge_spans() {
+        let near = &mut 0;
         let none = Targets::new(Vec::new());
-        assert!(!none.contains(0) && !none.contains(u64::MAX));
+        assert!(!none.contains(0, near) && !none.contains(u64::MAX, near));
         let top = Targets::new(vec![
             (0x7fff_ffff_0000, 0x7fff_ffff_f000),
             (u64::MAX - 0x1000, u64::MAX),
         ]);
-        assert!(top.contains(0x7fff_ffff_0000) && !top.contains(0x7fff_ffff_f000));
-        assert!(top.contains(u64::MAX - 1) && !top.contains(u64::MAX));
+        assert!(top.contains(0x7fff_ffff_0000, near) && !top.contains(0x7fff_ffff_f000, near));
+        assert!(top.contains(u64::MAX - 1, near) && !top.contains(u64::MAX, near));
     }
 }
