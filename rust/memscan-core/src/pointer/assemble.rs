@@ -14,7 +14,7 @@ const RUNS: usize = 16;
 /// buckets of a few hundred).
 const BUCKET_BITS: u32 = 12;
 /// Buckets at least this long are radix-sorted; shorter ones are sorted by comparison.
-const RADIX_FROM: usize = 4096;
+const RADIX_FROM: usize = 64;
 
 /// A pointer found in a chunk: the value it holds, where it lies in the chunk, its bucket.
 #[derive(Debug, Clone, Copy)]
@@ -112,11 +112,10 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
     // Each group's share of each bucket, bucket by bucket, so that the groups (in address order)
     // fill every bucket in address order.
     let shares = (0..buckets.count).flat_map(|b| counts.iter().map(move |c| c[b] as usize));
-    let mut pairs = vec![(0u64, 0u32); n];
-    let mut shares = split_by_lengths(&mut pairs, shares);
-    let mut addresses_in_order = vec![0u64; n];
-    let own = split_by_lengths(&mut addresses_in_order, groups.iter().map(|g| g.pointers));
-    let per_group: Vec<Vec<&mut [(u64, u32)]>> = (0..groups.len())
+    // From zeroed pages: no pass clears them before they are written.
+    let mut records: Vec<Record> = bytemuck::zeroed_vec(n);
+    let mut shares = split_by_lengths(&mut records, shares);
+    let per_group: Vec<Vec<&mut [Record]>> = (0..groups.len())
         .map(|g| {
             shares
                 .iter_mut()
@@ -126,22 +125,21 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
                 .collect()
         })
         .collect();
-    groups
-        .par_iter()
-        .zip(per_group)
-        .zip(own)
-        .for_each(|((g, mut share), addresses)| {
-            let mut fill = vec![0usize; buckets.count];
-            let found = parts[g.parts.clone()]
-                .iter()
-                .flat_map(|p| p.found.iter().map(|f| (p.start, f)));
-            for (k, (start, f)) in found.enumerate() {
-                let b = f.bucket as usize;
-                share[b][fill[b]] = (f.value, (g.first_index + k) as u32);
-                fill[b] += 1;
-                addresses[k] = start + f.offset as u64;
-            }
-        });
+    groups.par_iter().zip(per_group).for_each(|(g, mut share)| {
+        let mut fill = vec![0usize; buckets.count];
+        let found = parts[g.parts.clone()]
+            .iter()
+            .flat_map(|p| p.found.iter().map(|f| (p.start, f)));
+        for (k, (start, f)) in found.enumerate() {
+            let b = f.bucket as usize;
+            share[b][fill[b]] = Record {
+                value: f.value,
+                address: start + f.offset as u64,
+                index: (g.first_index + k) as u32,
+            };
+            fill[b] += 1;
+        }
+    });
     drop(parts);
     // Bucket by bucket: sort (within a bucket the pointers are in address order, so a stable
     // sort by value is the map's order), then write the columns.
@@ -154,24 +152,24 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
     let firsts = sizes
         .iter()
         .scan(0, |at, &len| Some(std::mem::replace(at, *at + len)));
-    split_by_lengths(&mut pairs, sizes.iter().copied())
+    split_by_lengths(&mut records, sizes.iter().copied())
         .into_par_iter()
         .zip(split_by_lengths(&mut values, sizes.iter().copied()))
         .zip(split_by_lengths(&mut addresses, sizes.iter().copied()))
         .zip(firsts.collect::<Vec<_>>())
         .for_each_init(
-            Vec::new,
+            radix::Scratch::default,
             |scratch, (((piece, values), addresses), first)| {
                 if piece.len() >= RADIX_FROM {
-                    radix::sort_by_value(piece, scratch);
+                    radix::sort_by_key(piece, scratch, |r| r.value);
                 } else {
-                    piece.sort_unstable();
+                    piece.sort_unstable_by_key(|r| (r.value, r.index));
                 }
-                for (k, &(v, i)) in piece.iter().enumerate() {
-                    values[k] = v;
-                    addresses[k] = addresses_in_order[i as usize];
+                for (k, r) in piece.iter().enumerate() {
+                    values[k] = r.value;
+                    addresses[k] = r.address;
                     // Each pointer is in one bucket once: every slot of `rank` is stored once.
-                    rank[i as usize].store((first + k) as u32, Ordering::Relaxed);
+                    rank[r.index as usize].store((first + k) as u32, Ordering::Relaxed);
                 }
             },
         );
@@ -180,6 +178,14 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
         addresses,
         rank: rank.into_iter().map(AtomicU32::into_inner).collect(),
     }
+}
+
+/// A pointer on its way to its place in the map: its index is its place in address order.
+#[derive(Debug, Clone, Copy, Default, bytemuck::Zeroable)]
+struct Record {
+    value: u64,
+    address: u64,
+    index: u32,
 }
 
 /// `slice` cut into consecutive pieces of the given lengths (summing to at most its length).
@@ -198,7 +204,6 @@ struct Group {
     parts: std::ops::Range<usize>,
     /// Index (in address order) of the group's first pointer.
     first_index: usize,
-    pointers: usize,
 }
 
 /// `parts` cut into at most `count` groups of about equal numbers of pointers.
@@ -213,7 +218,6 @@ fn split_in_groups(parts: &[Part], count: usize) -> Vec<Group> {
             groups.push(Group {
                 parts: first..k + 1,
                 first_index,
-                pointers,
             });
             (first, first_index, pointers) = (k + 1, first_index + pointers, 0);
         }

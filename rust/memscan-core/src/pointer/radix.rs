@@ -1,46 +1,62 @@
-//! Sorting (value, index) pairs by value: an LSD radix sort on the bits that differ between the
-//! smallest and the largest value (pointers share their top bits), 11 bits a pass, faster than a
-//! comparison sort of 16-byte pairs once there are thousands of them.
+//! Sorting records by a `u64` key: an LSD radix sort on the bits that differ between the smallest
+//! and the largest key (pointers share their top bits), 11 bits a pass, faster than a comparison
+//! sort once there are thousands of records.
 
-/// Bits sorted per pass.
-const DIGIT: u32 = 11;
+/// Most bits sorted per pass (2048 counters, in L1 cache).
+const MAX_DIGIT: u32 = 11;
 
-/// Sorts `pairs` by value, stably (equal values keep their order), using `scratch` (resized to
-/// `pairs.len()`) for the passes.
-pub fn sort_by_value(pairs: &mut [(u64, u32)], scratch: &mut Vec<(u64, u32)>) {
-    let (Some(min), Some(max)) = (
-        pairs.iter().map(|p| p.0).min(),
-        pairs.iter().map(|p| p.0).max(),
-    ) else {
+/// Buffers reused from one sort to the next.
+#[derive(Debug, Default)]
+pub struct Scratch<T> {
+    items: Vec<T>,
+    starts: Vec<usize>,
+}
+
+/// Sorts `items` by `key`, stably (equal keys keep their order), using `scratch` for the passes.
+/// The bits that differ are split evenly over as few passes as `MAX_DIGIT` allows (17 bits: two
+/// passes of 9).
+pub fn sort_by_key<T: Copy + Default>(
+    items: &mut [T],
+    scratch: &mut Scratch<T>,
+    key: impl Fn(&T) -> u64,
+) {
+    let (mut min, mut max) = (u64::MAX, 0);
+    for item in items.iter() {
+        let k = key(item);
+        (min, max) = (min.min(k), max.max(k));
+    }
+    if min >= max {
         return;
-    };
+    }
     let bits = 64 - (max - min).leading_zeros();
-    scratch.clear();
-    scratch.resize(pairs.len(), (0, 0));
-    let mut starts = vec![0usize; 1 << DIGIT];
-    let (mut from, mut to) = (pairs, scratch.as_mut_slice());
-    let mut in_scratch = false;
-    let mut shift = 0;
-    while shift < bits {
-        let digit = |v: u64| (((v - min) >> shift) & ((1 << DIGIT) - 1)) as usize;
+    let passes = bits.div_ceil(MAX_DIGIT);
+    let digit_bits = bits.div_ceil(passes);
+    let len = items.len();
+    if scratch.items.len() < len {
+        scratch.items.resize(len, T::default());
+    }
+    scratch.starts.resize(1 << MAX_DIGIT, 0);
+    let starts = &mut scratch.starts[..1 << digit_bits];
+    let (mut from, mut to) = (items, &mut scratch.items[..len]);
+    for pass in 0..passes {
+        let shift = pass * digit_bits;
+        let digit = |v: u64| (((v - min) >> shift) & ((1 << digit_bits) - 1)) as usize;
         starts.fill(0);
         for p in from.iter() {
-            starts[digit(p.0)] += 1;
+            starts[digit(key(p))] += 1;
         }
         let mut at = 0;
-        for s in &mut starts {
+        for s in starts.iter_mut() {
             (*s, at) = (at, at + *s);
         }
         for &p in from.iter() {
-            let d = digit(p.0);
+            let d = digit(key(&p));
             to[starts[d]] = p;
             starts[d] += 1;
         }
         std::mem::swap(&mut from, &mut to);
-        in_scratch = !in_scratch;
-        shift += DIGIT;
     }
-    if in_scratch {
+    if passes % 2 == 1 {
         // An odd number of passes left the result in the scratch buffer (`from`).
         to.copy_from_slice(from);
     }
@@ -48,10 +64,10 @@ pub fn sort_by_value(pairs: &mut [(u64, u32)], scratch: &mut Vec<(u64, u32)>) {
 
 #[cfg(test)]
 mod tests {
-    use super::sort_by_value;
+    use super::{sort_by_key, Scratch};
 
     fn sorted(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
-        sort_by_value(&mut pairs, &mut Vec::new());
+        sort_by_key(&mut pairs, &mut Scratch::default(), |p| p.0);
         pairs
     }
 
