@@ -1,14 +1,17 @@
 """Pointer-scan figures: pointer-map build speed and chains found per second at several depths,
 on a Python process with numpy and polars loaded (a realistic, pointer-dense heap).
 
-    python benchmarks/pointer_bench.py [--depths 3,5,7] [--max-chains 100000] [--ptrscan]
+    python benchmarks/pointer_bench.py [--depths 3,5,7] [--max-chains 100000] [--builds 5]
+                                       [--ptrscan]
 
-Prints the pointer map's size and GB/s over the memory it reads, then one line per depth.
-``--ptrscan`` also saves the map and runs the anchor (benchmarks/ptrscan-anchor: ptrscan 1.0, the
-core of PointerSearcher-X, beside memscan on that same map; built with cargo into
-$CARGO_TARGET_DIR, default /tmp/ptrscan-target), which prints the read limit and both searches
-with the chains compared; then each search alone in its own process (``--only``) for a table of
-wall time, CPU time and peak resident memory side by side, with memscan's ratios.
+Prints the pointer map's size and GB/s over the memory it reads (best of ``--builds`` from
+Python), then the same build from Rust beside the read limit: one thread reading the same
+regions in 1 MiB pieces (benchmarks/ptrscan-anchor ``--map-only``, built with cargo into
+$CARGO_TARGET_DIR, default /tmp/ptrscan-target), then one line per depth. ``--ptrscan`` also
+saves the map and runs the anchor's comparison (ptrscan 1.0, the core of PointerSearcher-X,
+beside memscan on that same map) with the chains compared; then each search alone in its own
+process (``--only``) for a table of wall time, CPU time and peak resident memory side by side,
+with memscan's ratios.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--depths", default="3,5,7")
     ap.add_argument("--max-chains", type=int, default=100_000)
+    ap.add_argument("--builds", type=int, default=5, help="map builds timed (best shown)")
     ap.add_argument("--ptrscan", action="store_true", help="also run the ptrscan anchor")
     ap.add_argument("--timeout", type=float, default=120.0, help="per ptrscan search (s)")
     args = ap.parse_args()
-    anchor = build_anchor() if args.ptrscan else None
+    anchor = build_anchor()
     child = subprocess.Popen(
         [sys.executable, "-c", TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -52,14 +56,25 @@ def main() -> None:
             for r in proc.region_list()
             if r.readable and not r.executable and (r.writable or r.module)
         )
-        t = time.perf_counter()
-        pm = proc.pointer_map(progress=None)
-        build = time.perf_counter() - t
+        builds = []
+        for _ in range(max(args.builds, 1)):
+            t = time.perf_counter()
+            pm = proc.pointer_map(progress=None)
+            builds.append(time.perf_counter() - t)
+        build = min(builds)
         print(
-            f"pointer map: {len(pm):,} pointers from {homes / 2**20:.0f} MiB "
-            f"in {build:.2f} s ({homes / build / 1e9:.2f} GB/s)"
+            f"pointer map (Python, best of {len(builds)}): {len(pm):,} pointers from "
+            f"{homes / 2**20:.0f} MiB in {build:.3f} s ({homes / build / 1e9:.2f} GB/s)"
         )
         target = proc.scan("f64", 1234.5678125, alignment=8).addresses[:1]
+        print("the same build from Rust, and the read limit:", flush=True)
+        subprocess.run(
+            [
+                str(anchor), "--pid", str(child.pid), "--target", hex(int(target[0])),
+                "--repeat", str(max(args.builds, 1)), "--map-only",
+            ],
+            check=True,
+        )  # fmt: skip
         for depth in (int(d) for d in args.depths.split(",")):
             t = time.perf_counter()
             chains = proc.pointer_scan(
@@ -70,7 +85,7 @@ def main() -> None:
                 f"depth {depth}: {len(chains):,} chains in {took:.2f} s "
                 f"({len(chains) / took:,.0f} chains/s)"
             )
-        if anchor is not None:
+        if args.ptrscan:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "pointers.msptr"
                 pm.save(path)

@@ -5,7 +5,7 @@
 //! ```text
 //! ptrscan-anchor (--map FILE | --pid PID) --target ADDR [--pid PID] [--depths 3,5,7]
 //!                [--max-chains N] [--max-offset N] [--timeout S] [--save FILE]
-//!                [--repeat N] [--only memscan|native|values]
+//!                [--repeat N] [--only memscan|native|values] [--map-only]
 //! ```
 //!
 //! Each search runs `--repeat` times (default 3): the best wall time is shown with the CPU time
@@ -16,7 +16,8 @@
 //!
 //! `--map` loads a map written by `PointerMap::save` (Python: `Process.pointer_map().save`);
 //! `--pid` alone captures one (best of `--repeat`, with its CPU time); with `--map`, `--pid` is
-//! only used for the read limit (also best of `--repeat`).
+//! only used for the read limit (also best of `--repeat`). `--map-only` stops after the capture
+//! and the read limit (with the build's share of it).
 //!
 //! ptrscan is run two ways on the same map (see README "Pointer scans against ptrscan"):
 //! * `native`, the way PointerSearcher-X calls it: `map` holds every pointer (value -> the
@@ -52,6 +53,7 @@ struct Args {
     timeout: f64,
     repeat: usize,
     only: Option<String>,
+    map_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
         timeout: 120.0,
         repeat: 3,
         only: None,
+        map_only: false,
     };
     let mut it = std::env::args().skip(1);
     let num = |s: &str| -> Result<u64, String> {
@@ -94,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
             "--max-offset" => a.max_offset = num(&val()?)?,
             "--timeout" => a.timeout = val()?.parse().map_err(|e| format!("--timeout: {e}"))?,
             "--repeat" => a.repeat = (num(&val()?)? as usize).max(1),
+            "--map-only" => a.map_only = true,
             "--only" => {
                 let kind = val()?;
                 if !["memscan", "native", "values"].contains(&kind.as_str()) {
@@ -456,7 +460,7 @@ fn main() {
     let process = args
         .pid
         .map(|pid| Process::open(pid).expect("open the process"));
-    let pm = match (&args.map, &process) {
+    let (pm, built) = match (&args.map, &process) {
         (Some(path), _) => {
             let t = Instant::now();
             let pm = PointerMap::load(path).expect("load the pointer map");
@@ -466,7 +470,7 @@ fn main() {
                 path.display(),
                 t.elapsed().as_secs_f64()
             );
-            pm
+            (pm, None)
         }
         (None, Some(p)) => {
             // Best of `--repeat` captures, each from a fresh read of the process.
@@ -489,7 +493,7 @@ fn main() {
                 bytes as f64 / s / 1e9,
                 args.repeat
             );
-            pm
+            (pm, Some(s))
         }
         (None, None) => unreachable!(),
     };
@@ -509,6 +513,12 @@ fn main() {
             bytes as f64 / s / 1e9,
             args.repeat
         );
+        if let Some(built) = built {
+            println!("map build at {:.0}% of the read limit", s / built * 100.0);
+        }
+    }
+    if args.map_only {
+        return;
     }
     let pm = std::sync::Arc::new(pm);
     let regions = pm.regions.clone();
@@ -753,4 +763,5 @@ fn main() {
 }
 
 const USAGE: &str = "usage: ptrscan-anchor (--map FILE | --pid PID) --target ADDR [--pid PID] \
-[--depths 3,5,7] [--max-chains N] [--max-offset N] [--timeout S] [--save FILE]";
+[--depths 3,5,7] [--max-chains N] [--max-offset N] [--timeout S] [--save FILE] [--repeat N] \
+[--only memscan|native|values] [--map-only]";

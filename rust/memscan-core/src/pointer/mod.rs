@@ -305,6 +305,95 @@ mod tests {
         std::hint::black_box((&target, &planted));
     }
 
+    /// The map of a stopped Python process (random objects: lists, dicts, strings, floats),
+    /// three seeds, against a plain reading of `/proc/PID/mem`: every aligned word of the same
+    /// regions that lies inside a readable region, sorted by (value, address), exactly.
+    #[test]
+    fn capture_is_a_plain_reading_of_the_memory() {
+        use std::io::{Read, Seek, SeekFrom};
+        let program = "import random, sys\n\
+            random.seed(int(sys.argv[1]))\n\
+            objs = [[random.random() for _ in range(random.randrange(1, 50))] for _ in range(3000)]\n\
+            objs += [{str(i): objs[random.randrange(len(objs))] for i in range(20)} for _ in range(500)]\n\
+            objs += [bytearray(random.randbytes(random.randrange(1, 9000))) for _ in range(200)]\n\
+            print('ready', flush=True)\n\
+            sys.stdin.read()\n";
+        for seed in [1, 2, 3] {
+            let mut child = std::process::Command::new("python3")
+                .args(["-c", program, &seed.to_string()])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 runs");
+            let mut ready = [0u8; 6];
+            child
+                .stdout
+                .as_mut()
+                .unwrap()
+                .read_exact(&mut ready)
+                .unwrap();
+            let pid = child.id() as i32;
+            // Stopped: its memory cannot change between the capture and the reference.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            let p = Process::open(pid).unwrap();
+            let map = PointerMap::capture(&p, &NoProgress).unwrap();
+            let regions = p.regions().unwrap();
+            let mut readable: Vec<(u64, u64)> = regions
+                .iter()
+                .filter(|r| r.perms.read)
+                .map(|r| (r.start, r.end))
+                .collect();
+            readable.sort_unstable();
+            let inside = |v: u64| {
+                let i = readable.partition_point(|r| r.1 <= v);
+                readable.get(i).is_some_and(|r| r.0 <= v)
+            };
+            let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+            let page = crate::platform::page_size() as u64;
+            let mut want = Vec::new();
+            let homes = regions.iter().filter(|r| {
+                r.perms.read
+                    && !r.perms.exec
+                    && !crate::region::is_device_mapping(&r.path)
+                    && (r.perms.write || r.module.is_some())
+                    && r.kind != crate::RegionKind::Special
+            });
+            for r in homes {
+                for at in (r.start..r.end).step_by(page as usize) {
+                    let mut buf = vec![0u8; page as usize];
+                    let read =
+                        mem.seek(SeekFrom::Start(at)).is_ok() && mem.read_exact(&mut buf).is_ok();
+                    for (k, w) in buf.chunks_exact(8).enumerate().filter(|_| read) {
+                        let v = u64::from_le_bytes(w.try_into().unwrap());
+                        if inside(v) {
+                            want.push((v, at + 8 * k as u64));
+                        }
+                    }
+                }
+            }
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            child.kill().unwrap();
+            child.wait().unwrap();
+            want.sort_unstable();
+            assert!(want.len() > 100_000, "seed {seed}: {} pointers", want.len());
+            let got: Vec<(u64, u64)> = map
+                .values
+                .iter()
+                .copied()
+                .zip(map.addresses.iter().copied())
+                .collect();
+            assert_eq!(got.len(), want.len(), "seed {seed}");
+            assert!(
+                got == want,
+                "seed {seed}: the map differs from the plain reading"
+            );
+            let order = &map.by_address().index;
+            assert!(order
+                .windows(2)
+                .all(|w| map.addresses[w[0] as usize] < map.addresses[w[1] as usize]));
+        }
+    }
+
     /// Chains resolved through a map follow the pointers it holds, and break where a word on
     /// the way holds none or the module is missing.
     #[test]
