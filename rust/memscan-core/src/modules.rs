@@ -426,7 +426,7 @@ fn is_anonymous(r: &Region) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::{classify, Perms};
+    use crate::region::classify;
 
     #[test]
     fn pointer_width_from_elf_and_pe_headers() {
@@ -450,21 +450,11 @@ mod tests {
 
     fn region(start: u64, end: u64, path: &str, inode: u64, offset: u64) -> Region {
         Region {
-            start,
-            end,
-            perms: Perms {
-                read: true,
-                write: true,
-                exec: false,
-                shared: false,
-            },
             offset,
             dev: (8, 1),
             inode,
-            path: path.into(),
             kind: classify(path, Some("/usr/bin/game")),
-            module: None,
-            windows: None,
+            ..Region::for_test(start, end, path)
         }
     }
 

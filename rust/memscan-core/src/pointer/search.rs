@@ -475,31 +475,18 @@ mod tests {
 
     use super::*;
     use crate::read::NoProgress;
-    use crate::region::{classify, Perms, Region};
+    use crate::region::Region;
 
     type Key = (String, u64, Vec<i64>);
 
     fn region(start: u64, end: u64, module: Option<&str>) -> Region {
         let path = module.map_or(String::new(), |m| format!("/opt/{m}"));
         Region {
-            start,
-            end,
-            perms: Perms {
-                read: true,
-                write: true,
-                exec: false,
-                shared: false,
-            },
-            offset: 0,
-            dev: (0, 0),
-            inode: 0,
             module: module.map(|_| ModuleRef {
                 path: path.as_str().into(),
                 base: start,
             }),
-            kind: classify(&path, None),
-            path,
-            windows: None,
+            ..Region::for_test(start, end, &path)
         }
     }
 

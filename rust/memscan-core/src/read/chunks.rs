@@ -196,26 +196,9 @@ pub fn with_chunk<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::{classify, Perms};
 
     fn region(start: u64, end: u64) -> Region {
-        Region {
-            start,
-            end,
-            perms: Perms {
-                read: true,
-                write: true,
-                exec: false,
-                shared: false,
-            },
-            offset: 0,
-            dev: (0, 0),
-            inode: 0,
-            path: String::new(),
-            module: None,
-            windows: None,
-            kind: classify("", None),
-        }
+        Region::for_test(start, end, "")
     }
 
     #[test]

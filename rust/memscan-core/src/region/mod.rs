@@ -285,6 +285,31 @@ fn is_shared_library(path: &str) -> bool {
 }
 
 #[cfg(test)]
+impl Region {
+    /// A private read-write region of `path` (empty: anonymous) for tests, classified by its
+    /// path; callers change what else they need with struct update syntax.
+    pub(crate) fn for_test(start: u64, end: u64, path: &str) -> Self {
+        Self {
+            start,
+            end,
+            perms: Perms {
+                read: true,
+                write: true,
+                exec: false,
+                shared: false,
+            },
+            offset: 0,
+            dev: (0, 0),
+            inode: 0,
+            path: path.into(),
+            kind: classify(path, None),
+            module: None,
+            windows: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

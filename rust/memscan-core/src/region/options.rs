@@ -215,26 +215,11 @@ impl RegionFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::{classify, Perms};
 
     fn region(start: u64, path: &str, write: bool) -> Region {
-        Region {
-            start,
-            end: start + 0x1000,
-            perms: Perms {
-                read: true,
-                write,
-                exec: false,
-                shared: false,
-            },
-            offset: 0,
-            dev: (0, 0),
-            inode: 0,
-            path: path.into(),
-            module: None,
-            windows: None,
-            kind: classify(path, None),
-        }
+        let mut r = Region::for_test(start, start + 0x1000, path);
+        r.perms.write = write;
+        r
     }
 
     fn selected(options: RegionOptions, purpose: Purpose, listed: &[Region]) -> Vec<u64> {
