@@ -227,18 +227,8 @@ fn split_in_groups(parts: &[Part], count: usize) -> Vec<Group> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::xorshift as rng;
     use super::*;
-
-    /// A small deterministic generator (xorshift), so failures reproduce.
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
-        let mut x = seed;
-        move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        }
-    }
 
     #[test]
     fn buckets_keep_the_order_of_values() {

@@ -271,6 +271,18 @@ pub fn resolve(process: &Process, chains: &[Chain]) -> Result<Vec<Option<u64>>> 
     Ok(out)
 }
 
+/// A small deterministic generator (xorshift) for the tests, so failures reproduce.
+#[cfg(test)]
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;

@@ -73,16 +73,12 @@ mod tests {
 
     #[test]
     fn sorts_as_a_stable_sort_does() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = super::super::xorshift(0x9E37_79B9_7F4A_7C15);
         for spread in [0x40_0000u64, 0x40_0000_0000, 8] {
-            let mut pairs = Vec::new();
-            for i in 0..20_000u32 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                // Values clustered as pointers are (shared top bits), with repeats.
-                pairs.push((0x7f00_0000_0000 + (x % spread) / 3 * 8, i));
-            }
+            // Values clustered as pointers are (shared top bits), with repeats.
+            let pairs: Vec<(u64, u32)> = (0..20_000u32)
+                .map(|i| (0x7f00_0000_0000 + (next() % spread) / 3 * 8, i))
+                .collect();
             let mut want = pairs.clone();
             want.sort_by_key(|p| p.0);
             assert_eq!(sorted(pairs), want);

@@ -490,15 +490,10 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (xorshift), so failures reproduce.
+    /// Random numbers below `n`, reproducibly.
     fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
-        let mut x = seed;
-        move |n| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        }
+        let mut next = super::super::xorshift(seed);
+        move |n| next() % n
     }
 
     /// A map of `n` pointers stored in two modules and a heap, pointing into the heap near a

@@ -209,22 +209,12 @@ impl Targets {
 
 #[cfg(test)]
 mod tests {
+    use super::super::xorshift as rng;
     use super::*;
 
     /// The plain answer: a linear search.
     fn reference(ranges: &[(u64, u64)], v: u64) -> bool {
         ranges.iter().any(|&(s, e)| s <= v && v < e)
-    }
-
-    /// A small deterministic generator (xorshift), so failures reproduce.
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
-        let mut x = seed;
-        move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        }
     }
 
     #[test]
