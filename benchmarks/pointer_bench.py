@@ -11,18 +11,23 @@ $CARGO_TARGET_DIR, default /tmp/ptrscan-target), then one line per depth. ``--pt
 saves the map and runs the anchor's comparison (ptrscan 1.0, the core of PointerSearcher-X,
 beside memscan on that same map) with the chains compared; then each search alone in its own
 process (``--only``) for a table of wall time, CPU time and peak resident memory side by side,
-with memscan's ratios.
+with memscan's ratios. ``--libmemscan PATH`` (a libmemscan.so the user built: brkzlr/libmemscan,
+PINCE's engine; no recipe for it is kept here) runs memscan and libmemscan end to end (map
+capture and search, from a live process) per depth, each alone in a fresh process
+(``pointer_alone.py``), side by side, and explains every chain found by one and not the other.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import polars  # noqa: F401  (memscan imports it lazily: not inside the first timing)
@@ -42,6 +47,7 @@ def main() -> None:
     ap.add_argument("--max-chains", type=int, default=100_000)
     ap.add_argument("--builds", type=int, default=5, help="map builds timed (best shown)")
     ap.add_argument("--ptrscan", action="store_true", help="also run the ptrscan anchor")
+    ap.add_argument("--libmemscan", type=Path, help="a built libmemscan.so: also run it")
     ap.add_argument("--timeout", type=float, default=120.0, help="per ptrscan search (s)")
     args = ap.parse_args()
     anchor = build_anchor()
@@ -101,6 +107,8 @@ def main() -> None:
                     check=True,
                 )  # fmt: skip
                 alone(anchor, path, child.pid, hex(int(target[0])), args)
+        if args.libmemscan is not None:
+            against_libmemscan(proc, child.pid, int(target[0]), args)
     finally:
         child.kill()
         child.wait()
@@ -142,6 +150,96 @@ def alone(anchor: Path, path: Path, pid: int, target: str, args: argparse.Namesp
                 else f"{wall / mine[1]:>16.2f}{cpu / mine[2]:>7.2f}{peak / mine[3]:>8.2f}"
             )
             print(f"{depth:<6}{name:<16}{chains:>9}{wall:>9.4f}{cpu:>9.4f}{peak:>10.1f}{ratios}")
+
+
+def against_libmemscan(
+    proc: memscan.Process, pid: int, target: int, args: argparse.Namespace
+) -> None:
+    """memscan and libmemscan end to end, each alone per depth, and their chains compared."""
+    print("\nend to end against libmemscan (map capture and search from the live process, each")
+    print("alone in a fresh process, best of 3; peak = resident memory the scan added)")
+    print(f"{'depth':<6}{'tool':<12}{'chains':>9}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}"
+          f"{'memscan x wall':>16}{'x cpu':>7}{'x peak':>8}")  # fmt: skip
+    script = Path(__file__).resolve().parent / "pointer_alone.py"
+    statics = [(r.start, r.end) for r in proc.region_list() if r.module]
+    for depth in (int(d) for d in args.depths.split(",")):
+        runs: dict[str, dict[str, float]] = {}
+        chains: dict[str, set[tuple[int, tuple[int, ...]]]] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for tool in ("memscan", "libmemscan"):
+                out = Path(tmp) / f"{tool}.jsonl"
+                best: dict[str, float] | None = None
+                for _ in range(3):
+                    line = subprocess.run(
+                        [
+                            sys.executable, str(script), tool, str(pid), hex(target), str(depth),
+                            str(args.max_chains), "4096", "--library", str(args.libmemscan),
+                            "--chains", str(out),
+                        ],
+                        capture_output=True, text=True, timeout=args.timeout * 5, check=True,
+                    ).stdout  # fmt: skip
+                    run = json.loads(line)
+                    if best is None or run["wall"] < best["wall"]:
+                        best = run
+                assert best is not None
+                runs[tool] = best
+                rows = map(json.loads, out.read_text().splitlines())
+                chains[tool] = {(base, tuple(o)) for _, _, o, base in rows}
+        for run in runs.values():
+            run["peak_mib"] -= run["before_mib"]
+        mine = runs["memscan"]
+        for tool, run in runs.items():
+            capped = "+" if run["chains"] >= args.max_chains else ""
+            ratios = (
+                ""
+                if tool == "memscan"
+                else f"{run['wall'] / mine['wall']:>16.2f}{run['cpu'] / mine['cpu']:>7.2f}"
+                f"{run['peak_mib'] / mine['peak_mib']:>8.2f}"
+            )
+            print(f"{depth:<6}{tool:<12}{str(run['chains']) + capped:>9}{run['wall']:>9.3f}"
+                  f"{run['cpu']:>9.3f}{run['peak_mib']:>10.1f}{ratios}")  # fmt: skip
+        if max(r["chains"] for r in runs.values()) >= args.max_chains:
+            print("      (capped: the two keep different subsets; not compared)")
+            continue
+        print("      " + explain(proc, statics, chains["memscan"], chains["libmemscan"]))
+
+
+def explain(
+    proc: memscan.Process,
+    statics: list[tuple[int, int]],
+    mine: set[tuple[int, tuple[int, ...]]],
+    theirs: set[tuple[int, tuple[int, ...]]],
+) -> str:
+    """The chains one tool found and the other did not, by why (read in the process now)."""
+
+    def static(a: int) -> bool:
+        return any(s <= a < e for s, e in statics)
+
+    def why(chain: tuple[int, tuple[int, ...]]) -> str:
+        at, path = chain
+        nodes = []
+        for o in path:
+            nodes.append(at)
+            try:
+                at = int(proc.read_value(at, "u64")) + o
+            except memscan.MemscanError:
+                return "unreadable now"
+        if not static(nodes[0]):
+            return "base outside memscan's module regions"
+        if any(static(a) for a in nodes[1:]):
+            return "through a static node"
+        region = next((r for r in proc.region_list() if r.start <= nodes[0] < r.end), None)
+        if region is not None and not region.path:
+            return "base in a module's .bss (anonymous, after its file)"
+        if region is not None and not region.writable:
+            return "base in read-only module data (libmemscan all_rw reads writable memory)"
+        return "other"
+
+    parts = [f"{len(mine & theirs)} in both (same base address and offsets)"]
+    for name, only in (("only memscan", mine - theirs), ("only libmemscan", theirs - mine)):
+        reasons = Counter(why(c) for c in only)
+        parts.append(f"{name} {len(only)}" + (f" {dict(reasons)}" if only else ""))
+    return "; ".join(parts)
 
 
 def build_anchor() -> Path:
