@@ -1,12 +1,15 @@
 //! From the pointers found chunk by chunk (in address order) to a map's columns sorted by value,
 //! on every core: one pass counts and scatters them into buckets of nearby values (the bucket is
-//! computed once, as each pointer is found), then each bucket is sorted alone, in cache.
+//! computed once, as each pointer is found), then each bucket is sorted alone, in cache. The
+//! large arrays ask for huge pages: a fresh map's build otherwise spends much of its time in
+//! page faults.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
 use super::radix;
+use crate::platform::advise_huge_pages;
 
 /// Most runs the address space is cut into (its largest gaps are left out).
 const RUNS: usize = 16;
@@ -114,6 +117,7 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
     let shares = (0..buckets.count).flat_map(|b| counts.iter().map(move |c| c[b] as usize));
     // From zeroed pages: no pass clears them before they are written.
     let mut records: Vec<Record> = bytemuck::zeroed_vec(n);
+    advise_huge_pages(&mut records);
     let mut shares = split_by_lengths(&mut records, shares);
     let per_group: Vec<Vec<&mut [Record]>> = (0..groups.len())
         .map(|g| {
@@ -148,6 +152,8 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
         .collect();
     let mut values = vec![0u64; n];
     let mut addresses = vec![0u64; n];
+    advise_huge_pages(&mut values);
+    advise_huge_pages(&mut addresses);
     let rank: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
     let firsts = sizes
         .iter()
