@@ -295,10 +295,15 @@ fn reset_peak() {
 
 /// Peak resident memory since the last reset, MiB.
 fn peak_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status` (`VmRSS:`, `VmHWM:`), MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -473,16 +478,27 @@ fn main() {
             (pm, None)
         }
         (None, Some(p)) => {
-            // Best of `--repeat` captures, each from a fresh read of the process.
+            // Best of `--repeat` captures, each from a fresh read of the process; the memory
+            // the first one added at its peak and kept.
             let mut best: Option<(f64, f64, PointerMap)> = None;
-            for _ in 0..args.repeat {
+            let mut memory = (0.0, 0.0);
+            for k in 0..args.repeat {
+                let before = status_mib("VmRSS:");
+                reset_peak();
                 let (t, c) = (Instant::now(), cpu_now());
                 let pm = PointerMap::capture(p, &NoProgress).expect("capture the pointer map");
                 let (s, cpu) = (t.elapsed().as_secs_f64(), cpu_now() - c);
+                if k == 0 {
+                    memory = (peak_mib() - before, status_mib("VmRSS:") - before);
+                }
                 if best.as_ref().is_none_or(|b| s < b.0) {
                     best = Some((s, cpu, pm));
                 }
             }
+            println!(
+                "first capture: {:.1} MiB added at its peak, {:.1} MiB kept",
+                memory.0, memory.1
+            );
             let (s, cpu, pm) = best.expect("at least one capture");
             let bytes: u64 = homes(&pm.regions).iter().map(|r| r.size()).sum();
             println!(
