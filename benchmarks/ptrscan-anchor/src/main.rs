@@ -15,8 +15,9 @@
 //! inputs built from it, with the map then dropped), one process per kind.
 //!
 //! `--map` loads a map written by `PointerMap::save` (Python: `Process.pointer_map().save`);
-//! `--pid` alone captures one (best of `--repeat`, with its CPU time); with `--map`, `--pid` is
-//! only used for the read limit (also best of `--repeat`). `--map-only` stops after the capture
+//! `--pid` alone captures one (best of `--repeat`, with its CPU time, and the memory the first
+//! capture added at its peak and kept); with `--map`, `--pid` is only used for the read limit
+//! (also best of `--repeat`). `--map-only` stops after the capture
 //! and the read limit (with the build's share of it).
 //!
 //! ptrscan is run two ways on the same map (see README "Pointer scans against ptrscan"):
