@@ -1,37 +1,67 @@
 //! From the pointers found chunk by chunk (in address order) to a map's columns sorted by value,
-//! on every core: one pass counts and scatters them into buckets of nearby values (the bucket is
-//! computed once, as each pointer is found), then each bucket is sorted alone, in cache. The
-//! large arrays ask for huge pages: a fresh map's build otherwise spends much of its time in
-//! page faults.
-
-use std::sync::atomic::{AtomicU32, Ordering};
+//! on every core and in little more memory than the columns: the pointers are counted into
+//! buckets of nearby values (each pointer's bucket is computed as it is found), then each group
+//! of chunks scatters its pointers into its share of every bucket and gives each chunk's pages
+//! back as soon as they are scattered, so the columns fill as the found pointers go. Then each
+//! bucket is sorted alone, in cache.
 
 use rayon::prelude::*;
 
 use super::radix;
-use crate::platform::advise_huge_pages;
+use crate::error::Result;
+use crate::platform::Pages;
 
 /// Most runs the address space is cut into (its largest gaps are left out).
 const RUNS: usize = 16;
-/// Buckets: 4096 (the counts of 4 groups a thread stay in cache; a million pointers make
-/// buckets of a few hundred).
+/// Buckets as pointers are found: 4096. The build merges neighbours (see [`SHARE_BYTES`]).
 const BUCKET_BITS: u32 = 12;
+/// A group's share of a bucket fills at least a page of a column on average, so that each group
+/// touches only the pages it fills (smaller shares would touch every page of the columns at
+/// once, and the columns would be resident beside all the pointers found).
+const SHARE_BYTES: usize = 4 << 10;
 /// Buckets at least this long are radix-sorted; shorter ones are sorted by comparison.
 const RADIX_FROM: usize = 64;
 
 /// A pointer found in a chunk: the value it holds, where it lies in the chunk, its bucket.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct Found {
     pub value: u64,
     pub offset: u32,
     pub bucket: u32,
 }
 
-/// Pointers found in one chunk, in address order.
-#[derive(Debug, Default)]
+/// Pointers found in one chunk, in address order, in pages of their own: dropping a part gives
+/// its memory back to the system at once (an allocator would keep it for later).
+#[derive(Debug)]
 pub struct Part {
     pub start: u64,
-    pub found: Vec<Found>,
+    /// The chunk lies in a module's region: its pointers are static.
+    in_module: bool,
+    pages: Option<Pages>,
+}
+
+impl Part {
+    /// A copy of `found` (the pointers of the chunk at `start`, in a module's region or not) in
+    /// pages of its own.
+    pub fn new(start: u64, in_module: bool, found: &[Found]) -> Result<Self> {
+        let bytes: &[u8] = bytemuck::cast_slice(found);
+        let pages = if bytes.is_empty() {
+            None
+        } else {
+            Some(Pages::copy_of(bytes)?)
+        };
+        Ok(Self {
+            start,
+            in_module,
+            pages,
+        })
+    }
+
+    /// The pointers, in address order.
+    pub fn found(&self) -> &[Found] {
+        self.pages.as_deref().map_or(&[], bytemuck::cast_slice)
+    }
 }
 
 /// A map from pointer values to buckets that keeps their order: the address space with its
@@ -89,115 +119,119 @@ impl Buckets {
 }
 
 /// The map's columns: values ascending (equal values in address order), the address of each,
-/// and for each pointer in address order its position in value order.
+/// and the positions of the pointers stored in modules, ascending.
 pub struct Columns {
     pub values: Vec<u64>,
     pub addresses: Vec<u64>,
-    pub rank: Vec<u32>,
+    pub statics: Vec<u32>,
 }
 
-/// Sorts the pointers of `parts` (each in address order, the parts in address order) by value.
-/// `n`, the number of pointers, fits in a `u32`.
-pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: u32) -> Columns {
-    let n = n as usize;
-    let groups = split_in_groups(&parts, rayon::current_num_threads() * 4);
+/// Marks an address (a pointer's, so aligned) as a static pointer's while the pointers are
+/// sorted: they carry the mark to their places.
+const STATIC: u64 = 1;
+
+/// Sorts the pointers of `parts` (each in address order, the parts in address order; their
+/// addresses aligned) by value, freeing each part once its pointers are placed. `n`, the number
+/// of pointers, fits in a `u32`.
+pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: usize) -> Columns {
+    let groups = split_in_groups(parts, rayon::current_num_threads() * 4);
+    let merge = merged_bits(buckets.count, n, groups.len());
+    let count = ((buckets.count - 1) >> merge) + 1;
     // Pointers per group and bucket.
     let counts: Vec<Vec<u32>> = groups
         .par_iter()
         .map(|g| {
-            let mut c = vec![0u32; buckets.count];
-            for f in parts[g.parts.clone()].iter().flat_map(|p| &p.found) {
-                c[f.bucket as usize] += 1;
+            let mut c = vec![0u32; count];
+            for f in g.iter().flat_map(Part::found) {
+                c[(f.bucket >> merge) as usize] += 1;
             }
             c
         })
         .collect();
     // Each group's share of each bucket, bucket by bucket, so that the groups (in address order)
     // fill every bucket in address order.
-    let shares = (0..buckets.count).flat_map(|b| counts.iter().map(move |c| c[b] as usize));
-    // From zeroed pages: no pass clears them before they are written.
-    let mut records: Vec<Record> = bytemuck::zeroed_vec(n);
-    advise_huge_pages(&mut records);
-    let mut shares = split_by_lengths(&mut records, shares);
-    let per_group: Vec<Vec<&mut [Record]>> = (0..groups.len())
-        .map(|g| {
-            shares
-                .iter_mut()
-                .skip(g)
-                .step_by(groups.len())
-                .map(std::mem::take)
-                .collect()
-        })
+    let shares: Vec<usize> = (0..count)
+        .flat_map(|b| counts.iter().map(move |c| c[b] as usize))
         .collect();
-    groups.par_iter().zip(per_group).for_each(|(g, mut share)| {
-        let mut fill = vec![0usize; buckets.count];
-        let found = parts[g.parts.clone()]
-            .iter()
-            .flat_map(|p| p.found.iter().map(|f| (p.start, f)));
-        for (k, (start, f)) in found.enumerate() {
-            let b = f.bucket as usize;
-            share[b][fill[b]] = Record {
-                value: f.value,
-                address: start + f.offset as u64,
-                index: (g.first_index + k) as u32,
-            };
-            fill[b] += 1;
-        }
-    });
-    drop(parts);
-    // Bucket by bucket: sort (within a bucket the pointers are in address order, so a stable
-    // sort by value is the map's order), then write the columns.
-    let sizes: Vec<usize> = (0..buckets.count)
+    // From zeroed pages, resident only once written: no pass clears them first.
+    let mut values: Vec<u64> = bytemuck::zeroed_vec(n);
+    let mut addresses: Vec<u64> = bytemuck::zeroed_vec(n);
+    let value_shares = by_group(split_by_lengths(&mut values, &shares), groups.len());
+    let address_shares = by_group(split_by_lengths(&mut addresses, &shares), groups.len());
+    groups
+        .into_par_iter()
+        .zip(value_shares)
+        .zip(address_shares)
+        .for_each(|((parts, mut values), mut addresses)| {
+            let mut fill = vec![0usize; count];
+            // Each part is dropped (its pages given back) once it is placed.
+            for part in parts {
+                let mark = if part.in_module { STATIC } else { 0 };
+                for f in part.found() {
+                    let b = (f.bucket >> merge) as usize;
+                    values[b][fill[b]] = f.value;
+                    addresses[b][fill[b]] = (part.start + f.offset as u64) | mark;
+                    fill[b] += 1;
+                }
+            }
+        });
+    // Bucket by bucket: within a bucket the pointers are in address order, so a stable sort by
+    // value is the map's order.
+    let sizes: Vec<usize> = (0..count)
         .map(|b| counts.iter().map(|c| c[b] as usize).sum())
         .collect();
-    let mut values = vec![0u64; n];
-    let mut addresses = vec![0u64; n];
-    advise_huge_pages(&mut values);
-    advise_huge_pages(&mut addresses);
-    let rank: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
-    let firsts = sizes
+    let firsts: Vec<usize> = sizes
         .iter()
-        .scan(0, |at, &len| Some(std::mem::replace(at, *at + len)));
-    split_by_lengths(&mut records, sizes.iter().copied())
+        .scan(0, |at, &len| Some(std::mem::replace(at, *at + len)))
+        .collect();
+    let statics: Vec<Vec<u32>> = split_by_lengths(&mut values, &sizes)
         .into_par_iter()
-        .zip(split_by_lengths(&mut values, sizes.iter().copied()))
-        .zip(split_by_lengths(&mut addresses, sizes.iter().copied()))
-        .zip(firsts.collect::<Vec<_>>())
-        .for_each_init(
-            radix::Scratch::default,
-            |scratch, (((piece, values), addresses), first)| {
-                if piece.len() >= RADIX_FROM {
-                    radix::sort_by_key(piece, scratch, |r| r.value);
+        .zip(split_by_lengths(&mut addresses, &sizes))
+        .zip(firsts)
+        .map_init(
+            || (Vec::new(), radix::Scratch::default()),
+            |(pairs, scratch), ((values, addresses), first)| {
+                pairs.clear();
+                pairs.extend(values.iter().copied().zip(addresses.iter().copied()));
+                if pairs.len() >= RADIX_FROM {
+                    radix::sort_by_key(pairs, scratch, |p| p.0);
                 } else {
-                    piece.sort_unstable_by_key(|r| (r.value, r.index));
+                    pairs.sort_unstable();
                 }
-                for (k, r) in piece.iter().enumerate() {
-                    values[k] = r.value;
-                    addresses[k] = r.address;
-                    // Each pointer is in one bucket once: every slot of `rank` is stored once.
-                    rank[r.index as usize].store((first + k) as u32, Ordering::Relaxed);
+                let mut statics = Vec::new();
+                for (k, &(v, a)) in pairs.iter().enumerate() {
+                    values[k] = v;
+                    addresses[k] = a & !STATIC;
+                    if a & STATIC != 0 {
+                        statics.push((first + k) as u32);
+                    }
                 }
+                statics
             },
-        );
+        )
+        .collect();
     Columns {
         values,
         addresses,
-        rank: rank.into_iter().map(AtomicU32::into_inner).collect(),
+        statics: statics.concat(),
     }
 }
 
-/// A pointer on its way to its place in the map: its index is its place in address order.
-#[derive(Debug, Clone, Copy, Default, bytemuck::Zeroable)]
-struct Record {
-    value: u64,
-    address: u64,
-    index: u32,
+/// How many low bits of a bucket to drop so that `groups` groups' shares of the buckets fill
+/// [`SHARE_BYTES`] of an 8-byte column of `n` values on average.
+fn merged_bits(buckets: usize, n: usize, groups: usize) -> u32 {
+    let wanted = (n * 8 / (groups.max(1) * SHARE_BYTES)).max(1);
+    let mut merge = 0;
+    while ((buckets - 1) >> merge) + 1 > wanted {
+        merge += 1;
+    }
+    merge
 }
 
 /// `slice` cut into consecutive pieces of the given lengths (summing to at most its length).
-fn split_by_lengths<T>(mut slice: &mut [T], lengths: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
-    let mut pieces = Vec::new();
-    for len in lengths {
+fn split_by_lengths<'a, T>(mut slice: &'a mut [T], lengths: &[usize]) -> Vec<&'a mut [T]> {
+    let mut pieces = Vec::with_capacity(lengths.len());
+    for &len in lengths {
         let (piece, rest) = std::mem::take(&mut slice).split_at_mut(len);
         pieces.push(piece);
         slice = rest;
@@ -205,27 +239,35 @@ fn split_by_lengths<T>(mut slice: &mut [T], lengths: impl Iterator<Item = usize>
     pieces
 }
 
-/// Consecutive parts handled by one thread: about the same number of pointers each.
-struct Group {
-    parts: std::ops::Range<usize>,
-    /// Index (in address order) of the group's first pointer.
-    first_index: usize,
+/// Shares laid out bucket by bucket, `groups` a bucket, dealt to their groups.
+fn by_group<T>(mut shares: Vec<&mut [T]>, groups: usize) -> Vec<Vec<&mut [T]>> {
+    (0..groups)
+        .map(|g| {
+            shares
+                .iter_mut()
+                .skip(g)
+                .step_by(groups)
+                .map(std::mem::take)
+                .collect()
+        })
+        .collect()
 }
 
-/// `parts` cut into at most `count` groups of about equal numbers of pointers.
-fn split_in_groups(parts: &[Part], count: usize) -> Vec<Group> {
-    let total: usize = parts.iter().map(|p| p.found.len()).sum();
+/// `parts` cut into at most `count` runs of consecutive parts with about equal numbers of
+/// pointers, each handled by one thread.
+fn split_in_groups(parts: Vec<Part>, count: usize) -> Vec<Vec<Part>> {
+    let total: usize = parts.iter().map(|p| p.found().len()).sum();
     let per_group = total.div_ceil(count.max(1)).max(1);
     let mut groups = Vec::new();
-    let (mut first, mut first_index, mut pointers) = (0, 0, 0);
-    for (k, p) in parts.iter().enumerate() {
-        pointers += p.found.len();
-        if pointers >= per_group || k + 1 == parts.len() {
-            groups.push(Group {
-                parts: first..k + 1,
-                first_index,
-            });
-            (first, first_index, pointers) = (k + 1, first_index + pointers, 0);
+    let mut group = Vec::new();
+    let mut pointers = 0;
+    let last = parts.len().saturating_sub(1);
+    for (k, p) in parts.into_iter().enumerate() {
+        pointers += p.found().len();
+        group.push(p);
+        if pointers >= per_group || k == last {
+            groups.push(std::mem::take(&mut group));
+            pointers = 0;
         }
     }
     groups
@@ -279,12 +321,14 @@ mod tests {
             // Some values repeat a lot (as pointers to a type or to None do).
             let hot = [0x7f00_0000_1000u64, 0x5555_0000_0040];
             let mut pairs = Vec::new();
+            let mut statics = std::collections::HashSet::new();
             let mut parts = Vec::new();
             let mut addr = 0x1000u64;
             let n_parts = next() % 30;
             let buckets = Buckets::new(&ranges);
             for _ in 0..n_parts {
                 let start = addr;
+                let in_module = next() % 3 == 0;
                 let mut found = Vec::new();
                 for _ in 0..next() % if round % 4 == 0 { 20_000 } else { 300 } {
                     addr += 8 * (1 + next() % 4);
@@ -296,23 +340,42 @@ mod tests {
                         }
                     };
                     pairs.push((value, addr));
+                    if in_module {
+                        statics.insert(addr);
+                    }
                     found.push(Found {
                         value,
                         offset: (addr - start) as u32,
                         bucket: buckets.of(value),
                     });
                 }
-                parts.push(Part { start, found });
+                parts.push(Part::new(start, in_module, &found).unwrap());
                 addr += 0x10_0000;
             }
-            let cols = assemble(parts, &buckets, pairs.len() as u32);
+            let cols = assemble(parts, &buckets, pairs.len());
             let mut want = pairs.clone();
             want.sort_unstable();
             assert_eq!(cols.values, want.iter().map(|p| p.0).collect::<Vec<_>>());
             assert_eq!(cols.addresses, want.iter().map(|p| p.1).collect::<Vec<_>>());
-            for (i, &(_, a)) in pairs.iter().enumerate() {
-                assert_eq!(cols.addresses[cols.rank[i] as usize], a);
-            }
+            let want_statics: Vec<u32> = (0..want.len() as u32)
+                .filter(|&k| statics.contains(&want[k as usize].1))
+                .collect();
+            assert_eq!(cols.statics, want_statics);
+        }
+    }
+
+    /// Merged buckets keep every group's share of a bucket at least a few pages long, down to
+    /// one bucket for small maps.
+    #[test]
+    fn shares_fill_pages() {
+        for (n, groups) in [(0, 8), (1, 8), (10_000, 8), (1_160_000, 8), (1 << 28, 64)] {
+            let merge = merged_bits(4096, n, groups);
+            let count = ((4096 - 1) >> merge) + 1;
+            assert!(count == 1 || n * 8 / (count * groups) >= SHARE_BYTES, "{n}");
+            assert!(
+                merge == 0 || n * 8 / (2 * count * groups) < SHARE_BYTES,
+                "{n}"
+            );
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::process::Process;
 use crate::read::clear_of_holes;
 use crate::read::ProgressSink;
-use crate::read::{for_each_chunk, plan_used_chunks, with_chunk, CHUNK_BYTES};
+use crate::read::{for_each_chunk_with, plan_used_chunks, with_chunk, CHUNK_BYTES};
 use crate::region::Region;
 
 mod address_order;
@@ -29,7 +29,8 @@ use targets::Targets;
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
 pub const MAX_DEPTH: usize = 16;
 
-/// Every pointer found in a process's memory, sorted by the value it holds: 16 bytes each.
+/// Every pointer found in a process's memory, sorted by the value it holds: 16 bytes each (the
+/// order by address, for [`PointerMap::value_at`], 4.25 more once asked for).
 #[derive(Debug, Clone, Default)]
 pub struct PointerMap {
     /// Values held (ascending).
@@ -40,9 +41,10 @@ pub struct PointerMap {
     pub regions: Vec<Region>,
     /// Bytes per pointer: 8 (4 in a 32-bit process).
     pub width: usize,
-    /// Indices sorted by the address they are stored at, with a sampled index.
+    /// Indices sorted by the address they are stored at, with a sampled index (built when first
+    /// needed: a capture does without it).
     by_address: OnceLock<AddressOrder>,
-    /// The pointers stored in modules (built on the first search that allows every module).
+    /// The pointers stored in modules (from the capture, or built on a loaded map's first search).
     statics: OnceLock<search::StaticIndex>,
 }
 
@@ -103,9 +105,15 @@ impl PointerMap {
         chunks.sort_unstable_by_key(|c| c.start);
         let page = crate::platform::page_size();
         process.check()?;
-        let parts: Vec<Part> = for_each_chunk(&chunks, progress, |c| {
+        // Pointers stored in a module's regions are the static ones chains start from.
+        let in_module = |at: u64| {
+            let r = all.partition_point(|r| r.end <= at);
+            all.get(r)
+                .is_some_and(|r| r.start <= at && r.module.is_some())
+        };
+        let parts: Vec<Part> = for_each_chunk_with(&chunks, progress, Vec::new, |found, c| {
+            found.clear();
             with_chunk(process.memory(), c, page, |buf, holes| {
-                let mut found = Vec::new();
                 let mut cur = 0;
                 targets.find_in(&buf[..c.slots * width], width, |off, v| {
                     if holes.is_empty() || clear_of_holes(holes, &mut cur, off, width) {
@@ -116,32 +124,29 @@ impl PointerMap {
                         });
                     }
                 });
-                Part {
-                    start: c.start,
-                    found,
-                }
-            })
+            })?;
+            Part::new(c.start, in_module(c.start), found)
         })?;
         process.check()?;
-        let n: usize = parts.iter().map(|p| p.found.len()).sum();
-        let n = u32::try_from(n).map_err(|_| {
-            Error::Unsupported(format!(
+        let n: usize = parts.iter().map(|p| p.found().len()).sum();
+        if u32::try_from(n).is_err() {
+            return Err(Error::Unsupported(format!(
                 "a pointer map of {n} pointers: at most 2^32 are indexed"
-            ))
-        })?;
+            )));
+        }
         let Columns {
             values,
             addresses,
-            rank,
+            statics,
         } = assemble(parts, &buckets, n);
-        let by_address = OnceLock::from(AddressOrder::new(rank, &addresses));
+        let statics = search::StaticIndex::at(&values, statics);
         Ok(Self {
             values,
             addresses,
             regions: all,
             width,
-            by_address,
-            statics: OnceLock::new(),
+            by_address: OnceLock::new(),
+            statics: OnceLock::from(statics),
         })
     }
 
@@ -228,6 +233,11 @@ impl PointerMap {
                 Some(at)
             })
             .collect()
+    }
+
+    /// The index of the region holding `addr`, an address a pointer of the map is stored at.
+    fn region_of(&self, addr: u64) -> usize {
+        self.regions.partition_point(|r| r.end <= addr)
     }
 
     /// Pointer indices sorted by the address they are stored at (built once).
@@ -403,6 +413,13 @@ mod tests {
             assert!(order
                 .windows(2)
                 .all(|w| map.addresses[w[0] as usize] < map.addresses[w[1] as usize]));
+            // The static pointers the capture kept are those the order by address finds.
+            let statics = map
+                .statics
+                .get()
+                .expect("a capture keeps its static pointers");
+            assert!(!statics.is_empty(), "seed {seed}");
+            assert_eq!(statics, &search::StaticIndex::new(&map), "seed {seed}");
         }
     }
 

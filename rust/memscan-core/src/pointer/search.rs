@@ -99,33 +99,60 @@ pub(super) fn find_chains(
     Ok(out.list) // shortest first: each level's chains were listed after the shorter ones
 }
 
-/// The pointers stored in (some) modules' regions: map indices and values, ascending, and the
-/// region (index in the map's regions) each is stored in.
-#[derive(Debug, Clone, Default)]
+/// The pointers stored in modules' regions: their map indices and values, ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct StaticIndex {
     index: Vec<u32>,
     values: Vec<u64>,
-    region: Vec<u32>,
 }
 
 impl StaticIndex {
-    /// The pointers stored in the regions of the modules `allowed` accepts.
-    fn new(map: &PointerMap, allowed: impl Fn(&ModuleRef) -> bool) -> Self {
+    /// True when no pointer is stored in a module.
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The pointers stored in modules' regions, through the map's order by address (a map read
+    /// from a file).
+    pub(super) fn new(map: &PointerMap) -> Self {
         let order = map.by_address();
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
-        for (r, region) in map.regions.iter().enumerate() {
-            if region.module.as_ref().is_some_and(&allowed) {
-                let first = order.lower_bound(&map.addresses, region.start);
-                let last = order.lower_bound(&map.addresses, region.end);
-                pairs.extend(order.index[first..last].iter().map(|&i| (i, r as u32)));
-            }
+        let mut index: Vec<u32> = Vec::new();
+        for region in map.regions.iter().filter(|r| r.module.is_some()) {
+            let first = order.lower_bound(&map.addresses, region.start);
+            let last = order.lower_bound(&map.addresses, region.end);
+            index.extend_from_slice(&order.index[first..last]);
         }
-        pairs.sort_unstable();
-        Self {
-            index: pairs.iter().map(|p| p.0).collect(),
-            values: pairs.iter().map(|p| map.values[p.0 as usize]).collect(),
-            region: pairs.iter().map(|p| p.1).collect(),
-        }
+        index.sort_unstable();
+        Self::at(&map.values, index)
+    }
+
+    /// The static pointers at `index` (ascending) of a map holding `values`.
+    pub(super) fn at(values: &[u64], index: Vec<u32>) -> Self {
+        let values = index.iter().map(|&i| values[i as usize]).collect();
+        Self { index, values }
+    }
+
+    /// Those stored in the regions of the modules `allowed` accepts.
+    fn filtered(&self, map: &PointerMap, allowed: impl Fn(&ModuleRef) -> bool) -> Self {
+        // The regions are sorted: so are these.
+        let ranges: Vec<(u64, u64)> = map
+            .regions
+            .iter()
+            .filter(|r| r.module.as_ref().is_some_and(&allowed))
+            .map(|r| (r.start, r.end))
+            .collect();
+        let index = self
+            .index
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let at = map.addresses[i as usize];
+                let r = ranges.partition_point(|r| r.1 <= at);
+                ranges.get(r).is_some_and(|r| r.0 <= at)
+            })
+            .collect();
+        Self::at(&map.values, index)
     }
 }
 
@@ -151,14 +178,15 @@ impl Chains {
     /// The base at position `k` of the search's static index.
     fn base(&mut self, search: &Search, k: usize) -> Base {
         let map = search.map;
-        let r = search.statics.region[k] as usize;
+        let at = map.addresses[search.statics.index[k] as usize];
+        let r = map.region_of(at);
         let module = map.regions[r].module.as_ref().expect("a module's region");
         let list = &mut self.list;
         let index = *self.module_of_region[r].get_or_insert_with(|| list.module_index(module));
         Base {
             value: search.statics.values[k],
             module: index,
-            offset: module.offset(map.addresses[search.statics.index[k] as usize]),
+            offset: module.offset(at),
         }
     }
 
@@ -286,12 +314,11 @@ impl<'a> Search<'a> {
         options: &'a ChainOptions,
         progress: &'a dyn ProgressSink,
     ) -> Self {
+        let all = map.statics.get_or_init(|| StaticIndex::new(map));
         let statics = if options.modules.is_empty() {
-            Cow::Borrowed(map.statics.get_or_init(|| StaticIndex::new(map, |_| true)))
+            Cow::Borrowed(all)
         } else {
-            Cow::Owned(StaticIndex::new(map, |m| {
-                options.modules.iter().any(|n| n == m.name())
-            }))
+            Cow::Owned(all.filtered(map, |m| options.modules.iter().any(|n| n == m.name())))
         };
         // Zeroed pages from the allocator (UNREACHED is 0): no pass writing every byte.
         const { assert!(UNREACHED == 0) };

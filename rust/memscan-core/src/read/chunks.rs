@@ -165,14 +165,25 @@ pub fn for_each_chunk<R: Send>(
     progress: &dyn ProgressSink,
     work: impl Fn(&Chunk) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
+    for_each_chunk_with(chunks, progress, || (), |(), c| work(c))
+}
+
+/// [`for_each_chunk`] with a scratch value made by `init` and handed to `work` from one chunk
+/// to the next (a buffer reused instead of allocated for each chunk).
+pub fn for_each_chunk_with<S, R: Send>(
+    chunks: &[Chunk],
+    progress: &dyn ProgressSink,
+    init: impl Fn() -> S + Sync + Send,
+    work: impl Fn(&mut S, &Chunk) -> Result<R> + Sync + Send,
+) -> Result<Vec<R>> {
     progress.set_total(chunks.iter().map(|c| c.byte_len as u64).sum());
     chunks
         .par_iter()
-        .map(|c| {
+        .map_init(init, |scratch, c| {
             if progress.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let out = work(c);
+            let out = work(scratch, c);
             progress.advance(c.byte_len as u64);
             out
         })

@@ -18,8 +18,8 @@ pub use buffers::{
     without_zero_pages, zeroed,
 };
 pub use chunks::{
-    for_each_chunk, plan_chunks, plan_used_chunks, with_chunk, Chunk, CHUNK_BYTES, MAX_CHUNKS,
-    SNAPSHOT_CHUNK_BYTES,
+    for_each_chunk, for_each_chunk_with, plan_chunks, plan_used_chunks, with_chunk, Chunk,
+    CHUNK_BYTES, MAX_CHUNKS, SNAPSHOT_CHUNK_BYTES,
 };
 pub use gather::{Gather, SPAN_GAP};
 pub use memory::{Live, Source};

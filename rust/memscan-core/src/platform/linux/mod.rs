@@ -17,7 +17,7 @@ pub use memory::{
     pages_in_use, read_memory, read_vectored, write_memory, write_memory_forced, write_vectored,
 };
 pub use page_runs::used_runs;
-pub use pages::{advise_huge_pages, Pages};
+pub use pages::Pages;
 pub use procfs::{
     list_processes, process_info, read_region_usage, read_regions, thread_stack_pointers,
 };

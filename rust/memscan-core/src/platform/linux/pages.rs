@@ -132,27 +132,6 @@ impl std::fmt::Debug for Pages {
     }
 }
 
-/// Asks for transparent huge pages under `buf`, a large buffer about to be written in full:
-/// one fault for 2 MiB instead of 512. Advice only: contents do not change, and where the kernel
-/// declines (huge pages off, a buffer under 2 MiB) nothing does.
-pub fn advise_huge_pages<T>(buf: &mut [T]) {
-    const HUGE: usize = 2 << 20;
-    let start = buf.as_mut_ptr() as usize;
-    let end = start + std::mem::size_of_val(buf);
-    let (first, last) = (start.next_multiple_of(HUGE), end & !(HUGE - 1));
-    if last > first {
-        // SAFETY: whole huge pages inside `buf`'s own allocation; MADV_HUGEPAGE changes how the
-        // kernel backs them, never what they hold.
-        unsafe {
-            libc::madvise(
-                first as *mut libc::c_void,
-                last - first,
-                libc::MADV_HUGEPAGE,
-            )
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

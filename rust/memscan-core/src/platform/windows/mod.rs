@@ -16,7 +16,7 @@ pub use memory::{
     pages_in_use, read_memory, read_vectored, used_runs, write_memory, write_memory_forced,
     write_vectored,
 };
-pub use pages::{advise_huge_pages, Pages};
+pub use pages::Pages;
 pub use processes::{check_access, list_processes, process_info};
 pub use regions::{read_region_usage, read_regions, thread_stack_pointers};
 pub use system::{available_memory, page_size, system_info};

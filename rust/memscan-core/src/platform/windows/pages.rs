@@ -118,6 +118,3 @@ impl std::fmt::Debug for Pages {
         write!(f, "Pages({} bytes)", self.len)
     }
 }
-
-/// Huge pages are not asked for on Windows (they need a privilege): nothing to do.
-pub fn advise_huge_pages<T>(_buf: &mut [T]) {}
