@@ -190,19 +190,12 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: usize) -> Columns {
         .zip(firsts)
         .map_init(
             || (Vec::new(), radix::Scratch::default()),
-            |(pairs, scratch), ((values, addresses), first)| {
-                pairs.clear();
-                pairs.extend(values.iter().copied().zip(addresses.iter().copied()));
-                if pairs.len() >= RADIX_FROM {
-                    radix::sort_by_key(pairs, scratch, |p| p.0);
-                } else {
-                    pairs.sort_unstable();
-                }
+            |(keys, scratch), ((values, addresses), first)| {
+                sort_bucket(values, addresses, keys, scratch);
                 let mut statics = Vec::new();
-                for (k, &(v, a)) in pairs.iter().enumerate() {
-                    values[k] = v;
-                    addresses[k] = a & !STATIC;
-                    if a & STATIC != 0 {
+                for (k, a) in addresses.iter_mut().enumerate() {
+                    if *a & STATIC != 0 {
+                        *a &= !STATIC;
                         statics.push((first + k) as u32);
                     }
                 }
@@ -214,6 +207,59 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, n: usize) -> Columns {
         values,
         addresses,
         statics: statics.concat(),
+    }
+}
+
+/// Sorts one bucket (`values` and their `addresses`, in address order) by (value, address).
+/// Each value's offset from the bucket's smallest and its place in the bucket are packed in one
+/// `u64` key, so a sort of the keys alone gives the order (16 bytes a pointer of scratch: the
+/// keys and the radix sort's buffer, which then holds a copy of the addresses). A bucket whose
+/// keys would not fit 64 bits (none in a 47-bit address space) is sorted as pairs.
+fn sort_bucket(
+    values: &mut [u64],
+    addresses: &mut [u64],
+    keys: &mut Vec<u64>,
+    scratch: &mut radix::Scratch<u64>,
+) {
+    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+        return;
+    };
+    let place_bits = usize::BITS - (values.len() - 1).leading_zeros();
+    let value_bits = u64::BITS - (max - min).leading_zeros();
+    if value_bits + place_bits > u64::BITS {
+        let mut pairs: Vec<(u64, u64)> = values
+            .iter()
+            .copied()
+            .zip(addresses.iter().copied())
+            .collect();
+        pairs.sort_unstable();
+        for (k, (v, a)) in pairs.into_iter().enumerate() {
+            (values[k], addresses[k]) = (v, a);
+        }
+        return;
+    }
+    keys.clear();
+    keys.extend(
+        values
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (v - min) << place_bits | k as u64),
+    );
+    if keys.len() >= RADIX_FROM {
+        // Stable, and the keys come in place order: the place bits need no pass.
+        radix::sort_by_key(keys, scratch, |&k| k >> place_bits);
+    } else {
+        keys.sort_unstable();
+    }
+    let place_mask = (1u64 << place_bits) - 1;
+    for (v, &key) in values.iter_mut().zip(keys.iter()) {
+        *v = min + (key >> place_bits);
+    }
+    // The addresses follow, gathered from a copy in the sort's spare buffer.
+    let from = scratch.spare(addresses.len());
+    from.copy_from_slice(addresses);
+    for (a, &key) in addresses.iter_mut().zip(keys.iter()) {
+        *a = from[(key & place_mask) as usize];
     }
 }
 
@@ -361,6 +407,34 @@ mod tests {
                 .filter(|&k| statics.contains(&want[k as usize].1))
                 .collect();
             assert_eq!(cols.statics, want_statics);
+        }
+    }
+
+    /// Buckets sorted through packed keys, and as pairs where the keys would not fit, agree with
+    /// a plain sort of (value, address).
+    #[test]
+    fn buckets_sort_as_pairs_do() {
+        let mut next = rng(0x5DEE_CE66_D1CE_4E5B);
+        let (mut keys, mut scratch) = (Vec::new(), radix::Scratch::default());
+        for round in 0..200u64 {
+            let len = [0, 1, 2, 63, 64, 1000, 5000][(round % 7) as usize];
+            let spread = [1u64 << 20, 1 << 40, u64::MAX >> 2, u64::MAX][(round / 7 % 4) as usize];
+            let base = 0x7f00_0000_0000u64.min(u64::MAX - spread);
+            let mut addresses: Vec<u64> = (0..len).map(|_| next() % (1 << 47) / 8 * 8).collect();
+            addresses.sort_unstable();
+            addresses.dedup();
+            let mut values: Vec<u64> = addresses
+                .iter()
+                .map(|_| match next() % 3 {
+                    0 => base, // repeated, as pointers to one object are
+                    _ => base + next() % spread,
+                })
+                .collect();
+            let mut want: Vec<(u64, u64)> = values.iter().copied().zip(addresses.clone()).collect();
+            want.sort_unstable();
+            sort_bucket(&mut values, &mut addresses, &mut keys, &mut scratch);
+            let got: Vec<(u64, u64)> = values.into_iter().zip(addresses).collect();
+            assert_eq!(got, want, "round {round}");
         }
     }
 
