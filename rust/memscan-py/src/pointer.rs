@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_array::builder::StringViewBuilder;
+use arrow_array::{ArrayRef, RecordBatch, StringViewArray, UInt32Array, UInt64Array};
 use memscan_core::pointer::{self, Chain, ChainList, ChainOptions, PointerMap};
 use memscan_core::ModuleRef;
 use numpy::PyReadonlyArray1;
@@ -138,42 +139,57 @@ pub fn resolve_chains(
     }
 }
 
-/// Every chain's address expression: one text buffer and its offsets become the column.
-fn expressions(chains: &ChainList) -> Result<StringArray, arrow_schema::ArrowError> {
-    let (text, ends) = chains.expressions();
-    let offsets = std::iter::once(Ok(0))
-        .chain(ends.into_iter().map(i32::try_from))
-        .collect::<Result<Vec<i32>, _>>()
-        .map_err(|_| arrow_schema::ArrowError::ComputeError("over 2 GiB of expressions".into()))?;
-    // SAFETY: the bytes are one Rust string (valid UTF-8) and every offset is its length after
-    // a whole expression was appended (a character boundary), ascending from 0.
-    Ok(unsafe {
-        StringArray::new_unchecked(
-            arrow_buffer::OffsetBuffer::new_unchecked(offsets.into()),
-            text.into_bytes().into(),
-            None,
-        )
-    })
+/// Strings as views into one block of `text` (Arrow's Utf8View, polars' own string layout, so
+/// polars takes the column as it is): `rows` rows, row k `text[spans[k]]`, at character
+/// boundaries.
+fn string_views(
+    text: Vec<u8>,
+    rows: usize,
+    spans: impl Iterator<Item = (usize, usize)>,
+) -> Result<StringViewArray, arrow_schema::ArrowError> {
+    let too_long = || arrow_schema::ArrowError::ComputeError("over 4 GiB of strings".into());
+    if u32::try_from(text.len()).is_err() {
+        return Err(too_long());
+    }
+    let mut views = StringViewBuilder::with_capacity(rows);
+    let block = views.append_block(text.into());
+    for (start, end) in spans {
+        // Both fit: the block is under 4 GiB.
+        views.try_append_view(block, start as u32, (end - start) as u32)?;
+    }
+    Ok(views.finish())
 }
 
 /// The chains as a table; the list's columns become Arrow buffers as they are (offsets and
-/// their ends, base offsets).
+/// their ends, base offsets), and the strings (module names, expressions) views into one text.
 fn chains_batch(chains: ChainList) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let expression = expressions(&chains)?;
-    let names: Vec<&str> = chains.modules.iter().map(|m| m.name()).collect();
-    let module: StringArray = chains
-        .module
-        .iter()
-        .map(|&m| Some(names[m as usize]))
-        .collect();
+    let (text, ends) = chains.expressions();
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    let expression = string_views(
+        text.into_bytes(),
+        ends.len(),
+        starts.zip(ends.iter().copied()),
+    )?;
+    let mut names = String::new();
+    let mut name_spans = Vec::with_capacity(chains.modules.len());
+    for m in &chains.modules {
+        let start = names.len();
+        names.push_str(m.name());
+        name_spans.push((start, names.len()));
+    }
+    let module = string_views(
+        names.into_bytes(),
+        chains.len(),
+        chains.module.iter().map(|&m| name_spans[m as usize]),
+    )?;
     let depth: UInt32Array = (0..chains.len())
         .map(|i| Some(chains.offsets_of(i).len() as u32))
         .collect();
-    let ends = std::iter::once(Ok(0))
-        .chain(chains.ends.iter().map(|&e| i32::try_from(e)))
-        .collect::<Result<Vec<i32>, _>>()
-        .map_err(|_| arrow_schema::ArrowError::ComputeError("over 2^31 offsets".into()))?;
-    let offsets = arrow_array::ListArray::try_new(
+    // 64-bit list offsets, as polars keeps them: it takes the column without converting it.
+    let ends: Vec<i64> = std::iter::once(0)
+        .chain(chains.ends.iter().map(|&e| e as i64))
+        .collect();
+    let offsets = arrow_array::LargeListArray::try_new(
         Arc::new(arrow_schema::Field::new_list_field(
             arrow_schema::DataType::Int64,
             true,
