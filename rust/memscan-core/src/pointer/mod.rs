@@ -235,11 +235,6 @@ impl PointerMap {
             .collect()
     }
 
-    /// The index of the region holding `addr`, an address a pointer of the map is stored at.
-    fn region_of(&self, addr: u64) -> usize {
-        self.regions.partition_point(|r| r.end <= addr)
-    }
-
     /// Pointer indices sorted by the address they are stored at (built once).
     fn by_address(&self) -> &AddressOrder {
         self.by_address.get_or_init(|| {

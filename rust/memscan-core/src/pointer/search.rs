@@ -26,6 +26,7 @@ pub(super) fn find_chains(
     progress.set_total(map.len() as u64);
     let mut out = Chains {
         list: ChainList::default(),
+        region_ends: map.regions.iter().map(|r| r.end).collect(),
         module_of_region: vec![None; map.regions.len()],
         held: 0,
         budget,
@@ -167,6 +168,8 @@ struct Base {
 /// The chains found so far, within the count and memory limits.
 struct Chains {
     list: ChainList,
+    /// Where each of the map's regions ends (ascending): a small table to find a base's region.
+    region_ends: Vec<u64>,
     /// The index in the list's modules of each region's module, once known.
     module_of_region: Vec<Option<u32>>,
     held: u64,
@@ -179,7 +182,7 @@ impl Chains {
     fn base(&mut self, search: &Search, k: usize) -> Base {
         let map = search.map;
         let at = map.addresses[search.statics.index[k] as usize];
-        let r = map.region_of(at);
+        let r = self.region_ends.partition_point(|&end| end <= at);
         let module = map.regions[r].module.as_ref().expect("a module's region");
         let list = &mut self.list;
         let index = *self.module_of_region[r].get_or_insert_with(|| list.module_index(module));
