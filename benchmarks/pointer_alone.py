@@ -26,39 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# libmemscan's ABI (libmemscan.zig): statuses, scan levels, pointer scan options and the path
-# record its pointer-map reader fills.
-LM_OK = 0
-LM_MAP_END = 35
-LM_LEVELS = {"all": 0, "all_rw": 1}
-LM_NAME_BYTES = 255
-LM_MAX_OFFSETS = 255
-
-
-class LmPointerScanOptions(ctypes.Structure):
-    _fields_ = [
-        ("pointer_width", ctypes.c_uint8),
-        ("max_depth", ctypes.c_uint8),
-        ("module_base_only", ctypes.c_bool),
-        ("has_max_results", ctypes.c_bool),
-        ("endianness", ctypes.c_int),  # 0: native
-        ("max_positive_offset", ctypes.c_size_t),
-        ("max_negative_offset", ctypes.c_size_t),
-        ("max_results", ctypes.c_uint64),
-    ]
-
-
-class LmPointerPathRecord(ctypes.Structure):
-    _fields_ = [
-        ("base_kind", ctypes.c_uint8),  # 0: module offset, 1: absolute address
-        ("module_index", ctypes.c_uint32),
-        ("base_value", ctypes.c_int64),
-        ("module_name_len", ctypes.c_uint32),
-        ("module_name", ctypes.c_uint8 * LM_NAME_BYTES),
-        ("offset_count", ctypes.c_uint32),
-        ("offsets", ctypes.c_int64 * LM_MAX_OFFSETS),
-    ]
-
 
 def status_mib(field: str) -> float:
     m = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
@@ -101,28 +68,11 @@ def run_memscan(args: argparse.Namespace) -> tuple[dict[str, object], list[list[
 
 
 def run_libmemscan(args: argparse.Namespace) -> tuple[dict[str, object], list[list[object]]]:
-    lib = ctypes.CDLL(str(Path(args.library).resolve()))
-    lib.lm_scanner_create.restype = ctypes.c_void_p
-    lib.lm_scanner_destroy.argtypes = [ctypes.c_void_p]
-    lib.lm_attach.argtypes = [ctypes.c_void_p, ctypes.c_uint]
-    lib.lm_set_scan_level.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    lib.lm_pointer_scan.argtypes = [
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p,
-        ctypes.POINTER(LmPointerScanOptions), ctypes.POINTER(ctypes.c_uint64),
-    ]  # fmt: skip
-    lib.lm_pointer_map_open.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.lm_pointer_map_next.argtypes = [ctypes.c_void_p, ctypes.POINTER(LmPointerPathRecord)]
-    lib.lm_pointer_map_close.argtypes = [ctypes.c_void_p]
-    scanner = lib.lm_scanner_create()
-    if not scanner:
-        raise RuntimeError("lm_scanner_create failed")
+    from libmemscan_abi import LEVELS, MAP_END, Libmemscan, PointerPathRecord, PointerScanOptions
 
-    def check(status: int, what: str) -> None:
-        if status != LM_OK:
-            raise RuntimeError(f"libmemscan {what}: status {status}")
-
-    check(lib.lm_set_scan_level(scanner, LM_LEVELS[args.level]), "set_scan_level")
-    options = LmPointerScanOptions(
+    lm = Libmemscan(args.library)
+    lm.call("set_scan_level", LEVELS[args.level])
+    options = PointerScanOptions(
         pointer_width=8, max_depth=args.depth, module_base_only=True, has_max_results=True,
         endianness=0, max_positive_offset=args.max_offset, max_negative_offset=0,
         max_results=args.max_chains,
@@ -133,29 +83,26 @@ def run_libmemscan(args: argparse.Namespace) -> tuple[dict[str, object], list[li
 
         def scan() -> None:
             # Attaching reads the regions: part of the scan, as memscan's capture lists them.
-            check(lib.lm_attach(scanner, args.pid), "attach")
-            check(
-                lib.lm_pointer_scan(scanner, args.target, path, options, ctypes.byref(found)),
-                "pointer_scan",
-            )
+            lm.call("attach", args.pid)
+            lm.call("pointer_scan", args.target, path, options, ctypes.byref(found))
 
         _, run = timed(scan)
         bases = module_bases(Path(path.decode()))
         rows = []
         reader = ctypes.c_void_p()
-        check(lib.lm_pointer_map_open(path, ctypes.byref(reader)), "pointer_map_open")
-        record = LmPointerPathRecord()
-        while (status := lib.lm_pointer_map_next(reader, ctypes.byref(record))) == LM_OK:
+        lm.check(lm.lib.lm_pointer_map_open(path, ctypes.byref(reader)), "pointer_map_open")
+        record = PointerPathRecord()
+        while (status := lm.lib.lm_pointer_map_next(reader, ctypes.byref(record))) == 0:
             if record.base_kind != 0:
                 continue
             name = bytes(record.module_name[: record.module_name_len]).decode(errors="replace")
             offsets = list(record.offsets[: record.offset_count])
             base = bases[record.module_index] + record.base_value
             rows.append([name, record.base_value, offsets, base])
-        lib.lm_pointer_map_close(reader)
-        if status != LM_MAP_END:
-            raise RuntimeError(f"libmemscan pointer_map_next: status {status}")
-    lib.lm_scanner_destroy(scanner)
+        lm.lib.lm_pointer_map_close(reader)
+        if status != MAP_END:
+            lm.check(status, "pointer_map_next")
+    lm.close()
     return {"chains": found.value, **run}, rows
 
 
@@ -183,7 +130,7 @@ def main() -> None:
     ap.add_argument("max_offset", type=int)
     ap.add_argument("--library", default=os.environ.get("LIBMEMSCAN", "libmemscan.so"))
     # all_rw (pointers in writable memory) is libmemscan's faster and leaner form here.
-    ap.add_argument("--level", choices=sorted(LM_LEVELS), default="all_rw")
+    ap.add_argument("--level", choices=["all", "all_rw"], default="all_rw")
     ap.add_argument("--chains", type=Path)
     args = ap.parse_args()
     result, rows = (run_memscan if args.tool == "memscan" else run_libmemscan)(args)

@@ -8,7 +8,10 @@ VALUE at K known aligned slots) and runs the same scan sessions with these tools
 * ``limit2``: the same with two threads for the first scan (each its own buffer, contiguous
   halves of the chunks): the read limit of this 2-core machine (best of 3);
 * ``memscan``: the Python API, in a subprocess of its own (so its RSS is its own);
-* ``scanmem``: scanmem 0.17 driven through its interactive prompt, one command per step.
+* ``scanmem``: scanmem 0.17 driven through its interactive prompt, one command per step;
+* ``libmemscan`` (with ``--libmemscan PATH``, a libmemscan.so the user built: brkzlr/libmemscan,
+  PINCE's engine; no recipe for it is kept here): its C ABI through ctypes, in a subprocess of
+  its own, int32 aligned to 4 over every writable mapping (scan level ``all_rw``).
 
 Sessions: exact (scan VALUE, target inc, "increased", eq VALUE+1), unknown initial value
 (snapshot, target inc, "increased") and many (scan VALUE2, found at MANY = 10 M slots of one
@@ -42,7 +45,7 @@ MANY_STEPS = [("scan", None), ("increased", "incmany"), ("eq", None)]
 STEPS = {"exact": EXACT_STEPS, "unknown": UNKNOWN_STEPS, "many": MANY_STEPS}
 FULL_PASS = {("exact", "scan"), ("unknown", "snapshot"), ("unknown", "increased"), ("many", "scan")}
 STRAY_SLACK = 256  # slots outside the target's regions that may change between two scans
-TOOLS = ("limit", "limit2", "memscan", "scanmem")
+TOOLS = ("limit", "limit2", "memscan", "scanmem", "libmemscan")
 
 
 class StepTimeout(Exception):
@@ -251,6 +254,9 @@ def run_session(tool: str, mode: str, target: Target, args: argparse.Namespace) 
         elif tool == "memscan":
             script = [str(Path(__file__).resolve()), "--worker", mode, str(target.pid)]
             t = LineTool([args.python, *script], args.timeout)
+        elif tool == "libmemscan":
+            script = [str(Path(__file__).resolve()), "--libmemscan-worker", str(args.libmemscan)]
+            t = LineTool([sys.executable, *script, mode, str(target.pid)], args.timeout)
         else:
             t = Scanmem(target, mode, args.timeout)
         res["base_rss_kib"] = proc_status_kib(t.pid).get("VmRSS", 0)
@@ -354,6 +360,8 @@ def skip_reason(tool: str, mode: str, mib: int, args: argparse.Namespace) -> str
         return args.memscan_missing
     if tool == "memscan" and args.skip_memscan:
         return "--skip-memscan"
+    if tool == "libmemscan" and args.libmemscan is None:
+        return "no --libmemscan PATH"
     if tool == "scanmem" and args.scanmem_missing:
         return args.scanmem_missing
     if tool == "scanmem" and args.skip_scanmem:
@@ -407,6 +415,44 @@ def worker(mode: str, pid: int) -> None:
         else:
             u = timed("snapshot", lambda: p.scan("i32"))
             timed("increased", lambda: follow(u, u.next("increased")))
+    except Exception as e:
+        emit({"error": f"{type(e).__name__}: {e}"})
+
+
+def libmemscan_worker(library: str, mode: str, pid: int) -> None:
+    """Run in the libmemscan subprocess: the same steps as :func:`worker`, through its C ABI."""
+    sys.path.insert(0, str(HERE))
+    from libmemscan_abi import INTEGER32, LEVELS, Libmemscan, UserValue
+
+    def emit(obj: dict[str, Any]) -> None:
+        print(json.dumps(obj), flush=True)
+
+    def timed(name: str, fn: Any) -> None:
+        if not sys.stdin.readline():
+            sys.exit(0)
+        t0 = time.perf_counter()
+        count = fn()
+        emit({"step": name, "seconds": time.perf_counter() - t0, "count": count})
+
+    try:
+        lm = Libmemscan(library)
+        lm.call("set_scan_level", LEVELS["all_rw"])
+        lm.call("set_data_type", INTEGER32)
+        lm.call("set_alignment", 4)
+        lm.call("attach", pid)
+    except Exception as e:
+        emit({"error": f"{type(e).__name__}: {e}"})
+        return
+    emit({"ready": 1})
+    try:
+        if mode in ("exact", "many"):
+            value = VALUE2 if mode == "many" else VALUE
+            timed("scan", lambda: lm.scan("eq", UserValue.i32(value)))
+            timed("increased", lambda: lm.scan("increased"))
+            timed("eq", lambda: lm.scan("eq", UserValue.i32(value + 1)))
+        else:
+            timed("snapshot", lm.snapshot)
+            timed("increased", lambda: lm.scan("increased"))
     except Exception as e:
         emit({"error": f"{type(e).__name__}: {e}"})
 
@@ -490,14 +536,18 @@ def table(res: dict[str, Any]) -> list[str]:
         "",
         "scanmem",
         "",
+        "libmemscan",
+        "",
         "memscan/limit",
         "memscan/limit x2",
         "scanmem/memscan",
+        "libmemscan/memscan",
         "expected",
         "limit",
         "limit2",
         "memscan",
         "scanmem",
+        "libmemscan",
         "check",
     ]
     rows = [head]
@@ -522,9 +572,12 @@ def table(res: dict[str, Any]) -> list[str]:
                     gbps(nbytes, recs["memscan"]),
                     fmt_time(recs["scanmem"]),
                     gbps(nbytes, recs["scanmem"]),
+                    fmt_time(recs["libmemscan"]),
+                    gbps(nbytes, recs["libmemscan"]),
                     ratio(recs["limit"], recs["memscan"]),
                     ratio(recs["limit2"], recs["memscan"]),
                     ratio(recs["scanmem"], recs["memscan"]),
+                    ratio(recs["libmemscan"], recs["memscan"]),
                     want,
                     *(str(c) if c is not None else "-" for c in counts),
                     verdict,
@@ -559,9 +612,11 @@ def table(res: dict[str, Any]) -> list[str]:
     out += [
         "memscan/limit = limit time / memscan time (= GB/s ratio; 1.00 = at the limit).",
         "limit x2 = the same C reader with 2 threads for the first scan (next scans: 1 thread).",
-        "scanmem/memscan = scanmem time / memscan time. GB/s is shown for full passes only.",
+        "scanmem/memscan = scanmem time / memscan time (libmemscan/memscan likewise). GB/s is",
+        "shown for full passes only.",
         "~N = K + the other slots the target's inc changed (a few stray slots may add to it).",
-        "scanmem's unknown-value counts are per byte offset (snapshot = bytes): not checked.",
+        "scanmem's unknown-value counts are per byte offset (snapshot = bytes): not checked;",
+        "libmemscan's are checked on exact steps only (it reads every writable mapping).",
     ]
     if res["sessions"].get("many"):
         out.append(
@@ -642,8 +697,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the many session's value every N-th slot (default 1: packed; 4: scattered)",
     )
     ap.add_argument("--skip-scanmem-many", action="store_true", help="skip scanmem's many session")
+    ap.add_argument("--libmemscan", type=Path, help="a built libmemscan.so: also run it")
     ap.add_argument("--json", type=Path, help="also write all results to this file")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "PID"), help=argparse.SUPPRESS)
+    ap.add_argument("--libmemscan-worker", nargs=3, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -652,6 +709,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
+        return 0
+    if args.libmemscan_worker:
+        library, mode, pid = args.libmemscan_worker
+        libmemscan_worker(library, mode, int(pid))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.target_exe, args.readlimit = build("target"), build("readlimit")
