@@ -109,7 +109,7 @@ pub(super) struct StaticIndex {
 
 impl StaticIndex {
     /// True when no pointer is stored in a module.
-    #[cfg(test)]
+    #[cfg(all(test, target_os = "linux"))]
     pub(super) fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
