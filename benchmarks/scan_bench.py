@@ -379,20 +379,24 @@ def skip_reason(tool: str, mode: str, mib: int, args: argparse.Namespace) -> str
 # --------------------------------------------------------------------------- memscan worker
 
 
+def emit(obj: dict[str, Any]) -> None:
+    """One JSON line to the harness."""
+    print(json.dumps(obj), flush=True)
+
+
+def timed(name: str, fn: Any, count: Any = len) -> Any:
+    """In a worker: waits for a line on stdin, runs step `name` (``fn()``) and emits its time and
+    ``count(result)``; returns the result."""
+    if not sys.stdin.readline():
+        sys.exit(0)
+    t0 = time.perf_counter()
+    obj = fn()
+    emit({"step": name, "seconds": time.perf_counter() - t0, "count": count(obj)})
+    return obj
+
+
 def worker(mode: str, pid: int) -> None:
     """Run in the memscan subprocess: one JSON line per step, each after a line on stdin."""
-
-    def emit(obj: dict[str, Any]) -> None:
-        print(json.dumps(obj), flush=True)
-
-    def timed(name: str, fn: Any) -> Any:
-        if not sys.stdin.readline():
-            sys.exit(0)
-        t0 = time.perf_counter()
-        obj = fn()
-        count = len(obj)
-        emit({"step": name, "seconds": time.perf_counter() - t0, "count": count})
-        return obj
 
     def follow(s: Any, r: Any) -> Any:
         """next()/eq() may return the scanner itself or a new one."""
@@ -424,15 +428,8 @@ def libmemscan_worker(library: str, mode: str, pid: int) -> None:
     sys.path.insert(0, str(HERE))
     from libmemscan_abi import INTEGER32, LEVELS, Libmemscan, UserValue
 
-    def emit(obj: dict[str, Any]) -> None:
-        print(json.dumps(obj), flush=True)
-
-    def timed(name: str, fn: Any) -> None:
-        if not sys.stdin.readline():
-            sys.exit(0)
-        t0 = time.perf_counter()
-        count = fn()
-        emit({"step": name, "seconds": time.perf_counter() - t0, "count": count})
+    def step(name: str, fn: Any) -> None:
+        timed(name, fn, count=int)  # libmemscan's calls return the match count
 
     try:
         lm = Libmemscan(library)
@@ -447,12 +444,12 @@ def libmemscan_worker(library: str, mode: str, pid: int) -> None:
     try:
         if mode in ("exact", "many"):
             value = VALUE2 if mode == "many" else VALUE
-            timed("scan", lambda: lm.scan("eq", UserValue.i32(value)))
-            timed("increased", lambda: lm.scan("increased"))
-            timed("eq", lambda: lm.scan("eq", UserValue.i32(value + 1)))
+            step("scan", lambda: lm.scan("eq", UserValue.i32(value)))
+            step("increased", lambda: lm.scan("increased"))
+            step("eq", lambda: lm.scan("eq", UserValue.i32(value + 1)))
         else:
-            timed("snapshot", lm.snapshot)
-            timed("increased", lambda: lm.scan("increased"))
+            step("snapshot", lm.snapshot)
+            step("increased", lambda: lm.scan("increased"))
     except Exception as e:
         emit({"error": f"{type(e).__name__}: {e}"})
 
