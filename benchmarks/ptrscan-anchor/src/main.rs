@@ -403,6 +403,8 @@ fn ptrscan_values(
 /// The sizes of a breadth-first search from the target (frontier -> pointers in its windows at
 /// each level): how much `PointerMap::chains` claims level by level before it lists chains.
 fn bfs_profile(pm: &PointerMap, target: u64, depth: usize, max_offset: u64, cap: usize) {
+    let values: Vec<u64> = pm.values().collect();
+    let addresses: Vec<u64> = pm.addresses().collect();
     let mut seen: HashSet<u64> = HashSet::from([target]);
     let (mut frontier, mut bases, mut edges) = (vec![target], 0usize, 0usize);
     let mut levels = Vec::new();
@@ -410,12 +412,10 @@ fn bfs_profile(pm: &PointerMap, target: u64, depth: usize, max_offset: u64, cap:
         let mut next = Vec::new();
         let mut found = 0usize;
         for &node in &frontier {
-            let first = pm
-                .values
-                .partition_point(|&v| v < node.saturating_sub(max_offset));
-            let last = pm.values.partition_point(|&v| v <= node);
+            let first = values.partition_point(|&v| v < node.saturating_sub(max_offset));
+            let last = values.partition_point(|&v| v <= node);
             found += last - first;
-            for &at in &pm.addresses[first..last] {
+            for &at in &addresses[first..last] {
                 if seen.insert(at) {
                     if is_static(&pm.regions, at) {
                         bases += 1;
@@ -503,9 +503,11 @@ fn main() {
             let (s, cpu, pm) = best.expect("at least one capture");
             let bytes: u64 = homes(&pm.regions).iter().map(|r| r.size()).sum();
             println!(
-                "pointer map: {} pointers from {:.0} MiB in {s:.3} s, CPU {cpu:.3} s \
-                 ({:.2} GB/s, best of {})",
+                "pointer map: {} pointers ({:.1} MiB held, {:.1} bytes a pointer) from {:.0} MiB \
+                 in {s:.3} s, CPU {cpu:.3} s ({:.2} GB/s, best of {})",
                 pm.len(),
+                pm.bytes() as f64 / (1 << 20) as f64,
+                pm.bytes() as f64 / pm.len().max(1) as f64,
                 bytes as f64 / (1 << 20) as f64,
                 bytes as f64 / s / 1e9,
                 args.repeat
@@ -552,7 +554,7 @@ fn main() {
         only.is_none() || only == Some("native"),
         only.is_none() || only == Some("values"),
     );
-    for (&v, &a) in pm.values.iter().zip(&pm.addresses) {
+    for (v, a) in pm.values().zip(pm.addresses()) {
         if need_all {
             all.entry(v as usize).or_default().push(a as usize);
         }
@@ -697,12 +699,7 @@ fn main() {
     }
 
     let verifier = Verifier {
-        value_at: pm
-            .addresses
-            .iter()
-            .copied()
-            .zip(pm.values.iter().copied())
-            .collect(),
+        value_at: pm.addresses().zip(pm.values()).collect(),
         regions: &regions,
         target: args.target,
         max_offset: args.max_offset,

@@ -95,7 +95,15 @@ impl ChainList {
     /// `ends[i]`: module names are formatted once, numbers written without `fmt`.
     pub fn expressions(&self) -> (String, Vec<usize>) {
         let names: Vec<String> = self.modules.iter().map(module_term).collect();
-        let mut text = String::with_capacity(self.len() * 40);
+        // Sized exactly first: a growing text would hold up to three times its size.
+        let size: usize = (0..self.len())
+            .map(|i| {
+                let offsets = self.offsets_of(i);
+                let steps: usize = offsets.iter().map(|o| 3 + hex_len(o.unsigned_abs())).sum();
+                names[self.module[i] as usize].len() + 1 + hex_len(self.base_offset[i]) + steps
+            })
+            .sum();
+        let mut text = String::with_capacity(size);
         let mut ends = Vec::with_capacity(self.len());
         for i in 0..self.len() {
             let offsets = self.offsets_of(i);
@@ -124,6 +132,11 @@ fn module_term(module: &ModuleRef) -> String {
     } else {
         name.to_string()
     }
+}
+
+/// Digits of `v` in hexadecimal.
+fn hex_len(v: u64) -> usize {
+    (u64::BITS - v.leading_zeros()).div_ceil(4).max(1) as usize
 }
 
 /// Appends `v` in lower-case hexadecimal, no prefix.
@@ -162,6 +175,7 @@ mod tests {
         list.push(h, 0, &[0]);
         list.push(g, u64::MAX, &[i64::MIN]);
         let (text, ends) = list.expressions();
+        assert_eq!(text.capacity(), text.len());
         let each: Vec<&str> = [0, ends[0], ends[1]]
             .iter()
             .zip(&ends)

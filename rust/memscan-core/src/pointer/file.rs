@@ -1,8 +1,6 @@
 //! Pointer maps saved to a file and loaded back (checksummed, every size checked against the
 //! file: a saved map is read as hostile input).
 
-use std::sync::OnceLock;
-
 use super::PointerMap;
 use crate::error::{Error, Result};
 use crate::region::{ModuleRef, Region};
@@ -46,10 +44,10 @@ impl PointerMap {
                 None => out.push(0),
             }
         }
-        for v in &self.values {
+        for v in self.values() {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for a in &self.addresses {
+        for a in self.addresses() {
             out.extend_from_slice(&a.to_le_bytes());
         }
         out.extend_from_slice(&crc32fast::hash(&out).to_le_bytes());
@@ -123,14 +121,8 @@ impl PointerMap {
         {
             return Err(bad("corrupted: values or regions out of order"));
         }
-        let map = Self {
-            values,
-            addresses,
-            regions,
-            width,
-            by_address: OnceLock::new(),
-            statics: OnceLock::new(),
-        };
+        let map = Self::from_columns(&values, &addresses, regions, width)
+            .ok_or_else(|| bad("pointer addresses not aligned, or spread over too many pages"))?;
         map.by_address();
         Ok(map)
     }

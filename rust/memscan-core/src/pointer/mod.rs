@@ -18,25 +18,32 @@ mod address_order;
 mod assemble;
 mod chain;
 mod file;
+mod homes;
+mod packed;
 mod radix;
 mod search;
 mod targets;
 use address_order::AddressOrder;
 use assemble::{assemble, Buckets, Columns, Found, Part};
 pub use chain::{Chain, ChainList};
+use homes::Homes;
+use packed::PackedValues;
 use targets::Targets;
 
 /// Deepest search allowed (chains of more pointers than this are not useful and explode).
 pub const MAX_DEPTH: usize = 16;
 
-/// Every pointer found in a process's memory, sorted by the value it holds: 16 bytes each (the
-/// order by address, for [`PointerMap::value_at`], 4.25 more once asked for).
+/// Every pointer found in a process's memory, sorted by the value it holds: 8 bytes each, the
+/// value's low half and the slot it is stored in (the order by address, for
+/// [`PointerMap::value_at`], 4.25 more once asked for).
 #[derive(Debug, Clone, Default)]
 pub struct PointerMap {
     /// Values held (ascending).
-    pub values: Vec<u64>,
-    /// Where each value is stored.
-    pub addresses: Vec<u64>,
+    values: PackedValues,
+    /// Where each value is stored, as a slot of `homes`.
+    slots: Vec<u32>,
+    /// The pages pointers are stored in.
+    homes: Homes,
     /// The regions pointers may point into and live in, with their modules.
     pub regions: Vec<Region>,
     /// Bytes per pointer: 8 (4 in a 32-bit process).
@@ -111,43 +118,113 @@ impl PointerMap {
             all.get(r)
                 .is_some_and(|r| r.start <= at && r.module.is_some())
         };
-        let parts: Vec<Part> = for_each_chunk_with(&chunks, progress, Vec::new, |found, c| {
+        let mut parts: Vec<Part> = for_each_chunk_with(&chunks, progress, Vec::new, |found, c| {
             found.clear();
             with_chunk(process.memory(), c, page, |buf, holes| {
                 let mut cur = 0;
                 targets.find_in(&buf[..c.slots * width], width, |off, v| {
                     if holes.is_empty() || clear_of_holes(holes, &mut cur, off, width) {
+                        let (bucket, low) = buckets.place(v);
                         found.push(Found {
-                            value: v,
+                            bucket,
+                            low,
                             offset: off as u32,
-                            bucket: buckets.of(v),
                         });
                     }
                 });
             })?;
-            Part::new(c.start, in_module(c.start), found)
+            Part::new(c.start, found)
         })?;
         process.check()?;
+        // The pages read, numbered in address order: a pointer's address is a 32-bit slot.
+        let mut homes = Homes::new(width);
+        for (part, c) in parts.iter_mut().zip(&chunks) {
+            part.page = homes.add(c.start, c.start + c.byte_len as u64, in_module(c.start));
+        }
         let n: usize = parts.iter().map(|p| p.found().len()).sum();
-        if u32::try_from(n).is_err() {
+        if u32::try_from(n).is_err() || !homes.fits() {
             return Err(Error::Unsupported(format!(
-                "a pointer map of {n} pointers: at most 2^32 are indexed"
+                "a pointer map of {n} pointers in {} MiB of memory in use: at most 2^32 \
+                 pointers in 2^32 pointer-sized words are indexed",
+                (homes.bytes() / 8 * 4096) >> 20
             )));
         }
         let Columns {
             values,
-            addresses,
+            slots,
             statics,
-        } = assemble(parts, &buckets, n);
+        } = assemble(parts, &buckets, &homes, n);
         let statics = search::StaticIndex::at(&values, statics);
         Ok(Self {
             values,
-            addresses,
+            slots,
+            homes,
             regions: all,
             width,
             by_address: OnceLock::new(),
             statics: OnceLock::from(statics),
         })
+    }
+
+    /// A map of the pointers `values` (ascending) stored at `addresses` (equal values in address
+    /// order; aligned to `width`, 4 or 8), in `regions`: `None` when an address is not aligned or
+    /// the addresses are too spread out to index.
+    pub fn from_columns(
+        values: &[u64],
+        addresses: &[u64],
+        regions: Vec<Region>,
+        width: usize,
+    ) -> Option<Self> {
+        let modules: Vec<(u64, u64)> = regions
+            .iter()
+            .filter(|r| r.module.is_some())
+            .map(|r| (r.start, r.end))
+            .collect();
+        let homes = Homes::of_addresses(width, addresses.iter().copied(), &modules);
+        if !homes.fits() || u32::try_from(values.len()).is_err() {
+            return None;
+        }
+        let slots = addresses
+            .iter()
+            .map(|&a| homes.slot(a))
+            .collect::<Option<Vec<u32>>>()?;
+        Some(Self {
+            values: PackedValues::from_sorted(values.iter().copied()),
+            slots,
+            homes,
+            regions,
+            width,
+            by_address: OnceLock::new(),
+            statics: OnceLock::new(),
+        })
+    }
+
+    /// The value pointer `i` holds (the map is sorted by it).
+    pub fn value(&self, i: usize) -> u64 {
+        self.values.get(i)
+    }
+
+    /// Where pointer `i` is stored.
+    #[inline]
+    pub fn address(&self, i: usize) -> u64 {
+        self.homes.address(self.slots[i])
+    }
+
+    /// Every pointer's value, ascending.
+    pub fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.values.iter()
+    }
+
+    /// Where every pointer is stored, in the order of [`PointerMap::values`].
+    pub fn addresses(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().map(|&s| self.homes.address(s))
+    }
+
+    /// Bytes the map holds (its columns and tables; the order by address once built).
+    pub fn bytes(&self) -> usize {
+        let order = self.by_address.get().map_or(0, AddressOrder::bytes);
+        let statics = self.statics.get().map_or(0, search::StaticIndex::bytes);
+        self.values.bytes() + self.slots.len() * 4 + self.homes.bytes() + order + statics
     }
 
     /// Number of pointers.
@@ -206,10 +283,11 @@ impl PointerMap {
     /// The pointer stored at `addr` when the map was captured (`None` where no word there
     /// pointed into readable memory).
     pub fn value_at(&self, addr: u64) -> Option<u64> {
+        let slot = self.homes.slot(addr)?;
         let order = self.by_address();
-        let k = order.lower_bound(&self.addresses, addr);
+        let k = order.lower_bound(&self.slots, slot as u64);
         let i = *order.index.get(k)? as usize;
-        (self.addresses[i] == addr).then(|| self.values[i])
+        (self.slots[i] == slot).then(|| self.values.get(i))
     }
 
     /// The address each chain reached in the process at the moment of the capture, read from
@@ -238,9 +316,9 @@ impl PointerMap {
     /// Pointer indices sorted by the address they are stored at (built once).
     fn by_address(&self) -> &AddressOrder {
         self.by_address.get_or_init(|| {
-            let mut order: Vec<u32> = (0..self.addresses.len() as u32).collect();
-            order.par_sort_unstable_by_key(|&i| self.addresses[i as usize]);
-            AddressOrder::new(order, &self.addresses)
+            let mut order: Vec<u32> = (0..self.slots.len() as u32).collect();
+            order.par_sort_unstable_by_key(|&i| self.slots[i as usize]);
+            AddressOrder::new(order, &self.slots)
         })
     }
 }
@@ -302,20 +380,21 @@ mod tests {
         let planted = Box::new(&*target as *const u64 as u64);
         let p = Process::open(std::process::id() as i32).unwrap();
         let map = PointerMap::capture(&p, &NoProgress).unwrap();
-        assert!(map.values.windows(2).all(|w| w[0] <= w[1]));
+        let values: Vec<u64> = map.values().collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]));
         let order = &map.by_address().index;
         assert_eq!(order.len(), map.len());
         assert!(order
             .windows(2)
-            .all(|w| map.addresses[w[0] as usize] < map.addresses[w[1] as usize]));
+            .all(|w| map.address(w[0] as usize) < map.address(w[1] as usize)));
         let mut seen = vec![false; map.len()];
         order.iter().for_each(|&i| seen[i as usize] = true);
         assert!(seen.iter().all(|&s| s));
         let at = &*planted as *const u64 as u64;
-        let i = map.values.partition_point(|&v| v < *planted);
+        let i = values.partition_point(|&v| v < *planted);
         let found = (i..map.len())
-            .take_while(|&k| map.values[k] == *planted)
-            .any(|k| map.addresses[k] == at);
+            .take_while(|&k| values[k] == *planted)
+            .any(|k| map.address(k) == at);
         assert!(found, "the planted pointer at {at:#x} is missing");
         assert_eq!(map.value_at(at), Some(*planted));
         assert_eq!(map.value_at(at + 1), None);
@@ -393,12 +472,7 @@ mod tests {
             child.wait().unwrap();
             want.sort_unstable();
             assert!(want.len() > 100_000, "seed {seed}: {} pointers", want.len());
-            let got: Vec<(u64, u64)> = map
-                .values
-                .iter()
-                .copied()
-                .zip(map.addresses.iter().copied())
-                .collect();
+            let got: Vec<(u64, u64)> = map.values().zip(map.addresses()).collect();
             assert_eq!(got.len(), want.len(), "seed {seed}");
             assert!(
                 got == want,
@@ -407,7 +481,7 @@ mod tests {
             let order = &map.by_address().index;
             assert!(order
                 .windows(2)
-                .all(|w| map.addresses[w[0] as usize] < map.addresses[w[1] as usize]));
+                .all(|w| map.address(w[0] as usize) < map.address(w[1] as usize)));
             // The static pointers the capture kept are those the order by address finds.
             let statics = map
                 .statics
@@ -430,9 +504,7 @@ mod tests {
             .unwrap();
         // Statics of the executable that held a pointer (heap, libraries): one hop each.
         let statics: Vec<u64> = map
-            .addresses
-            .iter()
-            .copied()
+            .addresses()
             .filter(|&a| a >= exe.module.base && a < exe.end)
             .take(50)
             .collect();

@@ -12,16 +12,6 @@ pub struct Scratch<T> {
     starts: Vec<usize>,
 }
 
-impl<T: Copy + Default> Scratch<T> {
-    /// The buffer, `len` items long, for other use between sorts.
-    pub fn spare(&mut self, len: usize) -> &mut [T] {
-        if self.items.len() < len {
-            self.items.resize(len, T::default());
-        }
-        &mut self.items[..len]
-    }
-}
-
 /// Sorts `items` by `key`, stably (equal keys keep their order), using `scratch` for the passes.
 /// The bits that differ are split evenly over as few passes as `MAX_DIGIT` allows (17 bits: two
 /// passes of 9).

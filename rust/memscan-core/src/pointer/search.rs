@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use rayon::prelude::*;
 
-use super::{ChainList, ChainOptions, PointerMap};
+use super::{ChainList, ChainOptions, PackedValues, PointerMap};
 use crate::error::{Error, Result};
 use crate::read::ProgressSink;
 use crate::region::ModuleRef;
@@ -104,7 +104,7 @@ pub(super) fn find_chains(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct StaticIndex {
     index: Vec<u32>,
-    values: Vec<u64>,
+    values: PackedValues,
 }
 
 impl StaticIndex {
@@ -120,8 +120,8 @@ impl StaticIndex {
         let order = map.by_address();
         let mut index: Vec<u32> = Vec::new();
         for region in map.regions.iter().filter(|r| r.module.is_some()) {
-            let first = order.lower_bound(&map.addresses, region.start);
-            let last = order.lower_bound(&map.addresses, region.end);
+            let first = order.lower_bound(&map.slots, map.homes.first_slot_from(region.start));
+            let last = order.lower_bound(&map.slots, map.homes.first_slot_from(region.end));
             index.extend_from_slice(&order.index[first..last]);
         }
         index.sort_unstable();
@@ -129,9 +129,14 @@ impl StaticIndex {
     }
 
     /// The static pointers at `index` (ascending) of a map holding `values`.
-    pub(super) fn at(values: &[u64], index: Vec<u32>) -> Self {
-        let values = index.iter().map(|&i| values[i as usize]).collect();
+    pub(super) fn at(values: &PackedValues, index: Vec<u32>) -> Self {
+        let values = PackedValues::from_sorted(index.iter().map(|&i| values.get(i as usize)));
         Self { index, values }
+    }
+
+    /// Bytes held.
+    pub(super) fn bytes(&self) -> usize {
+        self.index.len() * 4 + self.values.bytes()
     }
 
     /// Those stored in the regions of the modules `allowed` accepts.
@@ -148,7 +153,7 @@ impl StaticIndex {
             .iter()
             .copied()
             .filter(|&i| {
-                let at = map.addresses[i as usize];
+                let at = map.address(i as usize);
                 let r = ranges.partition_point(|r| r.1 <= at);
                 ranges.get(r).is_some_and(|r| r.0 <= at)
             })
@@ -181,13 +186,13 @@ impl Chains {
     /// The base at position `k` of the search's static index.
     fn base(&mut self, search: &Search, k: usize) -> Base {
         let map = search.map;
-        let at = map.addresses[search.statics.index[k] as usize];
+        let at = map.address(search.statics.index[k] as usize);
         let r = self.region_ends.partition_point(|&end| end <= at);
         let module = map.regions[r].module.as_ref().expect("a module's region");
         let list = &mut self.list;
         let index = *self.module_of_region[r].get_or_insert_with(|| list.module_index(module));
         Base {
-            value: search.statics.values[k],
+            value: search.statics.values.get(k),
             module: index,
             offset: module.offset(at),
         }
@@ -245,20 +250,6 @@ fn offset(from: u64, to: u64) -> i64 {
 
 /// Walk steps between two looks at the cancel flag.
 const STEPS_PER_CHECK: u32 = 1 << 14;
-
-/// The first index at or after `from` where `below` turns false (`below` holds for a prefix of
-/// `values`, and for everything before `from`): steps of 1, 2, 4, ... then a binary search, so
-/// a search that lands near `from`, as the next of many ascending ones does, costs a few steps.
-fn gallop(values: &[u64], from: usize, below: impl Fn(u64) -> bool) -> usize {
-    let mut step = 1;
-    let mut lo = from;
-    while lo + step <= values.len() && below(values[lo + step - 1]) {
-        lo += step;
-        step *= 2;
-    }
-    let hi = (lo + step).min(values.len());
-    lo + values[lo..hi].partition_point(|&v| below(v))
-}
 
 /// Windows expanded per task: fewer than this are expanded by one thread (a second costs more
 /// than it saves).
@@ -377,8 +368,8 @@ impl<'a> Search<'a> {
         let mut k = 0;
         let values = &self.statics.values;
         for (lo, hi) in self.windows(nodes) {
-            k = gallop(values, k, |v| v < lo);
-            let end = gallop(values, k, |v| v <= hi);
+            k = values.lower_bound_from(k, lo);
+            let end = values.upper_bound_from(k, hi);
             found.extend(k..end);
             k = end;
         }
@@ -409,20 +400,21 @@ impl<'a> Search<'a> {
                     return claimed;
                 }
                 // Ascending windows: each search starts where the last one ended.
-                let mut last = values.partition_point(|&v| v < windows[0].0);
+                let mut last = values.lower_bound(windows[0].0);
                 for &(lo, hi) in windows {
-                    let first = gallop(values, last, |v| v < lo);
-                    last = gallop(values, first, |v| v <= hi);
+                    let first = values.lower_bound_from(last, lo);
+                    last = values.upper_bound_from(first, hi);
                     // The windows are disjoint: no other thread looks at these pointers.
                     let cells = &self.level[first..last];
-                    for (k, cell) in cells.iter().enumerate() {
+                    let found = cells.iter().zip(&self.map.slots[first..last]);
+                    for ((cell, &slot), value) in found.zip(values.iter_range(first..last)) {
                         if cell.load(Ordering::Relaxed) != UNREACHED {
                             continue;
                         }
                         cell.store(level, Ordering::Relaxed);
                         claimed.push(Node {
-                            at: self.map.addresses[first + k],
-                            value: values[first + k],
+                            at: self.map.homes.address(slot),
+                            value,
                         });
                     }
                 }
@@ -553,14 +545,9 @@ mod tests {
             })
             .collect();
         pairs.sort_by_key(|p| p.0); // stable: equal values in address order
-        PointerMap {
-            values: pairs.iter().map(|p| p.0).collect(),
-            addresses: pairs.iter().map(|p| p.1).collect(),
-            regions,
-            width: 8,
-            by_address: Default::default(),
-            statics: Default::default(),
-        }
+        let values: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        let addresses: Vec<u64> = pairs.iter().map(|p| p.1).collect();
+        PointerMap::from_columns(&values, &addresses, regions, 8).expect("aligned pointers")
     }
 
     /// Every chain by plain depth-first enumeration of the rules: a static base, then non-static
@@ -587,7 +574,7 @@ mod tests {
 
         fn chains(&self) -> Vec<Key> {
             let mut all = Vec::new();
-            for (&at, &value) in self.map.addresses.iter().zip(&self.map.values) {
+            for (at, value) in self.map.addresses().zip(self.map.values()) {
                 let Some(m) = self.static_module(at) else {
                     continue;
                 };
@@ -615,7 +602,7 @@ mod tests {
             if left == 1 {
                 return;
             }
-            for (&at, &value) in self.map.addresses.iter().zip(&self.map.values) {
+            for (at, value) in self.map.addresses().zip(self.map.values()) {
                 let step = lo <= at && at <= hi && !self.targets.contains(&at);
                 if step && self.static_module(at).is_none() {
                     path.push(offset(v, at));
@@ -630,19 +617,6 @@ mod tests {
         list.iter()
             .map(|c| (c.module.name().to_string(), c.base_offset, c.offsets))
             .collect()
-    }
-
-    #[test]
-    fn gallop_agrees_with_a_binary_search() {
-        let values: Vec<u64> = (0..300u64).map(|i| i / 3 * 7).collect();
-        for from_value in [0u64, 5, 100, 690, 800] {
-            let from = values.partition_point(|&v| v < from_value);
-            for x in from_value..from_value + 80 {
-                let want = values.partition_point(|&v| v < x);
-                assert_eq!(gallop(&values, from, |v| v < x), want, "{from} {x}");
-            }
-        }
-        assert_eq!(gallop(&[], 0, |v| v < 5), 0);
     }
 
     /// On random maps, limits and targets, the search lists exactly the chains a plain
