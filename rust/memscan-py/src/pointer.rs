@@ -161,15 +161,10 @@ fn string_views(
 }
 
 /// The chains as a table; the list's columns become Arrow buffers as they are (offsets and
-/// their ends, base offsets), and the strings (module names, expressions) views into one text.
+/// their bounds, base offsets), and the strings (module names, expressions) views into one text.
 fn chains_batch(chains: ChainList) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let (text, ends) = chains.expressions();
-    let starts = std::iter::once(0).chain(ends.iter().copied());
-    let expression = string_views(
-        text.into_bytes(),
-        ends.len(),
-        starts.zip(ends.iter().copied()),
-    )?;
+    let (text, spans) = chains.expressions();
+    let expression = string_views(text.into_bytes(), chains.len(), spans)?;
     let mut names = String::new();
     let mut name_spans = Vec::with_capacity(chains.modules.len());
     for m in &chains.modules {
@@ -186,15 +181,12 @@ fn chains_batch(chains: ChainList) -> Result<RecordBatch, arrow_schema::ArrowErr
         .map(|i| Some(chains.offsets_of(i).len() as u32))
         .collect();
     // 64-bit list offsets, as polars keeps them: it takes the column without converting it.
-    let ends: Vec<i64> = std::iter::once(0)
-        .chain(chains.ends.iter().map(|&e| e as i64))
-        .collect();
     let offsets = arrow_array::LargeListArray::try_new(
         Arc::new(arrow_schema::Field::new_list_field(
             arrow_schema::DataType::Int64,
             true,
         )),
-        arrow_buffer::OffsetBuffer::new(ends.into()),
+        arrow_buffer::OffsetBuffer::new(chains.bounds.into()),
         Arc::new(arrow_array::Int64Array::from(chains.offsets)),
         None,
     )?;

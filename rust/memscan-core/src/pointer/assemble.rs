@@ -24,15 +24,9 @@ const SHARE_BYTES: usize = 4 << 10;
 /// Buckets at least this long are radix-sorted; shorter ones are sorted by comparison.
 const RADIX_FROM: usize = 64;
 
-/// A pointer found in a chunk: its bucket, its value's place in the bucket (see
-/// [`Buckets::place`]), where it lies in the chunk.
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C)]
-pub struct Found {
-    pub bucket: u32,
-    pub low: u32,
-    pub offset: u32,
-}
+/// A pointer found in a chunk, in 8 bytes: where its value lies once the gaps are left out
+/// ([`Buckets::at`]), then the index of its word in the chunk, in the low `word_bits` bits.
+pub type Found = u64;
 
 /// Pointers found in one chunk, in address order, in pages of their own: dropping a part gives
 /// its memory back to the system at once (an allocator would keep it for later).
@@ -78,6 +72,8 @@ pub struct Buckets {
     /// log2 of a bucket's span (at most 32).
     shift: u32,
     pub count: usize,
+    /// Bits of the space without gaps.
+    pub span_bits: u32,
 }
 
 impl Buckets {
@@ -111,18 +107,16 @@ impl Buckets {
             bases,
             shift,
             count,
+            span_bits,
         }
     }
 
-    /// The bucket of `v` (a value inside one of the ranges) and its place in the bucket.
+    /// Where `v` (a value inside one of the ranges) lies once the gaps are left out: its bucket
+    /// is `at >> shift`.
     #[inline]
-    pub fn place(&self, v: u64) -> (u32, u32) {
+    pub fn at(&self, v: u64) -> u64 {
         let r = self.starts.iter().filter(|&&s| s <= v).count().max(1) - 1;
-        let at = self.bases[r] + (v - self.starts[r]);
-        (
-            (at >> self.shift) as u32,
-            (at & ((1 << self.shift) - 1)) as u32,
-        )
+        self.bases[r] + (v - self.starts[r])
     }
 
     /// The value at `at` once the gaps are left out, and the run it lies in, looked for from
@@ -145,19 +139,31 @@ pub struct Columns {
 }
 
 /// Sorts the pointers of `parts` (each in address order, the parts in address order, their
-/// pages numbered in `homes`) by value, freeing each part once its pointers are placed. `n`,
-/// the number of pointers, fits in a `u32`, and so does every slot.
-pub fn assemble(parts: Vec<Part>, buckets: &Buckets, homes: &Homes, n: usize) -> Columns {
+/// pages numbered in `homes`; found with `word_bits` bits for the word) by value, freeing each
+/// part once its pointers are placed. `n`, the number of pointers, fits in a `u32`, and so does
+/// every slot.
+pub fn assemble(
+    parts: Vec<Part>,
+    buckets: &Buckets,
+    homes: &Homes,
+    word_bits: u32,
+    n: usize,
+) -> Columns {
     let groups = split_in_groups(parts, rayon::current_num_threads() * 4);
     let merge = merged_bits(buckets.count, n, groups.len()).min(32 - buckets.shift);
     let count = ((buckets.count - 1) >> merge) + 1;
+    // A found pointer's bucket, and its value's place in the bucket.
+    let bits = buckets.shift + merge;
+    let bucket_of = |f: Found| (f >> (word_bits + bits)) as usize;
+    let place_of = |f: Found| ((f >> word_bits) & ((1 << bits) - 1)) as u32;
+    let word_mask = (1 << word_bits) - 1;
     // Pointers per group and bucket.
     let counts: Vec<Vec<u32>> = groups
         .par_iter()
         .map(|g| {
             let mut c = vec![0u32; count];
-            for f in g.iter().flat_map(Part::found) {
-                c[(f.bucket >> merge) as usize] += 1;
+            for &f in g.iter().flat_map(Part::found) {
+                c[bucket_of(f)] += 1;
             }
             c
         })
@@ -172,7 +178,6 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, homes: &Homes, n: usize) ->
     let mut slots: Vec<u32> = bytemuck::zeroed_vec(n);
     let low_shares = by_group(split_by_lengths(&mut lows, &shares), groups.len());
     let slot_shares = by_group(split_by_lengths(&mut slots, &shares), groups.len());
-    let in_merged = (1u32 << merge) - 1;
     groups
         .into_par_iter()
         .zip(low_shares)
@@ -181,12 +186,11 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, homes: &Homes, n: usize) ->
             let mut fill = vec![0usize; count];
             // Each part is dropped (its pages given back) once it is placed.
             for part in parts {
-                let in_page = part.start & 4095;
-                for f in part.found() {
-                    let b = (f.bucket >> merge) as usize;
-                    lows[b][fill[b]] =
-                        (((f.bucket & in_merged) as u64) << buckets.shift) as u32 | f.low;
-                    slots[b][fill[b]] = homes.slot_in(part.page, in_page + f.offset as u64);
+                let first = homes.slot_in(part.page, part.start & 4095);
+                for &f in part.found() {
+                    let b = bucket_of(f);
+                    lows[b][fill[b]] = place_of(f);
+                    slots[b][fill[b]] = first + (f & word_mask) as u32;
                     fill[b] += 1;
                 }
             }
@@ -200,7 +204,6 @@ pub fn assemble(parts: Vec<Part>, buckets: &Buckets, homes: &Homes, n: usize) ->
         .iter()
         .scan(0, |at, &len| Some(std::mem::replace(at, *at + len)))
         .collect();
-    let bits = buckets.shift + merge;
     let sorted: Vec<SortedBucket> = split_by_lengths(&mut lows, &sizes)
         .into_par_iter()
         .zip(split_by_lengths(&mut slots, &sizes))
@@ -247,15 +250,15 @@ type SortedBucket = (Vec<(u32, u32)>, Vec<u32>);
 struct Sorter {
     keys: Vec<u64>,
     radix: radix::Scratch<u64>,
-    slots: Vec<u32>,
 }
 
 impl Sorter {
     /// Sorts one bucket (each value's place in the bucket, `lows`, and its slot, in address
-    /// order) by (value, slot): each place and its position are packed in one `u64` key, so a
-    /// sort of the keys alone gives the order. Then `value(place, run)` gives each value back
-    /// (ascending, so `run` only moves forwards) and `lows` takes their low halves: the returned
-    /// runs are where the high halves change, `(high, position in the bucket)`.
+    /// order) by (value, slot): each place and its slot are packed in one `u64` key, so a sort
+    /// of the keys alone gives the order (16 bytes a pointer of scratch: the keys and the radix
+    /// sort's buffer). Then `value(place, run)` gives each value back (ascending, so `run` only
+    /// moves forwards) and `lows` takes their low halves: the returned runs are where the high
+    /// halves change, `(high, position in the bucket)`.
     fn sort(
         &mut self,
         lows: &mut [u32],
@@ -264,19 +267,14 @@ impl Sorter {
     ) -> Vec<(u32, usize)> {
         let keys = &mut self.keys;
         keys.clear();
-        keys.extend(
-            lows.iter()
-                .enumerate()
-                .map(|(k, &low)| (low as u64) << 32 | k as u64),
-        );
+        let packed = lows.iter().zip(slots.iter());
+        keys.extend(packed.map(|(&low, &slot)| (low as u64) << 32 | slot as u64));
         if keys.len() >= RADIX_FROM {
-            // Stable, and the keys come in position order: the position bits need no pass.
+            // Stable, and the keys come in slot order: the slot bits need no pass.
             radix::sort_by_key(keys, &mut self.radix, |&k| k >> 32);
         } else {
             keys.sort_unstable();
         }
-        self.slots.clear();
-        self.slots.extend_from_slice(slots);
         let mut runs: Vec<(u32, usize)> = Vec::new();
         let mut run = 0;
         for (k, &key) in keys.iter().enumerate() {
@@ -286,7 +284,7 @@ impl Sorter {
             if runs.last().is_none_or(|r| r.0 != high) {
                 runs.push((high, k));
             }
-            slots[k] = self.slots[key as u32 as usize];
+            slots[k] = key as u32;
         }
         runs
     }
@@ -389,12 +387,14 @@ mod tests {
                 .chain(ranges.iter().flat_map(|&(s, e)| [s, e - 1]))
                 .collect();
             values.sort_unstable();
-            let placed: Vec<(u32, u32)> = values.iter().map(|&v| buckets.place(v)).collect();
+            let placed: Vec<u64> = values.iter().map(|&v| buckets.at(v)).collect();
             assert!(placed.windows(2).all(|w| w[0] <= w[1]), "{ranges:x?}");
-            assert!(placed.iter().all(|&(b, _)| (b as usize) < buckets.count));
+            assert!(placed
+                .iter()
+                .all(|&at| ((at >> buckets.shift) as usize) < buckets.count));
+            assert!(placed.iter().all(|&at| at >> buckets.span_bits == 0));
             let mut run = 0;
-            for (&v, &(b, low)) in values.iter().zip(&placed) {
-                let at = (b as u64) << buckets.shift | low as u64;
+            for (&v, &at) in values.iter().zip(&placed) {
                 assert_eq!(buckets.value(at, &mut run), v, "{ranges:x?}");
             }
         }
@@ -440,12 +440,7 @@ mod tests {
                     if in_module {
                         statics.insert(addr);
                     }
-                    let (bucket, low) = buckets.place(value);
-                    found.push(Found {
-                        bucket,
-                        low,
-                        offset: (addr - start) as u32,
-                    });
+                    found.push((buckets.at(value) << 17) | ((addr - start) / 8));
                 }
                 addr += 8;
                 let mut part = Part::new(start, &found).unwrap();
@@ -453,7 +448,7 @@ mod tests {
                 parts.push(part);
                 addr += 0x10_0000 + 8 * (next() % 600);
             }
-            let cols = assemble(parts, &buckets, &homes, pairs.len());
+            let cols = assemble(parts, &buckets, &homes, 17, pairs.len());
             let mut want = pairs.clone();
             want.sort_unstable();
             assert_eq!(

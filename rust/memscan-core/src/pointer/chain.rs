@@ -18,20 +18,35 @@ impl Chain {
         let mut list = ChainList::default();
         let module = list.module_index(&self.module);
         list.push(module, self.base_offset, &self.offsets);
-        list.expressions().0
+        let (text, _) = list.expressions();
+        text
     }
 }
 
 /// Chains in columns: chain `i` starts in `modules[module[i]]` at `base_offset[i]` and adds
-/// `offsets[ends[i - 1]..ends[i]]` (from 0 for the first).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `offsets[bounds[i]..bounds[i + 1]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainList {
     /// The modules the bases lie in, each once.
     pub modules: Vec<ModuleRef>,
     pub module: Vec<u32>,
     pub base_offset: Vec<u64>,
     pub offsets: Vec<i64>,
-    pub ends: Vec<usize>,
+    /// Where each chain's offsets begin, then where the last one's end (from 0: an Arrow
+    /// list's offsets as they are).
+    pub bounds: Vec<i64>,
+}
+
+impl Default for ChainList {
+    fn default() -> Self {
+        Self {
+            modules: Vec::new(),
+            module: Vec::new(),
+            base_offset: Vec::new(),
+            offsets: Vec::new(),
+            bounds: vec![0],
+        }
+    }
 }
 
 impl ChainList {
@@ -63,13 +78,12 @@ impl ChainList {
         self.module.push(module);
         self.base_offset.push(base_offset);
         self.offsets.extend_from_slice(offsets);
-        self.ends.push(self.offsets.len());
+        self.bounds.push(self.offsets.len() as i64);
     }
 
     /// The offsets of chain `i`.
     pub fn offsets_of(&self, i: usize) -> &[i64] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.offsets[start..self.ends[i]]
+        &self.offsets[self.bounds[i] as usize..self.bounds[i + 1] as usize]
     }
 
     /// The module of chain `i`.
@@ -91,20 +105,17 @@ impl ChainList {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    /// Every chain's address expression, one after another in `text`, chain `i`'s ending at
-    /// `ends[i]`: module names are formatted once, numbers written without `fmt`.
-    pub fn expressions(&self) -> (String, Vec<usize>) {
+    /// Every chain's address expression, one after another in one text (sized exactly: a
+    /// growing text would hold up to three times its size), and where each lies in it: module
+    /// names are formatted once, numbers written without `fmt`.
+    pub fn expressions(&self) -> (String, impl Iterator<Item = (usize, usize)> + '_) {
         let names: Vec<String> = self.modules.iter().map(module_term).collect();
-        // Sized exactly first: a growing text would hold up to three times its size.
-        let size: usize = (0..self.len())
-            .map(|i| {
-                let offsets = self.offsets_of(i);
-                let steps: usize = offsets.iter().map(|o| 3 + hex_len(o.unsigned_abs())).sum();
-                names[self.module[i] as usize].len() + 1 + hex_len(self.base_offset[i]) + steps
-            })
-            .sum();
-        let mut text = String::with_capacity(size);
-        let mut ends = Vec::with_capacity(self.len());
+        let len = |names: &[String], i: usize| {
+            let offsets = self.offsets_of(i);
+            let steps: usize = offsets.iter().map(|o| 3 + hex_len(o.unsigned_abs())).sum();
+            names[self.module[i] as usize].len() + 1 + hex_len(self.base_offset[i]) + steps
+        };
+        let mut text = String::with_capacity((0..self.len()).map(|i| len(&names, i)).sum());
         for i in 0..self.len() {
             let offsets = self.offsets_of(i);
             text.extend(std::iter::repeat_n('[', offsets.len()));
@@ -115,9 +126,13 @@ impl ChainList {
                 text.push_str(if o < 0 { "]-" } else { "]+" });
                 push_hex(&mut text, o.unsigned_abs());
             }
-            ends.push(text.len());
         }
-        (text, ends)
+        let spans = (0..self.len()).scan(0, move |at, i| {
+            let start = *at;
+            *at += len(&names, i);
+            Some((start, *at))
+        });
+        (text, spans)
     }
 }
 
@@ -174,13 +189,9 @@ mod tests {
         list.push(g, 0x4140, &[0x10, -0x8]);
         list.push(h, 0, &[0]);
         list.push(g, u64::MAX, &[i64::MIN]);
-        let (text, ends) = list.expressions();
+        let (text, spans) = list.expressions();
         assert_eq!(text.capacity(), text.len());
-        let each: Vec<&str> = [0, ends[0], ends[1]]
-            .iter()
-            .zip(&ends)
-            .map(|(&a, &b)| &text[a..b])
-            .collect();
+        let each: Vec<&str> = spans.map(|(a, b)| &text[a..b]).collect();
         assert_eq!(
             each,
             [

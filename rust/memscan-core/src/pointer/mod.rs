@@ -24,7 +24,7 @@ mod radix;
 mod search;
 mod targets;
 use address_order::AddressOrder;
-use assemble::{assemble, Buckets, Columns, Found, Part};
+use assemble::{assemble, Buckets, Columns, Part};
 pub use chain::{Chain, ChainList};
 use homes::Homes;
 use packed::PackedValues;
@@ -106,6 +106,14 @@ impl PointerMap {
                 .collect(),
         );
         let buckets = Buckets::new(targets.ranges());
+        // A pointer found is 8 bytes: where its value lies, then its word's index in the chunk.
+        let word_bits = usize::BITS - (CHUNK_BYTES / width - 1).leading_zeros();
+        if buckets.span_bits + word_bits > u64::BITS {
+            return Err(Error::Unsupported(format!(
+                "readable memory spread over 2^{} bytes, even without its largest gaps",
+                buckets.span_bits
+            )));
+        }
         // Zero points nowhere: only memory in use can hold pointers.
         let mut chunks = plan_used_chunks(process.memory(), &homes, width, width, CHUNK_BYTES)?;
         // In address order (the regions do not overlap), so the pointers are found in it.
@@ -124,12 +132,7 @@ impl PointerMap {
                 let mut cur = 0;
                 targets.find_in(&buf[..c.slots * width], width, |off, v| {
                     if holes.is_empty() || clear_of_holes(holes, &mut cur, off, width) {
-                        let (bucket, low) = buckets.place(v);
-                        found.push(Found {
-                            bucket,
-                            low,
-                            offset: off as u32,
-                        });
+                        found.push(buckets.at(v) << word_bits | (off / width) as u64);
                     }
                 });
             })?;
@@ -153,8 +156,11 @@ impl PointerMap {
             values,
             slots,
             statics,
-        } = assemble(parts, &buckets, &homes, n);
+        } = assemble(parts, &buckets, &homes, word_bits, n);
         let statics = search::StaticIndex::at(&values, statics);
+        // The parts, the sort's and the reads' buffers are free: give them back.
+        crate::read::release_buffers();
+        crate::platform::give_back_freed_memory();
         Ok(Self {
             values,
             slots,
@@ -277,7 +283,10 @@ impl PointerMap {
         let mut targets = targets.to_vec();
         targets.sort_unstable();
         targets.dedup();
-        search::find_chains(self, &targets, options, progress)
+        let chains = search::find_chains(self, &targets, options, progress);
+        // The levels and the pointers reached are free: give them back.
+        crate::platform::give_back_freed_memory();
+        chains
     }
 
     /// The pointer stored at `addr` when the map was captured (`None` where no word there

@@ -170,6 +170,14 @@ pub fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
+/// Frees the reusable buffer of every thread of the pool and of this one: for work done once (a
+/// pointer map), whose buffers would stay resident until the next scan.
+pub fn release_buffers() {
+    let free = || BUFFER.with(|b| *b.borrow_mut() = Vec::new());
+    rayon::broadcast(|_| free());
+    free();
+}
+
 /// True if `[off, off+len)` overlaps none of the sorted `holes`, advancing `cursor` past holes
 /// that end before `off` (callers ask in increasing `off`).
 #[inline]

@@ -14,7 +14,7 @@ mod progress;
 
 pub use block::{BlockBytes, ZERO_BLOCK_MAX};
 pub use buffers::{
-    all_zero, buffer_for, clear_of_holes, read_in_use, read_tolerant, with_buffer,
+    all_zero, buffer_for, clear_of_holes, read_in_use, read_tolerant, release_buffers, with_buffer,
     without_zero_pages, zeroed,
 };
 pub use chunks::{

@@ -21,5 +21,5 @@ pub use pages::Pages;
 pub use procfs::{
     list_processes, process_info, read_region_usage, read_regions, thread_stack_pointers,
 };
-pub use system::{available_memory, page_size, system_info};
+pub use system::{available_memory, give_back_freed_memory, page_size, system_info};
 pub use threads::StoppedThreads;

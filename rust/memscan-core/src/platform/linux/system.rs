@@ -39,6 +39,17 @@ pub fn available_memory() -> u64 {
         .unwrap_or_else(|| system_info().total_memory)
 }
 
+/// Hands the memory the allocator keeps after a large build back to the system: glibc keeps
+/// freed chunks below its (growing) mmap threshold in its arenas, one per thread, so a parallel
+/// build's scratch would stay resident until the process reuses it.
+pub fn give_back_freed_memory() {
+    // SAFETY: malloc_trim has no preconditions.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn read_u64(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

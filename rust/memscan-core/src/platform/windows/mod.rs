@@ -19,5 +19,5 @@ pub use memory::{
 pub use pages::Pages;
 pub use processes::{check_access, list_processes, process_info};
 pub use regions::{read_region_usage, read_regions, thread_stack_pointers};
-pub use system::{available_memory, page_size, system_info};
+pub use system::{available_memory, give_back_freed_memory, page_size, system_info};
 pub use threads::StoppedThreads;

@@ -50,6 +50,10 @@ pub fn system_info() -> SystemInfo {
     }
 }
 
+/// Nothing to do: the Windows heap gives large freed blocks back to the system itself (the Linux
+/// layer trims glibc's arenas here).
+pub fn give_back_freed_memory() {}
+
 /// Physical memory available now, in bytes.
 pub fn available_memory() -> u64 {
     memory_status().map_or(0, |s| s.ullAvailPhys)
