@@ -160,6 +160,19 @@ class PointerMap:
         memory_budget: int | None = None,
         progress: _ProgressCallback | None = None,
     ) -> _ArrowTable: ...
+    def write_chains(
+        self,
+        path: str | os.PathLike[str],
+        targets: npt.NDArray[np.uint64],
+        *,
+        max_depth: int = 5,
+        max_offset: int = 4096,
+        max_negative_offset: int = 0,
+        max_chains: int = 100_000,
+        modules: list[str] | None = None,
+        memory_budget: int | None = None,
+        progress: _ProgressCallback | None = None,
+    ) -> int: ...
 
 def resolve_chains(
     source: Process | PointerMap,

@@ -152,7 +152,7 @@ def _write_parquet(
 
 
 def write_private(
-    path: Path, write: Callable[[Path], None], stale: Callable[[str], bool] | None = None
+    path: Path, write: Callable[[Path], object], stale: Callable[[str], bool] | None = None
 ) -> Path:
     """Calls ``write(tmp)`` on a temporary ``.NAME.<pid>-<host>.<random>.tmp`` next to
     ``path``, created beforehand with mode 0600 (read and write for its owner only: the files
@@ -164,7 +164,7 @@ def write_private(
 
 def write_atomically(
     path: Path,
-    write: Callable[[Path], None],
+    write: Callable[[Path], object],
     stale: Callable[[str], bool] | None = None,
     *,
     private: bool,

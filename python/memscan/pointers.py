@@ -10,6 +10,7 @@ does.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import _native, value_types
@@ -31,13 +32,34 @@ PointerMap = _native.PointerMap
 
 class PointerChains:
     """Pointer chains as a table: module, base_offset, offsets (outermost first), depth and the
-    chain as an address expression (``memscan.Address.parse`` or ``proc.address`` take it)."""
+    chain as an address expression (``memscan.Address.parse`` or ``proc.address`` take it).
 
-    def __init__(self, table: Table | polars.DataFrame) -> None:
-        self.frame: polars.DataFrame = table.to_polars() if isinstance(table, Table) else table
+    Chains a scan wrote to a file (``pointer_scan(..., output=path)``) stay there until they
+    are used: ``path`` names the file, read in full on first use; ``polars.scan_ipc(path)``
+    reads it lazily, for more chains than fit in memory."""
+
+    def __init__(self, table: Table | polars.DataFrame | Path) -> None:
+        #: The Arrow IPC file the chains were written to, if they were.
+        self.path: Path | None = table if isinstance(table, Path) else None
+        self._frame: polars.DataFrame | None = None
+        if isinstance(table, Table):
+            self._frame = table.to_polars()
+        elif not isinstance(table, Path):
+            self._frame = table
+
+    @property
+    def frame(self) -> polars.DataFrame:
+        """The chains as a polars DataFrame."""
+        if self._frame is None:
+            assert self.path is not None
+            self._frame = pl.read_ipc(self.path)
+        return self._frame
 
     def __len__(self) -> int:
-        return self.frame.height
+        if self._frame is None:
+            assert self.path is not None
+            return int(pl.scan_ipc(self.path).select(pl.len()).collect().item())
+        return self._frame.height
 
     def __repr__(self) -> str:
         return f"PointerChains({len(self):,} chains)"

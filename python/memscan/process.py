@@ -19,6 +19,7 @@ from .code import Patch, Signature, applied_patches
 from .display import card, count, esc, human_bytes, mono
 from .errors import InvalidArgument, MemscanError
 from .history import History, Recorder
+from .io import write_private
 from .multiscan import MultiScan
 from .options import RegionOptions, ScanOptions, SnapshotOptions
 from .pointers import PointerChains, PointerMap
@@ -159,25 +160,35 @@ class Process:
         pointer_map: PointerMap | None = None,
         memory_budget: int | None = None,
         progress: ProgressArg = "auto",
+        output: str | os.PathLike[str] | None = None,
     ) -> PointerChains:
         """Pointer chains from static bases (module memory) to ``targets``: at most
         ``max_depth`` pointers, offsets up to ``max_offset`` (and down to
         ``-max_negative_offset``), bases only in ``modules`` when given. Stops on Ctrl-C, and
         with :class:`~memscan.MemoryBudgetExceeded` before the chains outgrow
-        ``memory_budget`` bytes (default: the memory available)."""
+        ``memory_budget`` bytes (default: the memory available).
+
+        ``output`` (a path) writes the chains to an Arrow IPC file as they are found, 65,536
+        at a time (private to its owner, replaced atomically), so millions of chains take no
+        more memory than one batch; the chains returned read that file when first used
+        (``polars.scan_ipc``, ``pyarrow.ipc.open_file`` and DuckDB read it too)."""
         wanted = addresses_array(targets, "pointer_scan targets")
         pm = pointer_map if pointer_map is not None else self.pointer_map(progress)
-        table = pm.chains(
-            wanted,
-            max_depth=max_depth,
-            max_offset=max_offset,
-            max_negative_offset=max_negative_offset,
-            max_chains=max_chains,
-            modules=modules,
-            memory_budget=memory_budget,
-            progress=progress_callback(progress, "pointer scan", unit="pointers"),
+        limits: dict[str, Any] = {
+            "max_depth": max_depth,
+            "max_offset": max_offset,
+            "max_negative_offset": max_negative_offset,
+            "max_chains": max_chains,
+            "modules": modules,
+            "memory_budget": memory_budget,
+            "progress": progress_callback(progress, "pointer scan", unit="pointers"),
+        }
+        if output is None:
+            return PointerChains(Table(pm.chains(wanted, **limits)))
+        path = write_private(
+            pathlib.Path(output), lambda tmp: pm.write_chains(tmp, wanted, **limits)
         )
-        return PointerChains(Table(table))
+        return PointerChains(path)
 
     def scanner(self, value_type: str, **options: Unpack[ScanOptions]) -> Scanner:
         """A scanner for ``value_type`` (default regions: every writable one); the options are

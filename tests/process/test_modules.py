@@ -144,7 +144,7 @@ def test_a_debian_program_has_its_bss_attributed():
         p.wait()
 
 
-def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary):
+def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary, tmp_path):
     root = nm(chain_binary, "root")
     true_chain = f"[[chaingame+{root:x}]+10]+18"
     p = start(chain_binary)
@@ -168,6 +168,15 @@ def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary):
         # An Arrow stream like every other result: polars and pyarrow read it as it is.
         assert pl.DataFrame(chains).equals(chains.to_polars())
         assert pa.table(chains).num_rows == len(chains)
+        # Written to a file as found: the same chains, in a private file every reader takes.
+        out = tmp_path / "chains.arrow"
+        on_disk = proc.pointer_scan(int(health, 16), max_depth=3, pointer_map=pm, output=out)
+        assert on_disk.to_polars().equals(chains.to_polars())
+        assert out.stat().st_mode & 0o777 == 0o600
+        assert pa.ipc.open_file(out).read_all().num_rows == len(chains)
+        with pytest.raises(IsADirectoryError):  # and nothing is left behind
+            proc.pointer_scan(int(health, 16), max_depth=3, pointer_map=pm, output=tmp_path)
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["chains.arrow"]
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):
             proc.pointer_scan(int(health, 16), max_depth=0, pointer_map=pm)
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use arrow_array::builder::StringViewBuilder;
 use arrow_array::{ArrayRef, RecordBatch, StringViewArray, UInt32Array, UInt64Array};
+use arrow_ipc::writer::FileWriter;
 use memscan_core::pointer::{self, Chain, ChainList, ChainOptions, PointerMap};
-use memscan_core::ModuleRef;
+use memscan_core::{Error, ModuleRef};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 
@@ -73,21 +74,96 @@ impl PyPointerMap {
         memory_budget: Option<u64>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let options = ChainOptions {
-            max_depth: usize::try_from(max_depth).map_err(|_| {
-                invalid_argument(format!("max_depth must be 1..=16, got {max_depth}"))
-            })?,
+        let options = chain_options(
+            max_depth,
             max_offset,
             max_negative_offset,
             max_chains,
-            modules: modules.unwrap_or_default(),
+            modules,
             memory_budget,
-        };
+        )?;
         let targets = targets.as_slice()?.to_vec();
         let map = self.inner.clone();
         let chains = run_detached(py, progress, |p| map.chains(&targets, &options, p))?;
         table(py, chains_batch(chains).py()?)
     }
+
+    /// The chains of [`chains`](Self::chains) written to `path` (created or truncated; its
+    /// mode is kept) as an Arrow IPC file, a batch of 65,536 chains at a time as they are
+    /// found, so memory stays bounded whatever `max_chains` allows; returns how many.
+    #[pyo3(signature = (path, targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None, memory_budget=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_chains(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        targets: PyReadonlyArray1<'_, u64>,
+        max_depth: i64,
+        max_offset: u64,
+        max_negative_offset: u64,
+        max_chains: usize,
+        modules: Option<Vec<String>>,
+        memory_budget: Option<u64>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<usize> {
+        let options = chain_options(
+            max_depth,
+            max_offset,
+            max_negative_offset,
+            max_chains,
+            modules,
+            memory_budget,
+        )?;
+        let targets = targets.as_slice()?.to_vec();
+        let map = self.inner.clone();
+        run_detached(py, progress, |p| {
+            let io = |e: std::io::Error| Error::io(format!("writing {}", path.display()), e);
+            let arrow = |e: arrow_schema::ArrowError| {
+                Error::Unsupported(format!("writing {}: {e}", path.display()))
+            };
+            let file = std::fs::File::create(&path).map_err(io)?;
+            let schema = chains_batch(ChainList::default()).map_err(arrow)?.schema();
+            let mut writer = FileWriter::try_new_buffered(file, &schema).map_err(arrow)?;
+            let mut written = 0;
+            map.chains_in_batches(&targets, &options, p, CHAINS_PER_BATCH, &mut |list| {
+                written += list.len();
+                writer
+                    .write(&chains_batch(list).map_err(arrow)?)
+                    .map_err(arrow)
+            })?;
+            writer.finish().map_err(arrow)?;
+            let file = writer
+                .into_inner()
+                .map_err(arrow)?
+                .into_inner()
+                .map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            Ok(written)
+        })
+    }
+}
+
+/// Chains a file's batch holds (each becomes a record batch as it is found).
+const CHAINS_PER_BATCH: usize = 1 << 16;
+
+/// The search limits from their Python arguments.
+fn chain_options(
+    max_depth: i64,
+    max_offset: u64,
+    max_negative_offset: u64,
+    max_chains: usize,
+    modules: Option<Vec<String>>,
+    memory_budget: Option<u64>,
+) -> PyResult<ChainOptions> {
+    Ok(ChainOptions {
+        max_depth: usize::try_from(max_depth)
+            .map_err(|_| invalid_argument(format!("max_depth must be 1..=16, got {max_depth}")))?,
+        max_offset,
+        max_negative_offset,
+        max_chains,
+        modules: modules.unwrap_or_default(),
+        memory_budget,
+    })
 }
 
 /// Where chains are followed: a live process (its memory now) or a pointer map (its process at

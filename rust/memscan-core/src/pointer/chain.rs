@@ -3,6 +3,9 @@
 
 use crate::region::ModuleRef;
 
+/// Where a search hands each batch of chains as it finds them.
+pub type ChainSink<'a> = &'a mut dyn FnMut(ChainList) -> crate::error::Result<()>;
+
 /// A chain: read a pointer at `module.base + base_offset`, add `offsets[0]`, read a pointer
 /// there, ..., add the last offset: the target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

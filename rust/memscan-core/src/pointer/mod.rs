@@ -25,7 +25,7 @@ mod search;
 mod targets;
 use address_order::AddressOrder;
 use assemble::{assemble, Buckets, Columns, Part};
-pub use chain::{Chain, ChainList};
+pub use chain::{Chain, ChainList, ChainSink};
 use homes::Homes;
 use packed::PackedValues;
 use targets::Targets;
@@ -261,6 +261,32 @@ impl PointerMap {
         options: &ChainOptions,
         progress: &dyn ProgressSink,
     ) -> Result<ChainList> {
+        self.search(targets, options, progress, None)
+    }
+
+    /// [`PointerMap::chains`], each `batch` chains handed to `sink` as soon as they are found
+    /// (the last batch may be smaller): memory stays bounded by the batch, whatever
+    /// `max_chains` allows. `MemoryBudget` then bounds one batch.
+    pub fn chains_in_batches(
+        &self,
+        targets: &[u64],
+        options: &ChainOptions,
+        progress: &dyn ProgressSink,
+        batch: usize,
+        sink: ChainSink<'_>,
+    ) -> Result<()> {
+        self.search(targets, options, progress, Some((batch.max(1), sink)))
+            .map(drop)
+    }
+
+    /// The search both run.
+    fn search(
+        &self,
+        targets: &[u64],
+        options: &ChainOptions,
+        progress: &dyn ProgressSink,
+        batches: Option<(usize, ChainSink<'_>)>,
+    ) -> Result<ChainList> {
         if options.max_depth == 0 || options.max_depth > MAX_DEPTH {
             return Err(Error::invalid_argument(format!(
                 "max_depth must be 1..={MAX_DEPTH}, got {}",
@@ -283,7 +309,7 @@ impl PointerMap {
         let mut targets = targets.to_vec();
         targets.sort_unstable();
         targets.dedup();
-        let chains = search::find_chains(self, &targets, options, progress);
+        let chains = search::find_chains(self, &targets, options, progress, batches);
         // The levels and the pointers reached are free: give them back.
         crate::platform::give_back_freed_memory();
         chains

@@ -6,18 +6,21 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use rayon::prelude::*;
 
-use super::{ChainList, ChainOptions, PackedValues, PointerMap};
+use super::{ChainList, ChainOptions, ChainSink, PackedValues, PointerMap};
 use crate::error::{Error, Result};
 use crate::read::ProgressSink;
 use crate::region::ModuleRef;
 
 /// Every chain from a static base to one of `targets` (sorted, deduplicated, not empty) within
-/// `options` (checked by the caller), shortest first: see [`PointerMap::chains`].
+/// `options` (checked by the caller), shortest first: see [`PointerMap::chains`]. With
+/// `batches`, each `(size, sink)` chains go to the sink as they are found and the list returned
+/// is empty.
 pub(super) fn find_chains(
     map: &PointerMap,
     targets: &[u64],
     options: &ChainOptions,
     progress: &dyn ProgressSink,
+    batches: Option<(usize, ChainSink<'_>)>,
 ) -> Result<ChainList> {
     let budget = options
         .memory_budget
@@ -26,11 +29,14 @@ pub(super) fn find_chains(
     progress.set_total(map.len() as u64);
     let mut out = Chains {
         list: ChainList::default(),
+        map,
         region_ends: map.regions.iter().map(|r| r.end).collect(),
         module_of_region: vec![None; map.regions.len()],
         held: 0,
         budget,
+        found: 0,
         max_chains: options.max_chains,
+        batches,
     };
     // Static bases as found: the value each holds, its module and offset there.
     let mut bases: Vec<Base> = Vec::new();
@@ -47,7 +53,7 @@ pub(super) fn find_chains(
         if length > 1 {
             for base in &bases {
                 if !out.walk(&search, None, base, length)? {
-                    return Ok(out.list);
+                    return out.finish();
                 }
             }
         }
@@ -81,7 +87,7 @@ pub(super) fn find_chains(
             for k in search.statics_into(into) {
                 let base = out.base(&search, k);
                 if !out.walk(&search, Some(&part_nodes), &base, length)? {
-                    return Ok(out.list);
+                    return out.finish();
                 }
                 if search.claim_static(search.statics.index[k], length) {
                     bases.push(base);
@@ -97,7 +103,7 @@ pub(super) fn find_chains(
             search.reached.push(Nodes::sorted(&level_nodes));
         }
     }
-    Ok(out.list) // shortest first: each level's chains were listed after the shorter ones
+    out.finish() // shortest first: each level's chains were listed after the shorter ones
 }
 
 /// The pointers stored in modules' regions: their map indices and values, ascending.
@@ -162,40 +168,88 @@ impl StaticIndex {
     }
 }
 
-/// A static pointer chains start from: the value it holds, its module (index in the list's
-/// modules) and offset there.
+/// A static pointer chains start from: the value it holds, the map's region it lies in (a
+/// module's) and its offset in that module.
 struct Base {
     value: u64,
-    module: u32,
+    region: usize,
     offset: u64,
 }
 
 /// The chains found so far, within the count and memory limits.
-struct Chains {
+struct Chains<'m, 's> {
     list: ChainList,
+    map: &'m PointerMap,
     /// Where each of the map's regions ends (ascending): a small table to find a base's region.
     region_ends: Vec<u64>,
     /// The index in the list's modules of each region's module, once known.
     module_of_region: Vec<Option<u32>>,
+    /// Bytes the chains in `list` cost.
     held: u64,
     budget: u64,
+    /// Chains found, in `list` and handed on.
+    found: usize,
     max_chains: usize,
+    /// Where each batch of this many chains goes (`None`: all stay in `list`).
+    batches: Option<(usize, ChainSink<'s>)>,
 }
 
-impl Chains {
+impl Chains<'_, '_> {
     /// The base at position `k` of the search's static index.
     fn base(&mut self, search: &Search, k: usize) -> Base {
-        let map = search.map;
-        let at = map.address(search.statics.index[k] as usize);
-        let r = self.region_ends.partition_point(|&end| end <= at);
-        let module = map.regions[r].module.as_ref().expect("a module's region");
-        let list = &mut self.list;
-        let index = *self.module_of_region[r].get_or_insert_with(|| list.module_index(module));
+        let at = self.map.address(search.statics.index[k] as usize);
+        let region = self.region_ends.partition_point(|&end| end <= at);
+        let module = self.map.regions[region].module.as_ref();
         Base {
             value: search.statics.values.get(k),
-            module: index,
-            offset: module.offset(at),
+            region,
+            offset: module.expect("a module's region").offset(at),
         }
+    }
+
+    /// Adds a chain from `base` through `offsets` to the list, and hands the list on once it
+    /// holds a batch: false once `max_chains` are found.
+    fn push(&mut self, base: &Base, offsets: &[i64]) -> Result<bool> {
+        self.held += chain_bytes(offsets.len());
+        if self.held > self.budget {
+            return Err(Error::MemoryBudget {
+                needed: self.held,
+                budget: self.budget,
+            });
+        }
+        let module = self.map.regions[base.region].module.as_ref();
+        let list = &mut self.list;
+        let index = *self.module_of_region[base.region]
+            .get_or_insert_with(|| list.module_index(module.expect("a module's region")));
+        self.list.push(index, base.offset, offsets);
+        self.found += 1;
+        if self
+            .batches
+            .as_ref()
+            .is_some_and(|(size, _)| self.list.len() >= *size)
+        {
+            self.hand_on()?;
+        }
+        Ok(self.found < self.max_chains)
+    }
+
+    /// Hands the chains held on to the sink, if there is one, and starts a new list.
+    fn hand_on(&mut self) -> Result<()> {
+        let Some((_, sink)) = self.batches.as_mut() else {
+            return Ok(());
+        };
+        if !self.list.is_empty() {
+            sink(std::mem::take(&mut self.list))?;
+        }
+        self.module_of_region.fill(None);
+        self.held = 0;
+        Ok(())
+    }
+
+    /// The chains held, after the last batch went to the sink (then none).
+    fn finish(mut self) -> Result<ChainList> {
+        self.hand_on()?;
+        Ok(self.list)
     }
 
     /// Adds every chain of `length` pointers from `base` whose first step is into one of
@@ -207,7 +261,7 @@ impl Chains {
         base: &Base,
         length: u8,
     ) -> Result<bool> {
-        let mut over_budget = false;
+        let mut failed = None;
         let mut path = Vec::with_capacity(length as usize);
         search.walk(
             first,
@@ -215,24 +269,19 @@ impl Chains {
             length,
             &mut path,
             &mut 0,
-            &mut |offsets| {
-                self.held += chain_bytes(offsets.len());
-                if self.held > self.budget {
-                    over_budget = true;
-                    return false;
+            &mut |offsets| match self.push(base, offsets) {
+                Ok(go_on) => go_on,
+                Err(e) => {
+                    failed = Some(e);
+                    false
                 }
-                self.list.push(base.module, base.offset, offsets);
-                self.list.len() < self.max_chains
             },
         );
         search.stopped()?;
-        if over_budget {
-            return Err(Error::MemoryBudget {
-                needed: self.held,
-                budget: self.budget,
-            });
+        if let Some(e) = failed {
+            return Err(e);
         }
-        Ok(self.list.len() < self.max_chains)
+        Ok(self.found < self.max_chains)
     }
 }
 
@@ -619,6 +668,45 @@ mod tests {
             .collect()
     }
 
+    /// Chains handed on in batches are those of one list, in the same order, in batches of the
+    /// size asked (the last one smaller), capped alike.
+    #[test]
+    fn batches_are_the_list_cut_in_pieces() {
+        let mut total = 0;
+        for seed in 1..=12u64 {
+            let mut next = rng(seed * 0x5851_F42D);
+            let map = random_map(seed, 300 + next(300) as usize);
+            let targets = [0x100000 + next(0x8000) / 8 * 8];
+            let options = ChainOptions {
+                max_depth: 4,
+                max_offset: 0x400,
+                max_chains: [usize::MAX, 50][next(2) as usize],
+                ..ChainOptions::default()
+            };
+            let whole = map.chains(&targets, &options, &NoProgress).unwrap();
+            total += whole.len();
+            for size in [1, 7, 1000] {
+                let mut pieces: Vec<ChainList> = Vec::new();
+                map.chains_in_batches(&targets, &options, &NoProgress, size, &mut |list| {
+                    pieces.push(list);
+                    Ok(())
+                })
+                .unwrap();
+                let (last, full) = pieces
+                    .split_last()
+                    .map_or((0, &[][..]), |(l, f)| (l.len(), f));
+                assert!(
+                    full.iter().all(|p| p.len() == size)
+                        && last <= size
+                        && (pieces.is_empty() || last > 0)
+                );
+                let got: Vec<Key> = pieces.iter().flat_map(keys).collect();
+                assert_eq!(got, keys(&whole), "seed {seed}, batches of {size}");
+            }
+        }
+        assert!(total > 1000, "{total} chains in all");
+    }
+
     /// On random maps, limits and targets, the search lists exactly the chains a plain
     /// enumeration finds, each once, shortest first; capped, it keeps the shortest ones.
     #[test]
@@ -656,7 +744,7 @@ mod tests {
             if want.len() > 200_000 {
                 continue;
             }
-            let got = find_chains(&map, &targets, &options, &NoProgress).unwrap();
+            let got = find_chains(&map, &targets, &options, &NoProgress, None).unwrap();
             let got_keys = keys(&got);
             let got_set: HashSet<&Key> = got_keys.iter().collect();
             assert_eq!(
@@ -673,7 +761,7 @@ mod tests {
                     max_chains: cap,
                     ..options.clone()
                 };
-                let some = find_chains(&map, &targets, &capped, &NoProgress).unwrap();
+                let some = find_chains(&map, &targets, &capped, &NoProgress, None).unwrap();
                 assert_eq!(some.len(), cap, "seed {seed}");
                 let longest = some.offsets_of(cap - 1).len();
                 let some_set: HashSet<Key> = keys(&some).into_iter().collect();
