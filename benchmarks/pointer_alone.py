@@ -3,8 +3,11 @@ process: memscan, or libmemscan (brkzlr/libmemscan, PINCE's engine) through its 
 with ctypes from a library the user built. Benchmark harness only: libmemscan is never a
 dependency of memscan, and this repository holds no recipe that builds it.
 
-    python benchmarks/pointer_alone.py memscan|libmemscan PID TARGET DEPTH MAX_CHAINS MAX_OFFSET
-        [--library PATH] [--level all_rw|all] [--chains FILE]
+    python benchmarks/pointer_alone.py memscan|memscan-file|libmemscan PID TARGET DEPTH
+        MAX_CHAINS MAX_OFFSET [--library PATH] [--level all_rw|all] [--chains FILE]
+
+``memscan`` returns the chains as a table in memory; ``memscan-file`` writes them to a file as
+they are found (``pointer_scan(..., output=path)``), as libmemscan does.
 
 Prints one JSON object: chains found, wall and CPU seconds of the scan (CPU: every thread of
 this process), and the peak resident memory while it ran (the peak is reset just before it,
@@ -48,12 +51,14 @@ def run_memscan(args: argparse.Namespace) -> tuple[dict[str, object], list[list[
     import memscan
 
     proc = memscan.Process(args.pid)
+    tmp = tempfile.TemporaryDirectory()
+    output = Path(tmp.name, "chains.arrow") if args.tool == "memscan-file" else None
 
     def scan():  # type: ignore[no-untyped-def]
         pm = proc.pointer_map(progress=None)
         return proc.pointer_scan(
             [args.target], max_depth=args.depth, max_chains=args.max_chains,
-            max_offset=args.max_offset, pointer_map=pm,
+            max_offset=args.max_offset, pointer_map=pm, output=output,
         )  # fmt: skip
 
     chains, run = timed(scan)
@@ -122,7 +127,7 @@ def module_bases(path: Path) -> list[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("tool", choices=["memscan", "libmemscan"])
+    ap.add_argument("tool", choices=["memscan", "memscan-file", "libmemscan"])
     ap.add_argument("pid", type=int)
     ap.add_argument("target", type=lambda s: int(s, 0))
     ap.add_argument("depth", type=int)
@@ -133,7 +138,7 @@ def main() -> None:
     ap.add_argument("--level", choices=["all", "all_rw"], default="all_rw")
     ap.add_argument("--chains", type=Path)
     args = ap.parse_args()
-    result, rows = (run_memscan if args.tool == "memscan" else run_libmemscan)(args)
+    result, rows = (run_libmemscan if args.tool == "libmemscan" else run_memscan)(args)
     if args.chains is not None:
         args.chains.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(json.dumps(result))

@@ -14,7 +14,9 @@ process (``--only``) for a table of wall time, CPU time and peak resident memory
 with memscan's ratios. ``--libmemscan PATH`` (a libmemscan.so the user built: brkzlr/libmemscan,
 PINCE's engine; no recipe for it is kept here) runs memscan and libmemscan end to end (map
 capture and search, from a live process) per depth, each alone in a fresh process
-(``pointer_alone.py``), side by side, and explains every chain found by one and not the other.
+(``pointer_alone.py``), side by side: memscan returning its chains as a table, memscan writing
+them to a file as found (as libmemscan does), and libmemscan; then it explains every chain
+found by one and not the other.
 """
 
 from __future__ import annotations
@@ -157,16 +159,17 @@ def against_libmemscan(
 ) -> None:
     """memscan and libmemscan end to end, each alone per depth, and their chains compared."""
     print("\nend to end against libmemscan (map capture and search from the live process, each")
-    print("alone in a fresh process, best of 3; peak = resident memory the scan added)")
-    print(f"{'depth':<6}{'tool':<12}{'chains':>9}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}"
-          f"{'memscan x wall':>16}{'x cpu':>7}{'x peak':>8}")  # fmt: skip
+    print("alone in a fresh process, best of 3; peak = resident memory the scan added;")
+    print("memscan-file writes the chains to a file as found, as libmemscan does)")
+    print(f"{'depth':<6}{'tool':<14}{'chains':>9}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}"
+          f"{'libmemscan / it: wall':>23}{'cpu':>6}{'peak':>6}")  # fmt: skip
     script = Path(__file__).resolve().parent / "pointer_alone.py"
     statics = [(r.start, r.end) for r in proc.region_list() if r.module]
     for depth in (int(d) for d in args.depths.split(",")):
         runs: dict[str, dict[str, float]] = {}
         chains: dict[str, set[tuple[int, tuple[int, ...]]]] = {}
         with tempfile.TemporaryDirectory() as tmp:
-            for tool in ("memscan", "libmemscan"):
+            for tool in ("memscan", "memscan-file", "libmemscan"):
                 out = Path(tmp) / f"{tool}.jsonl"
                 best: dict[str, float] | None = None
                 for _ in range(3):
@@ -187,20 +190,21 @@ def against_libmemscan(
                 chains[tool] = {(base, tuple(o)) for _, _, o, base in rows}
         for run in runs.values():
             run["peak_mib"] -= run["before_mib"]
-        mine = runs["memscan"]
+        theirs = runs["libmemscan"]
         for tool, run in runs.items():
             capped = "+" if run["chains"] >= args.max_chains else ""
             ratios = (
                 ""
-                if tool == "memscan"
-                else f"{run['wall'] / mine['wall']:>16.2f}{run['cpu'] / mine['cpu']:>7.2f}"
-                f"{run['peak_mib'] / mine['peak_mib']:>8.2f}"
+                if tool == "libmemscan"
+                else f"{theirs['wall'] / run['wall']:>23.2f}{theirs['cpu'] / run['cpu']:>6.2f}"
+                f"{theirs['peak_mib'] / run['peak_mib']:>6.2f}"
             )
-            print(f"{depth:<6}{tool:<12}{str(run['chains']) + capped:>9}{run['wall']:>9.3f}"
+            print(f"{depth:<6}{tool:<14}{str(run['chains']) + capped:>9}{run['wall']:>9.3f}"
                   f"{run['cpu']:>9.3f}{run['peak_mib']:>10.1f}{ratios}")  # fmt: skip
         if max(r["chains"] for r in runs.values()) >= args.max_chains:
             print("      (capped: the two keep different subsets; not compared)")
             continue
+        assert chains["memscan-file"] == chains["memscan"], "the file holds other chains"
         print("      " + explain(proc, statics, chains["memscan"], chains["libmemscan"]))
 
 

@@ -139,6 +139,9 @@ impl PointerMap {
             Part::new(c.start, found)
         })?;
         process.check()?;
+        // Reading is over: its buffers go back before the sort needs its own.
+        crate::read::release_buffers();
+        crate::platform::give_back_freed_memory();
         // The pages read, numbered in address order: a pointer's address is a 32-bit slot.
         let mut homes = Homes::new(width);
         for (part, c) in parts.iter_mut().zip(&chunks) {
@@ -158,8 +161,7 @@ impl PointerMap {
             statics,
         } = assemble(parts, &buckets, &homes, word_bits, n);
         let statics = search::StaticIndex::at(&values, statics);
-        // The parts, the sort's and the reads' buffers are free: give them back.
-        crate::read::release_buffers();
+        // The parts and the sort's buffers are free: give them back.
         crate::platform::give_back_freed_memory();
         Ok(Self {
             values,
