@@ -15,7 +15,7 @@ use crate::process::PyProcess;
 use crate::run::{detached, run_detached};
 use crate::tables::table;
 
-/// Every pointer of a process at one moment, sorted by the value it holds (16 bytes each).
+/// Every pointer of a process at one moment, sorted by the value it holds (8 bytes each).
 #[pyclass(name = "PointerMap", module = "memscan._native", frozen)]
 pub struct PyPointerMap {
     inner: Arc<PointerMap>,

@@ -84,6 +84,11 @@ impl ChainList {
         self.bounds.push(self.offsets.len() as i64);
     }
 
+    /// Bytes held (the columns; the modules aside).
+    pub fn bytes(&self) -> usize {
+        self.len() * (4 + 8 + 8) + self.offsets.len() * 8
+    }
+
     /// The offsets of chain `i`.
     pub fn offsets_of(&self, i: usize) -> &[i64] {
         &self.offsets[self.bounds[i] as usize..self.bounds[i + 1] as usize]

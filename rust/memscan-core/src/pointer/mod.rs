@@ -35,7 +35,7 @@ pub const MAX_DEPTH: usize = 16;
 
 /// Every pointer found in a process's memory, sorted by the value it holds: 8 bytes each, the
 /// value's low half and the slot it is stored in (the order by address, for
-/// [`PointerMap::value_at`], 4.25 more once asked for).
+/// [`PointerMap::value_at`], 4.125 more once asked for).
 #[derive(Debug, Clone, Default)]
 pub struct PointerMap {
     /// Values held (ascending).
@@ -311,10 +311,7 @@ impl PointerMap {
         let mut targets = targets.to_vec();
         targets.sort_unstable();
         targets.dedup();
-        let chains = search::find_chains(self, &targets, options, progress, batches);
-        // The levels and the pointers reached are free: give them back.
-        crate::platform::give_back_freed_memory();
-        chains
+        search::find_chains(self, &targets, options, progress, batches)
     }
 
     /// The pointer stored at `addr` when the map was captured (`None` where no word there

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::{ChainList, ChainOptions, ChainSink, PackedValues, PointerMap};
 use crate::error::{Error, Result};
+use crate::platform::Pages;
 use crate::read::ProgressSink;
 use crate::region::ModuleRef;
 
@@ -25,7 +26,7 @@ pub(super) fn find_chains(
     let budget = options
         .memory_budget
         .unwrap_or_else(crate::platform::available_memory);
-    let mut search = Search::new(map, targets, options, progress);
+    let mut search = Search::new(map, targets, options, progress)?;
     progress.set_total(map.len() as u64);
     let mut out = Chains {
         list: ChainList::default(),
@@ -38,6 +39,31 @@ pub(super) fn find_chains(
         max_chains: options.max_chains,
         batches,
     };
+    let walked = walk_levels(&mut search, &mut out, targets, options, progress);
+    let reached: usize = search.reached.iter().map(|n| n.at.len() * 16).sum();
+    drop(search);
+    let grown = reached + out.list.bytes();
+    let list = walked.and_then(|()| out.finish());
+    // Many pointers reached, or a long list grown step by step, leave freed memory in the
+    // threads' arenas: give it back.
+    if grown >= GIVE_BACK_FROM {
+        crate::platform::give_back_freed_memory();
+    }
+    list
+}
+
+/// Bytes of pointers reached and chains held above which a search gives its freed memory
+/// back (a smaller search leaves little, and the give-back costs a millisecond or two).
+const GIVE_BACK_FROM: usize = 2 << 20;
+
+/// The search proper, level by level, into `out`: see [`PointerMap::chains`].
+fn walk_levels(
+    search: &mut Search,
+    out: &mut Chains,
+    targets: &[u64],
+    options: &ChainOptions,
+    progress: &dyn ProgressSink,
+) -> Result<()> {
     // Static bases as found: the value each holds, its module and offset there.
     let mut bases: Vec<Base> = Vec::new();
     // The pointers of the level before the last (the targets at first): their windows hold
@@ -52,8 +78,8 @@ pub(super) fn find_chains(
     for length in 1..=options.max_depth as u8 {
         if length > 1 {
             for base in &bases {
-                if !out.walk(&search, None, base, length)? {
-                    return out.finish();
+                if !out.walk(search, None, base, length)? {
+                    return Ok(());
                 }
             }
         }
@@ -85,9 +111,9 @@ pub(super) fn find_chains(
                 &part_nodes.at
             };
             for k in search.statics_into(into) {
-                let base = out.base(&search, k);
-                if !out.walk(&search, Some(&part_nodes), &base, length)? {
-                    return out.finish();
+                let base = out.base(search, k);
+                if !out.walk(search, Some(&part_nodes), &base, length)? {
+                    return Ok(());
                 }
                 if search.claim_static(search.statics.index[k], length) {
                     bases.push(base);
@@ -103,7 +129,7 @@ pub(super) fn find_chains(
             search.reached.push(Nodes::sorted(&level_nodes));
         }
     }
-    out.finish() // shortest first: each level's chains were listed after the shorter ones
+    Ok(()) // shortest first: each level's chains were listed after the shorter ones
 }
 
 /// The pointers stored in modules' regions: their map indices and values, ascending.
@@ -314,7 +340,9 @@ struct Search<'a> {
     map: &'a PointerMap,
     targets: &'a [u64],
     options: &'a ChainOptions,
-    level: Vec<AtomicU8>,
+    /// One byte a pointer (see [`Search::levels`]), in pages of their own: given back to the
+    /// system as soon as the search ends.
+    level: Pages,
     /// The pointers stored where static bases may be (the allowed modules' regions).
     statics: Cow<'a, StaticIndex>,
     /// The non-static pointers reached so far, level by level (`reached[l - 1]` holds level
@@ -356,34 +384,34 @@ impl<'a> Search<'a> {
         targets: &'a [u64],
         options: &'a ChainOptions,
         progress: &'a dyn ProgressSink,
-    ) -> Self {
+    ) -> Result<Self> {
         let all = map.statics.get_or_init(|| StaticIndex::new(map));
         let statics = if options.modules.is_empty() {
             Cow::Borrowed(all)
         } else {
             Cow::Owned(all.filtered(map, |m| options.modules.iter().any(|n| n == m.name())))
         };
-        // Zeroed pages from the allocator (UNREACHED is 0): no pass writing every byte.
+        // Zeroed pages (UNREACHED is 0): no pass writing every byte.
         const { assert!(UNREACHED == 0) };
-        let level = std::mem::ManuallyDrop::new(vec![0u8; map.len()]);
-        // SAFETY: AtomicU8 has the size, alignment and bit validity of u8; the vector's
-        // buffer, length and capacity are handed over whole (the original is never dropped).
-        let level = unsafe {
-            Vec::from_raw_parts(
-                level.as_ptr() as *mut AtomicU8,
-                level.len(),
-                level.capacity(),
-            )
-        };
-        Self {
+        Ok(Self {
             map,
             targets,
             options,
-            level,
+            level: Pages::zeroed(map.len())?,
             statics,
             reached: Vec::new(),
             progress,
             cancelled: AtomicBool::new(false),
+        })
+    }
+
+    /// Each pointer's level: how many pointers it is from a target, `| STATIC` for a base
+    /// (`UNREACHED` until the search reaches it).
+    fn levels(&self) -> &[AtomicU8] {
+        // SAFETY: AtomicU8 has the size, alignment and bit validity of u8, and the pages are
+        // only ever accessed through this view while the search holds them.
+        unsafe {
+            std::slice::from_raw_parts(self.level.as_ptr().cast::<AtomicU8>(), self.level.len())
         }
     }
 
@@ -427,7 +455,7 @@ impl<'a> Search<'a> {
 
     /// Marks static pointer `i` a base of `level`: false if it was one already.
     fn claim_static(&self, i: u32, level: u8) -> bool {
-        let cell = &self.level[i as usize];
+        let cell = &self.levels()[i as usize];
         let new = cell.load(Ordering::Relaxed) == UNREACHED;
         if new {
             cell.store(level | STATIC, Ordering::Relaxed);
@@ -454,7 +482,7 @@ impl<'a> Search<'a> {
                     let first = values.lower_bound_from(last, lo);
                     last = values.upper_bound_from(first, hi);
                     // The windows are disjoint: no other thread looks at these pointers.
-                    let cells = &self.level[first..last];
+                    let cells = &self.levels()[first..last];
                     let found = cells.iter().zip(&self.map.slots[first..last]);
                     for ((cell, &slot), value) in found.zip(values.iter_range(first..last)) {
                         if cell.load(Ordering::Relaxed) != UNREACHED {
