@@ -8,7 +8,6 @@ use rayon::prelude::*;
 
 use super::{ChainList, ChainOptions, ChainSink, PackedValues, PointerMap};
 use crate::error::{Error, Result};
-use crate::platform::Pages;
 use crate::read::ProgressSink;
 use crate::region::ModuleRef;
 
@@ -340,9 +339,8 @@ struct Search<'a> {
     map: &'a PointerMap,
     targets: &'a [u64],
     options: &'a ChainOptions,
-    /// One byte a pointer (see [`Search::levels`]), in pages of their own: given back to the
-    /// system as soon as the search ends.
-    level: Pages,
+    /// One byte a pointer (see [`Search::levels`]).
+    level: Vec<AtomicU8>,
     /// The pointers stored where static bases may be (the allowed modules' regions).
     statics: Cow<'a, StaticIndex>,
     /// The non-static pointers reached so far, level by level (`reached[l - 1]` holds level
@@ -391,13 +389,23 @@ impl<'a> Search<'a> {
         } else {
             Cow::Owned(all.filtered(map, |m| options.modules.iter().any(|n| n == m.name())))
         };
-        // Zeroed pages (UNREACHED is 0): no pass writing every byte.
+        // Zeroed memory from the allocator (UNREACHED is 0): no pass writing every byte.
         const { assert!(UNREACHED == 0) };
+        let level = std::mem::ManuallyDrop::new(vec![0u8; map.len()]);
+        // SAFETY: AtomicU8 has the size, alignment and bit validity of u8; the vector's
+        // buffer, length and capacity are handed over whole (the original is never dropped).
+        let level = unsafe {
+            Vec::from_raw_parts(
+                level.as_ptr() as *mut AtomicU8,
+                level.len(),
+                level.capacity(),
+            )
+        };
         Ok(Self {
             map,
             targets,
             options,
-            level: Pages::zeroed(map.len())?,
+            level,
             statics,
             reached: Vec::new(),
             progress,
@@ -408,11 +416,7 @@ impl<'a> Search<'a> {
     /// Each pointer's level: how many pointers it is from a target, `| STATIC` for a base
     /// (`UNREACHED` until the search reaches it).
     fn levels(&self) -> &[AtomicU8] {
-        // SAFETY: AtomicU8 has the size, alignment and bit validity of u8, and the pages are
-        // only ever accessed through this view while the search holds them.
-        unsafe {
-            std::slice::from_raw_parts(self.level.as_ptr().cast::<AtomicU8>(), self.level.len())
-        }
+        &self.level
     }
 
     /// `Cancelled` once the caller asked to stop.
