@@ -171,9 +171,16 @@ pub fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
 }
 
 /// Frees the reusable buffer of every thread of the pool and of this one: for work done once (a
-/// pointer map), whose buffers would stay resident until the next scan.
+/// pointer map), whose buffers would stay resident until the next scan. A buffer in use (a
+/// scan running on another thread) is left to it.
 pub fn release_buffers() {
-    let free = || BUFFER.with(|b| *b.borrow_mut() = Vec::new());
+    let free = || {
+        BUFFER.with(|b| {
+            if let Ok(mut b) = b.try_borrow_mut() {
+                *b = Vec::new();
+            }
+        })
+    };
     rayon::broadcast(|_| free());
     free();
 }
