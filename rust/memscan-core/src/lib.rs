@@ -44,6 +44,7 @@ pub mod watch;
 
 pub use address::Address;
 pub use error::{Error, Result};
+pub use files::create_private;
 pub use pattern::BytePattern;
 pub use platform::{ProcessInfo, SystemInfo};
 pub use process::{find_processes, Process, ReadReport};

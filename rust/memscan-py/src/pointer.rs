@@ -88,8 +88,8 @@ impl PyPointerMap {
         table(py, chains_batch(chains).py()?)
     }
 
-    /// The chains of [`chains`](Self::chains) written to `path` (created or truncated; its
-    /// mode is kept) as an Arrow IPC file, a batch of 65,536 chains at a time as they are
+    /// The chains of [`chains`](Self::chains) written to `path` (created or truncated, private
+    /// to its owner) as an Arrow IPC file, a batch of 65,536 chains at a time as they are
     /// found, so memory stays bounded whatever `max_chains` allows; returns how many.
     #[pyo3(signature = (path, targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None, memory_budget=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
@@ -121,7 +121,7 @@ impl PyPointerMap {
             let arrow = |e: arrow_schema::ArrowError| {
                 Error::Unsupported(format!("writing {}: {e}", path.display()))
             };
-            let file = std::fs::File::create(&path).map_err(io)?;
+            let file = memscan_core::create_private(&path)?;
             let schema = chains_batch(ChainList::default()).map_err(arrow)?.schema();
             let mut writer = FileWriter::try_new_buffered(file, &schema).map_err(arrow)?;
             let mut written = 0;
