@@ -55,10 +55,10 @@ def run_memscan(args: argparse.Namespace) -> tuple[dict[str, object], list[list[
     output = Path(tmp.name, "chains.arrow") if args.tool == "memscan-file" else None
 
     def scan():  # type: ignore[no-untyped-def]
-        pm = proc.pointer_map(progress=None)
+        # As a user calls it: the scan captures its own map (and frees it once searched).
         return proc.pointer_scan(
             [args.target], max_depth=args.depth, max_chains=args.max_chains,
-            max_offset=args.max_offset, pointer_map=pm, output=output,
+            max_offset=args.max_offset, progress=None, output=output,
         )  # fmt: skip
 
     chains, run = timed(scan)

@@ -136,7 +136,10 @@ def alone(anchor: Path, path: Path, pid: int, target: str, args: argparse.Namesp
         for m in ONLY.finditer(out):
             rows[m[1], int(m[2])] = (m[3], float(m[4]), float(m[5]), float(m[6]))
     names = {"memscan": "memscan", "values": "ptrscan values", "native": "ptrscan native"}
-    print("\neach search alone (best of 5; peak = resident memory while searching, map included)")
+    print(
+        "\neach search alone (best of 5 runs or more, up to 0.25 s; peak = resident memory while"
+        " searching, map included)"
+    )
     print(f"{'depth':<6}{'search':<16}{'chains':>9}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}"
           f"{'memscan x wall':>16}{'x cpu':>7}{'x peak':>8}")  # fmt: skip
     for depth in (int(d) for d in args.depths.split(",")):

@@ -3,7 +3,7 @@
 import os
 import pathlib
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Self, TypedDict, Unpack, final
+from typing import Any, Final, Self, TypedDict, Unpack, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ __all__ = [
     "demo_game",
     "demo_game_set",
     "disassemble",
+    "find_chains",
     "find_process_by_name",
     "find_processes",
     "get_process_module_regions",
@@ -148,32 +149,37 @@ class PointerMap:
     def load(path: str | os.PathLike[str]) -> PointerMap: ...
     @property
     def width(self) -> int: ...
-    def chains(
-        self,
-        targets: npt.NDArray[np.uint64],
-        *,
-        max_depth: int = 5,
-        max_offset: int = 4096,
-        max_negative_offset: int = 0,
-        max_chains: int = 100_000,
-        modules: list[str] | None = None,
-        memory_budget: int | None = None,
-        progress: _ProgressCallback | None = None,
-    ) -> _ArrowTable: ...
-    def write_chains(
-        self,
-        path: str | os.PathLike[str],
-        targets: npt.NDArray[np.uint64],
-        *,
-        max_depth: int = 5,
-        max_offset: int = 4096,
-        max_negative_offset: int = 0,
-        max_chains: int = 100_000,
-        modules: list[str] | None = None,
-        memory_budget: int | None = None,
-        progress: _ProgressCallback | None = None,
-    ) -> int: ...
 
+@overload
+def find_chains(
+    source: Process | PointerMap,
+    targets: npt.NDArray[np.uint64],
+    *,
+    max_depth: int = 5,
+    max_offset: int = 4096,
+    max_negative_offset: int = 0,
+    max_chains: int = 100_000,
+    modules: list[str] | None = None,
+    memory_budget: int | None = None,
+    output: None = None,
+    progress: _ProgressCallback | None = None,
+    map_progress: _ProgressCallback | None = None,
+) -> _ArrowTable: ...
+@overload
+def find_chains(
+    source: Process | PointerMap,
+    targets: npt.NDArray[np.uint64],
+    *,
+    max_depth: int = 5,
+    max_offset: int = 4096,
+    max_negative_offset: int = 0,
+    max_chains: int = 100_000,
+    modules: list[str] | None = None,
+    memory_budget: int | None = None,
+    output: str | os.PathLike[str],
+    progress: _ProgressCallback | None = None,
+    map_progress: _ProgressCallback | None = None,
+) -> int: ...
 def resolve_chains(
     source: Process | PointerMap,
     modules: list[str],

@@ -173,7 +173,9 @@ class Process:
         more memory than one batch; the chains returned read that file when first used
         (``polars.scan_ipc``, ``pyarrow.ipc.open_file`` and DuckDB read it too)."""
         wanted = addresses_array(targets, "pointer_scan targets")
-        pm = pointer_map if pointer_map is not None else self.pointer_map(progress)
+        # Without a map, the search captures one for itself and frees it before the table of
+        # chains is built, so the two are never held together.
+        source = pointer_map if pointer_map is not None else self._native
         limits: dict[str, Any] = {
             "max_depth": max_depth,
             "max_offset": max_offset,
@@ -182,11 +184,13 @@ class Process:
             "modules": modules,
             "memory_budget": memory_budget,
             "progress": progress_callback(progress, "pointer scan", unit="pointers"),
+            "map_progress": progress_callback(progress, "pointer map"),
         }
         if output is None:
-            return PointerChains(Table(pm.chains(wanted, **limits)))
+            return PointerChains(Table(_native.find_chains(source, wanted, **limits)))
         path = write_private(
-            pathlib.Path(output), lambda tmp: pm.write_chains(tmp, wanted, **limits)
+            pathlib.Path(output),
+            lambda tmp: _native.find_chains(source, wanted, output=tmp, **limits),
         )
         return PointerChains(path)
 

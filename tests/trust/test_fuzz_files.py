@@ -206,7 +206,8 @@ def test_mutated_pointer_maps(tmp_path, chain):
         paths,
         f"""
         m = memscan.PointerMap.load(path)
-        m.chains(__import__("numpy").array([{health}], dtype="uint64"), max_depth=3)
+        targets = __import__("numpy").array([{health}], dtype="uint64")
+        memscan._native.find_chains(m, targets, max_depth=3)
         """,
     )
     assert set(outcomes) <= {"ok", "InvalidFile", "InvalidArgument"}

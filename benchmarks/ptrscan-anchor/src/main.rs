@@ -8,8 +8,8 @@
 //!                [--repeat N] [--only memscan|native|values] [--map-only]
 //! ```
 //!
-//! Each search runs `--repeat` times (default 3): the best wall time is shown with the CPU time
-//! of that run (all threads). `--only KIND` runs one kind alone and prints, per depth, its
+//! Each search runs `--repeat` times (default 3), and more until 0.25 s have passed (up to
+//! 1000 runs): the best wall time is shown with the CPU time of that run (all threads). `--only KIND` runs one kind alone and prints, per depth, its
 //! chains, wall and CPU seconds and the peak resident memory while it searched (the peak is
 //! reset after loading, so it counts what the search keeps resident: memscan's map, or ptrscan's
 //! inputs built from it, with the map then dropped), one process per kind.
@@ -272,10 +272,19 @@ fn cpu_now() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
-/// Runs `f` `repeat` times: the run with the best wall time, with its wall and CPU seconds.
+/// Seconds of repeats below which a quick search runs again (as `timeit` autoranges): a search
+/// of a millisecond is timed over many runs, so one slow first run or a noisy neighbour does
+/// not decide it. Every kind of search gets the same treatment.
+const MIN_TIMED: f64 = 0.25;
+
+/// Runs `f` `repeat` times, and more (up to 1000) until [`MIN_TIMED`] seconds have passed: the
+/// run with the best wall time, with its wall and CPU seconds.
 fn best_of(repeat: usize, mut f: impl FnMut() -> Run) -> Run {
     let mut best: Option<Run> = None;
-    for _ in 0..repeat {
+    let started = Instant::now();
+    let mut runs = 0;
+    while runs < repeat || (runs < 1000 && started.elapsed().as_secs_f64() < MIN_TIMED) {
+        runs += 1;
         let (t, c) = (Instant::now(), cpu_now());
         let mut run = f();
         run.seconds = t.elapsed().as_secs_f64();

@@ -41,7 +41,7 @@ mod _native {
         write_process_memory, PySystemInfo,
     };
     #[pymodule_export]
-    use crate::pointer::{resolve_chains, PyPointerMap};
+    use crate::pointer::{find_chains, resolve_chains, PyPointerMap};
     #[pymodule_export]
     use crate::process::{PyAddress, PyProcess, PyRegion};
     #[pymodule_export]

@@ -6,6 +6,7 @@ use arrow_array::builder::StringViewBuilder;
 use arrow_array::{ArrayRef, RecordBatch, StringViewArray, UInt32Array, UInt64Array};
 use arrow_ipc::writer::FileWriter;
 use memscan_core::pointer::{self, Chain, ChainList, ChainOptions, PointerMap};
+use memscan_core::read::ProgressSink;
 use memscan_core::{Error, ModuleRef};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
@@ -56,106 +57,36 @@ impl PyPointerMap {
     fn width(&self) -> usize {
         self.inner.width
     }
-
-    /// Chains from static bases (module memory) to any of `targets`, as an Arrow table: module,
-    /// base_offset, offsets (list), depth, expression. GIL released, progress (pointers
-    /// reached), Ctrl-C; `MemoryBudget` before the chains outgrow `memory_budget` bytes.
-    #[pyo3(signature = (targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None, memory_budget=None, progress=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn chains(
-        &self,
-        py: Python<'_>,
-        targets: PyReadonlyArray1<'_, u64>,
-        max_depth: i64,
-        max_offset: u64,
-        max_negative_offset: u64,
-        max_chains: usize,
-        modules: Option<Vec<String>>,
-        memory_budget: Option<u64>,
-        progress: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let options = chain_options(
-            max_depth,
-            max_offset,
-            max_negative_offset,
-            max_chains,
-            modules,
-            memory_budget,
-        )?;
-        let targets = targets.as_slice()?.to_vec();
-        let map = self.inner.clone();
-        let chains = run_detached(py, progress, |p| map.chains(&targets, &options, p))?;
-        table(py, chains_batch(chains).py()?)
-    }
-
-    /// The chains of [`chains`](Self::chains) written to `path` (created or truncated, private
-    /// to its owner) as an Arrow IPC file, a batch of 65,536 chains at a time as they are
-    /// found, so memory stays bounded whatever `max_chains` allows; returns how many.
-    #[pyo3(signature = (path, targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None, memory_budget=None, progress=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn write_chains(
-        &self,
-        py: Python<'_>,
-        path: std::path::PathBuf,
-        targets: PyReadonlyArray1<'_, u64>,
-        max_depth: i64,
-        max_offset: u64,
-        max_negative_offset: u64,
-        max_chains: usize,
-        modules: Option<Vec<String>>,
-        memory_budget: Option<u64>,
-        progress: Option<Py<PyAny>>,
-    ) -> PyResult<usize> {
-        let options = chain_options(
-            max_depth,
-            max_offset,
-            max_negative_offset,
-            max_chains,
-            modules,
-            memory_budget,
-        )?;
-        let targets = targets.as_slice()?.to_vec();
-        let map = self.inner.clone();
-        run_detached(py, progress, |p| {
-            let io = |e: std::io::Error| Error::io(format!("writing {}", path.display()), e);
-            let arrow = |e: arrow_schema::ArrowError| {
-                Error::Unsupported(format!("writing {}: {e}", path.display()))
-            };
-            let file = memscan_core::create_private(&path)?;
-            let schema = chains_batch(ChainList::default()).map_err(arrow)?.schema();
-            let mut writer = FileWriter::try_new_buffered(file, &schema).map_err(arrow)?;
-            let mut written = 0;
-            map.chains_in_batches(&targets, &options, p, CHAINS_PER_BATCH, &mut |list| {
-                written += list.len();
-                writer
-                    .write(&chains_batch(list).map_err(arrow)?)
-                    .map_err(arrow)
-            })?;
-            writer.finish().map_err(arrow)?;
-            let file = writer
-                .into_inner()
-                .map_err(arrow)?
-                .into_inner()
-                .map_err(|e| io(e.into_error()))?;
-            file.sync_all().map_err(io)?;
-            Ok(written)
-        })
-    }
 }
 
 /// Chains a file's batch holds (each becomes a record batch as it is found).
 const CHAINS_PER_BATCH: usize = 1 << 16;
 
-/// The search limits from their Python arguments.
-fn chain_options(
+/// Chains from static bases (module memory) to any of `targets` in `source`: a pointer map,
+/// or a process whose map is captured for this search alone (progress to `map_progress`) and
+/// freed before the table is built. Returns an Arrow table (module, base_offset, offsets,
+/// depth, expression); with `output`, writes the chains to that path (created or truncated,
+/// private to its owner) as an Arrow IPC file, a batch of 65,536 at a time as they are found,
+/// and returns how many. GIL released, progress (pointers reached), Ctrl-C; `MemoryBudget`
+/// before the chains outgrow `memory_budget` bytes.
+#[pyfunction]
+#[pyo3(signature = (source, targets, *, max_depth=5, max_offset=4096, max_negative_offset=0, max_chains=100_000, modules=None, memory_budget=None, output=None, progress=None, map_progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn find_chains(
+    py: Python<'_>,
+    source: ChainSource<'_>,
+    targets: PyReadonlyArray1<'_, u64>,
     max_depth: i64,
     max_offset: u64,
     max_negative_offset: u64,
     max_chains: usize,
     modules: Option<Vec<String>>,
     memory_budget: Option<u64>,
-) -> PyResult<ChainOptions> {
-    Ok(ChainOptions {
+    output: Option<std::path::PathBuf>,
+    progress: Option<Py<PyAny>>,
+    map_progress: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let options = ChainOptions {
         max_depth: usize::try_from(max_depth)
             .map_err(|_| invalid_argument(format!("max_depth must be 1..=16, got {max_depth}")))?,
         max_offset,
@@ -163,7 +94,64 @@ fn chain_options(
         max_chains,
         modules: modules.unwrap_or_default(),
         memory_budget,
-    })
+    };
+    let targets = targets.as_slice()?.to_vec();
+    let map = match source {
+        ChainSource::Map(map) => map.inner.clone(),
+        ChainSource::Process(process) => {
+            let process = process.inner.clone();
+            Arc::new(run_detached(py, map_progress, |p| {
+                PointerMap::capture(&process, p)
+            })?)
+        }
+    };
+    match output {
+        None => {
+            let chains = run_detached(py, progress, |p| map.chains(&targets, &options, p))?;
+            // A map captured for this search is freed before the table grows beside it.
+            drop(map);
+            table(py, chains_batch(chains).py()?)
+        }
+        Some(path) => {
+            let written = run_detached(py, progress, |p| {
+                write_chains(&map, &path, &targets, &options, p)
+            })?;
+            Ok(written.into_pyobject(py)?.into_any().unbind())
+        }
+    }
+}
+
+/// The chains of `targets` in `map` written to `path` as an Arrow IPC file, a batch at a time
+/// as they are found; returns how many.
+fn write_chains(
+    map: &PointerMap,
+    path: &std::path::Path,
+    targets: &[u64],
+    options: &ChainOptions,
+    progress: &dyn ProgressSink,
+) -> memscan_core::Result<usize> {
+    let io = |e: std::io::Error| Error::io(format!("writing {}", path.display()), e);
+    let arrow = |e: arrow_schema::ArrowError| {
+        Error::Unsupported(format!("writing {}: {e}", path.display()))
+    };
+    let file = memscan_core::create_private(path)?;
+    let schema = chains_batch(ChainList::default()).map_err(arrow)?.schema();
+    let mut writer = FileWriter::try_new_buffered(file, &schema).map_err(arrow)?;
+    let mut written = 0;
+    map.chains_in_batches(targets, options, progress, CHAINS_PER_BATCH, &mut |list| {
+        written += list.len();
+        writer
+            .write(&chains_batch(list).map_err(arrow)?)
+            .map_err(arrow)
+    })?;
+    writer.finish().map_err(arrow)?;
+    let file = writer
+        .into_inner()
+        .map_err(arrow)?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    Ok(written)
 }
 
 /// Where chains are followed: a live process (its memory now) or a pointer map (its process at
