@@ -177,6 +177,12 @@ def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary, tmp_
         with pytest.raises(IsADirectoryError):  # and nothing is left behind
             proc.pointer_scan(int(health, 16), max_depth=3, pointer_map=pm, output=tmp_path)
         assert sorted(x.name for x in tmp_path.iterdir()) == ["chains.arrow"]
+        # Without a map, the scan captures one for itself (freed once searched): the same
+        # chains, in memory and in a file.
+        alone = proc.pointer_scan(int(health, 16), max_depth=3, progress=None)
+        assert alone.to_polars().equals(chains.to_polars())
+        alone = proc.pointer_scan(int(health, 16), max_depth=3, output=tmp_path / "alone.arrow")
+        assert alone.to_polars().equals(chains.to_polars())
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):
             proc.pointer_scan(int(health, 16), max_depth=0, pointer_map=pm)
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):

@@ -652,7 +652,7 @@ fn main() {
                 ),
             });
             println!(
-                "only {kind} depth {depth}: {}{} chains, wall {:.4} s, cpu {:.4} s, peak {:.1} MiB",
+                "only {kind} depth {depth}: {}{} chains, wall {:.6} s, cpu {:.6} s, peak {:.1} MiB",
                 run.chains.len() + run.other,
                 if run.capped { "+" } else { "" },
                 run.seconds,

@@ -96,20 +96,23 @@ pub fn find_chains(
         memory_budget,
     };
     let targets = targets.as_slice()?.to_vec();
-    let map = match source {
-        ChainSource::Map(map) => map.inner.clone(),
+    let (map, captured) = match source {
+        ChainSource::Map(map) => (map.inner.clone(), false),
         ChainSource::Process(process) => {
             let process = process.inner.clone();
-            Arc::new(run_detached(py, map_progress, |p| {
-                PointerMap::capture(&process, p)
-            })?)
+            let map = run_detached(py, map_progress, |p| PointerMap::capture(&process, p))?;
+            (Arc::new(map), true)
         }
     };
     match output {
         None => {
             let chains = run_detached(py, progress, |p| map.chains(&targets, &options, p))?;
-            // A map captured for this search is freed before the table grows beside it.
+            // A map captured for this search is freed, and its memory given back with the
+            // search's scratch (left in the worker threads' arenas), before the table grows.
             drop(map);
+            if captured {
+                py.detach(memscan_core::platform::give_back_freed_memory);
+            }
             table(py, chains_batch(chains).py()?)
         }
         Some(path) => {

@@ -52,8 +52,10 @@ pub(super) fn find_chains(
 }
 
 /// Bytes of pointers reached and chains held above which a search gives its freed memory
-/// back (a smaller search leaves little, and the give-back costs a millisecond or two).
-const GIVE_BACK_FROM: usize = 2 << 20;
+/// back: the give-back costs 1-5 ms, as much as a whole search of 100,000 chains, so only a
+/// search that took far longer pays for it (a smaller one leaves a few MiB, reused by the
+/// next; a caller that frees a map after the search gives everything back then).
+const GIVE_BACK_FROM: usize = 32 << 20;
 
 /// The search proper, level by level, into `out`: see [`PointerMap::chains`].
 fn walk_levels(
