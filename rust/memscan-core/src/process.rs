@@ -274,7 +274,7 @@ impl Process {
     pub fn read_partial(&self, addr: u64, len: usize) -> Result<(Vec<u8>, ReadReport)> {
         self.check_large_span(addr, len, false)?;
         let mut buf = crate::read::zeroed(len)?;
-        let page = platform::system_info().page_size;
+        let page = platform::page_size();
         let report = self.read_tolerant(addr, &mut buf, page)?;
         Ok((buf, report))
     }

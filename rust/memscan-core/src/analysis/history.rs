@@ -32,7 +32,7 @@ impl Sampler {
         addresses.sort_unstable();
         addresses.dedup();
         let gather = Gather::new(&addresses, ty.size());
-        let page = platform::system_info().page_size;
+        let page = platform::page_size();
         Ok(Self {
             process: process.clone(),
             ty,

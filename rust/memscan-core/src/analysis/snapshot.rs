@@ -91,7 +91,7 @@ pub fn capture(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64),
     };
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     let pieces = regions
         .iter()
         .map(|r| r.size().div_ceil(PIECE as u64))
@@ -183,7 +183,7 @@ pub struct ChangeRange {
 /// part). Runs of changes closer than `gap` bytes are merged into one range. Pages are compared
 /// whole first, in parallel; only differing pages are scanned byte by byte.
 pub fn diff(before: &MemorySnapshot, after: &MemorySnapshot, gap: usize) -> Vec<ChangeRange> {
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     let mut out = Vec::new();
     for (ri, b) in after.regions.iter().enumerate() {
         let Some(a) = before

@@ -112,7 +112,7 @@ fn scan_typed<T: Scalar>(
     } else {
         plan_used_chunks(memory, regions, size, stride, chunk_bytes)?
     };
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     let results: Vec<(Piece<T>, u64)> = for_each_chunk(&chunks, progress, |c| {
         let out = scan_chunk::<T>(memory, c, stride, pred, page, budget.compress_now())?;
         budget.take(out.0.held_bytes() as u64)?;

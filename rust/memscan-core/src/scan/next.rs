@@ -120,7 +120,7 @@ fn next_typed<T: Scalar>(
         })
         .collect();
     progress.set_total(current.len() as u64);
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     let ctx = Ctx {
         memory: process.memory_arc(),
         stride,

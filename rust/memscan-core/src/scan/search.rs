@@ -27,7 +27,7 @@ pub fn find_pattern(
     } else {
         plan_used_chunks(process.memory(), regions, pattern.len(), 1, CHUNK_BYTES)?
     };
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     process.check()?;
     let parts = for_each_chunk(&chunks, progress, |c| {
         with_chunk(process.memory(), c, page, |buf, holes| {
@@ -113,7 +113,7 @@ pub fn find_group(
         })
         .collect();
     let chunks = plan_chunks(&starts, size, stride, CHUNK_BYTES)?;
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     let rest: Vec<GroupMember> = members[1..].to_vec();
     process.check()?;
     let set = dispatch!(first.ty, T => {

@@ -50,7 +50,7 @@ pub fn read_instances(process: &Process, addresses: &[u64], size: usize) -> Resu
     order.sort_unstable_by_key(|&i| addresses[i as usize]);
     let sorted: Vec<u64> = order.iter().map(|&i| addresses[i as usize]).collect();
     let gather = Gather::new(&sorted, size);
-    let page = platform::system_info().page_size;
+    let page = platform::page_size();
     let mut bytes = zeroed(total)?;
     let mut readable = vec![true; addresses.len()];
     with_buffer(gather.len, |buf| -> Result<()> {

@@ -56,11 +56,7 @@ pub fn pointees(process: &Process, values: &[u64]) -> Result<Vec<Pointee>> {
     let starts: Vec<u64> = targets.iter().map(|t| t.saturating_sub(BEFORE)).collect();
     let gather = Gather::new(&starts, BEFORE as usize + LOOK);
     let mut buf = zeroed(gather.len)?;
-    gather.read(
-        process.memory(),
-        &mut buf,
-        platform::system_info().page_size,
-    )?;
+    gather.read(process.memory(), &mut buf, platform::page_size())?;
     process.check_alive()?;
 
     let mut out = Vec::with_capacity(values.len());

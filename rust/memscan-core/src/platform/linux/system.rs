@@ -2,13 +2,14 @@
 
 use crate::platform::SystemInfo;
 
-/// The page size (one syscall).
+/// The page size (from the auxiliary vector: no syscall, no file read).
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize
 }
 
-/// Reads the facts once; cheap enough to call per scan.
+/// Reads the facts (a dozen files and syscalls: once per session, not per scan; scans take
+/// [`page_size`]).
 pub fn system_info() -> SystemInfo {
     // SAFETY: sysconf has no preconditions.
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;

@@ -35,7 +35,7 @@ pub fn page_size() -> usize {
     (native().dwPageSize as usize).max(4096)
 }
 
-/// Reads the facts once; cheap enough to call per scan.
+/// Reads the facts (once per session, not per scan; scans take [`page_size`]).
 pub fn system_info() -> SystemInfo {
     let info = native();
     SystemInfo {
