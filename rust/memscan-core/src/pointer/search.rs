@@ -77,6 +77,7 @@ fn walk_levels(
     // chains through them. So the search stops once `max_chains` are found without finishing
     // the level, and no pointer of the last level is ever looked for.
     for length in 1..=options.max_depth as u8 {
+        let last = usize::from(length) == options.max_depth;
         if length > 1 {
             for base in &bases {
                 if !out.walk(search, None, base, length)? {
@@ -120,10 +121,13 @@ fn walk_levels(
                     bases.push(base);
                 }
             }
-            level_nodes.append(&mut nodes);
+            // The last level's pointers are walked part by part and never stepped into again.
+            if !last {
+                level_nodes.append(&mut nodes);
+            }
             start = end;
         }
-        if length > 1 {
+        if length > 1 && !last {
             // Each part is sorted: a stable sort finds those runs and merges them.
             level_nodes.sort_by_key(|n| n.at);
             frontier = level_nodes.iter().map(|n| n.at).collect();
