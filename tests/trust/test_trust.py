@@ -226,10 +226,13 @@ def test_a_zombie_is_an_exited_process():
     try:
         proc = memscan.Process(p.pid)
         s = proc.scanner("i32")
+        before = proc.scan("i32", 1)
         p.kill()
         time.sleep(0.2)  # killed, not reaped: a zombie
         with pytest.raises(memscan.ProcessExited, match="zombie"):
             s.first("eq", 1)
+        with pytest.raises(memscan.ProcessExited, match="zombie"):
+            before.next("unchanged")
         with pytest.raises(memscan.ProcessExited):
             proc.read_value(0x10000, "i32")
     finally:
@@ -291,11 +294,14 @@ def test_a_reused_pid_is_never_written():
 def test_exec_is_detected(target):
     base = target.run(BUFFER)
     proc = memscan.Process(target.pid)
+    before = proc.scan("i32", 0, address_range=(base, base + 4096))
     sleeper = "[sys.executable, '-c', 'import time; time.sleep(30)']"
     target.send(f"import sys; os.execv(sys.executable, {sleeper})")
     time.sleep(0.5)
     with pytest.raises(memscan.ProcessExited, match="exec"):
         proc.read(base, 4)
+    with pytest.raises(memscan.ProcessExited, match="exec"):
+        before.next("unchanged")
 
 
 def test_a_kernel_thread_is_named_as_such():
