@@ -221,9 +221,14 @@ def test_eight_byte_values_are_found_at_four_byte_alignment(target):
 
 def test_a_zombie_is_an_exited_process():
     p = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        [sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        # Opened once the child runs Python: before its exec, it is still the forked test.
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
         proc = memscan.Process(p.pid)
         s = proc.scanner("i32")
         before = proc.scan("i32", 1)
@@ -236,6 +241,7 @@ def test_a_zombie_is_an_exited_process():
         with pytest.raises(memscan.ProcessExited):
             proc.read_value(0x10000, "i32")
     finally:
+        p.kill()
         p.wait()
 
 
