@@ -187,6 +187,17 @@ def test_a_pointer_scan_finds_the_chain_and_a_rescan_keeps_it(chain_binary, tmp_
             proc.pointer_scan(int(health, 16), max_depth=0, pointer_map=pm)
         with pytest.raises(memscan.InvalidArgument, match="max_depth"):
             proc.pointer_scan(int(health, 16), max_depth=50, pointer_map=pm)
+        # Without a map, bad limits fail before one is captured.
+        reported: list[tuple[int, int]] = []
+
+        def report(done: int, total: int) -> None:
+            reported.append((done, total))
+
+        with pytest.raises(memscan.InvalidArgument, match="max_offset"):
+            proc.pointer_scan(int(health, 16), max_offset=2**63, progress=report)
+        assert reported == []
+        proc.pointer_scan(int(health, 16), max_depth=2, progress=report)
+        assert reported  # the same callback hears a capture that does run
     finally:
         p.kill()
         p.wait()

@@ -96,6 +96,8 @@ pub fn find_chains(
         memory_budget,
     };
     let targets = targets.as_slice()?.to_vec();
+    // Bad limits fail now, not after a capture that may take seconds.
+    options.check(&targets).py()?;
     let (map, captured) = match source {
         ChainSource::Map(map) => (map.inner.clone(), false),
         ChainSource::Process(process) => {

@@ -72,6 +72,33 @@ pub struct ChainOptions {
     pub memory_budget: Option<u64>,
 }
 
+impl ChainOptions {
+    /// Fails with `InvalidArgument` unless these limits and `targets` make a search (checked
+    /// by every search; callers check first when something long comes before it).
+    pub fn check(&self, targets: &[u64]) -> Result<()> {
+        if self.max_depth == 0 || self.max_depth > MAX_DEPTH {
+            return Err(Error::invalid_argument(format!(
+                "max_depth must be 1..={MAX_DEPTH}, got {}",
+                self.max_depth
+            )));
+        }
+        for (name, v) in [
+            ("max_offset", self.max_offset),
+            ("max_negative_offset", self.max_negative_offset),
+        ] {
+            if v > i64::MAX as u64 {
+                return Err(Error::invalid_argument(format!(
+                    "{name} must be below 2**63 (offsets are signed 64-bit), got {v}"
+                )));
+            }
+        }
+        if targets.is_empty() {
+            return Err(Error::invalid_argument("no target address"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ChainOptions {
     fn default() -> Self {
         Self {
@@ -289,25 +316,7 @@ impl PointerMap {
         progress: &dyn ProgressSink,
         batches: Option<(usize, ChainSink<'_>)>,
     ) -> Result<ChainList> {
-        if options.max_depth == 0 || options.max_depth > MAX_DEPTH {
-            return Err(Error::invalid_argument(format!(
-                "max_depth must be 1..={MAX_DEPTH}, got {}",
-                options.max_depth
-            )));
-        }
-        for (name, v) in [
-            ("max_offset", options.max_offset),
-            ("max_negative_offset", options.max_negative_offset),
-        ] {
-            if v > i64::MAX as u64 {
-                return Err(Error::invalid_argument(format!(
-                    "{name} must be below 2**63 (offsets are signed 64-bit), got {v}"
-                )));
-            }
-        }
-        if targets.is_empty() {
-            return Err(Error::invalid_argument("no target address"));
-        }
+        options.check(targets)?;
         let mut targets = targets.to_vec();
         targets.sort_unstable();
         targets.dedup();
