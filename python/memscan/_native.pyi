@@ -150,33 +150,35 @@ class PointerMap:
     @property
     def width(self) -> int: ...
 
-class _ChainLimits(TypedDict, total=False):
-    """`find_chains`' limits (defaults: depth 5, offsets 0..=4096, 100,000 chains)."""
-
-    max_depth: int
-    max_offset: int
-    max_negative_offset: int
-    max_chains: int
-    modules: list[str] | None
-    memory_budget: int | None
-    progress: _ProgressCallback | None
-    map_progress: _ProgressCallback | None
-
 @overload
 def find_chains(
     source: Process | PointerMap,
     targets: npt.NDArray[np.uint64],
     *,
+    max_depth: int = 5,
+    max_offset: int = 4096,
+    max_negative_offset: int = 0,
+    max_chains: int = 100_000,
+    modules: list[str] | None = None,
+    memory_budget: int | None = None,
     output: None = None,
-    **limits: Unpack[_ChainLimits],
+    progress: _ProgressCallback | None = None,
+    map_progress: _ProgressCallback | None = None,
 ) -> _ArrowTable: ...
 @overload
 def find_chains(
     source: Process | PointerMap,
     targets: npt.NDArray[np.uint64],
     *,
+    max_depth: int = 5,
+    max_offset: int = 4096,
+    max_negative_offset: int = 0,
+    max_chains: int = 100_000,
+    modules: list[str] | None = None,
+    memory_budget: int | None = None,
     output: str | os.PathLike[str],
-    **limits: Unpack[_ChainLimits],
+    progress: _ProgressCallback | None = None,
+    map_progress: _ProgressCallback | None = None,
 ) -> int: ...
 def resolve_chains(
     source: Process | PointerMap,
